@@ -1,0 +1,11 @@
+//! kpki: certificates for a Kubernetes cluster you build yourself.
+//!
+//! The library holds all logic; `main.rs` is an argv shim and `cli/` turns flags
+//! into calls. `pki` and `k8s` take and return data only (no clap, no file
+//! system), so they are fast to test.
+
+pub mod cli;
+pub mod k8s;
+pub mod output;
+pub mod pki;
+pub mod provision;

@@ -1,0 +1,388 @@
+//! Private keys: the key request of a CSR JSON, generation, and reading and
+//! writing the three PEM encodings cfssl users meet (PKCS#1, SEC1, PKCS#8).
+//!
+//! Keys live inside an rcgen `KeyPair` (aws-lc-rs backed) as PKCS#8; the
+//! cfssl encodings are produced from it on the way out.
+
+use aws_lc_rs::encoding::AsDer;
+use der::asn1::{AnyRef, ObjectIdentifier};
+use der::{Decode, Encode};
+use rcgen::{KeyPair, PublicKeyData, SignatureAlgorithm};
+use rustls_pki_types::pem::{PemObject, SectionKind};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+use zeroize::Zeroizing;
+
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+
+/// A key algorithm and size that kpki can generate and sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyAlgo {
+    /// RSA with the modulus size in bits.
+    Rsa(u32),
+    EcdsaP256,
+    EcdsaP384,
+    EcdsaP521,
+    Ed25519,
+}
+
+/// Why a key request (`"key": {"algo", "size"}`) or `--key-algo` was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeySpecError {
+    #[error("RSA key size {0} is too weak: use 2048, 3072 or 4096")]
+    RsaTooWeak(u32),
+    #[error("RSA key size {0} is not supported: use 2048, 3072, 4096 or 8192")]
+    RsaSize(u32),
+    #[error("ECDSA key size {0} is not supported: use 256, 384 or 521")]
+    EcdsaSize(u32),
+    #[error("ed25519 keys have a fixed size: leave \"size\" out (or 256)")]
+    Ed25519Size,
+    #[error("key algorithm {0:?} is not supported: use \"rsa\", \"ecdsa\" or \"ed25519\"")]
+    Algo(String),
+    #[error("key size is missing for {0:?}: give e.g. {{\"algo\": \"rsa\", \"size\": 2048}}")]
+    MissingSize(String),
+}
+
+impl KeyAlgo {
+    /// Interprets a cfssl key request; `size` 0 means "not given".
+    pub fn from_request(algo: &str, size: Option<u32>) -> Result<Self, KeySpecError> {
+        match (algo.to_ascii_lowercase().as_str(), size) {
+            ("rsa", None) => Err(KeySpecError::MissingSize("rsa".into())),
+            ("rsa", Some(n)) if n < 2048 => Err(KeySpecError::RsaTooWeak(n)),
+            ("rsa", Some(n @ (2048 | 3072 | 4096 | 8192))) => Ok(KeyAlgo::Rsa(n)),
+            ("rsa", Some(n)) => Err(KeySpecError::RsaSize(n)),
+            ("ecdsa", None) => Err(KeySpecError::MissingSize("ecdsa".into())),
+            ("ecdsa", Some(256)) => Ok(KeyAlgo::EcdsaP256),
+            ("ecdsa", Some(384)) => Ok(KeyAlgo::EcdsaP384),
+            ("ecdsa", Some(521)) => Ok(KeyAlgo::EcdsaP521),
+            ("ecdsa", Some(n)) => Err(KeySpecError::EcdsaSize(n)),
+            ("ed25519", None | Some(256)) => Ok(KeyAlgo::Ed25519),
+            ("ed25519", Some(_)) => Err(KeySpecError::Ed25519Size),
+            (other, _) => Err(KeySpecError::Algo(other.to_string())),
+        }
+    }
+
+    /// Parses the short names used by `--key-algo` and cluster configs:
+    /// `rsa-2048`, `rsa-3072`, `rsa-4096`, `ecdsa-p256`, `ecdsa-p384`, `ecdsa-p521`, `ed25519`.
+    pub fn from_name(name: &str) -> Result<Self, KeySpecError> {
+        match name.to_ascii_lowercase().as_str() {
+            "rsa" | "rsa-2048" | "rsa2048" => Ok(KeyAlgo::Rsa(2048)),
+            "rsa-3072" | "rsa3072" => Ok(KeyAlgo::Rsa(3072)),
+            "rsa-4096" | "rsa4096" => Ok(KeyAlgo::Rsa(4096)),
+            "ecdsa" | "ecdsa-p256" | "p256" | "p-256" => Ok(KeyAlgo::EcdsaP256),
+            "ecdsa-p384" | "p384" | "p-384" => Ok(KeyAlgo::EcdsaP384),
+            "ecdsa-p521" | "p521" | "p-521" => Ok(KeyAlgo::EcdsaP521),
+            "ed25519" => Ok(KeyAlgo::Ed25519),
+            other => Err(KeySpecError::Algo(other.to_string())),
+        }
+    }
+
+    /// The name `from_name` reads, and the one cfssl logs (`rsa-2048`).
+    pub fn name(self) -> String {
+        match self {
+            KeyAlgo::Rsa(n) => format!("rsa-{n}"),
+            KeyAlgo::EcdsaP256 => "ecdsa-p256".into(),
+            KeyAlgo::EcdsaP384 => "ecdsa-p384".into(),
+            KeyAlgo::EcdsaP521 => "ecdsa-p521".into(),
+            KeyAlgo::Ed25519 => "ed25519".into(),
+        }
+    }
+
+    /// The signature algorithm a CA with this key signs with, as cfssl picks it.
+    pub fn signature_algorithm(self) -> &'static SignatureAlgorithm {
+        match self {
+            KeyAlgo::Rsa(_) => &rcgen::PKCS_RSA_SHA256,
+            KeyAlgo::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyAlgo::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            KeyAlgo::EcdsaP521 => &rcgen::PKCS_ECDSA_P521_SHA512,
+            KeyAlgo::Ed25519 => &rcgen::PKCS_ED25519,
+        }
+    }
+}
+
+/// The PEM encoding written for private keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyFormat {
+    /// What cfssl writes: PKCS#1 for RSA, SEC1 for ECDSA (PKCS#8 for Ed25519,
+    /// which has no other encoding).
+    #[default]
+    Cfssl,
+    /// PKCS#8 `PRIVATE KEY` for every algorithm.
+    Pkcs8,
+}
+
+/// Why a private key could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no private key found (expected a PEM block RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY)")]
+    NoKey,
+    #[error("the private key is encrypted; give its passphrase")]
+    Encrypted,
+    #[error("the PEM is malformed: {0}")]
+    Pem(String),
+    #[error("the private key is malformed: {0}")]
+    Malformed(String),
+    #[error("the private key's algorithm is not supported (RSA, ECDSA P-256/P-384/P-521 and Ed25519 are)")]
+    Unsupported,
+    #[error("the RSA key has {0} bits; kpki refuses RSA keys under 2048 bits")]
+    RsaTooWeak(u32),
+    #[error("key generation failed: {0}")]
+    Generate(String),
+}
+
+/// A private key with its algorithm.
+pub struct PrivateKey {
+    algo: KeyAlgo,
+    pair: KeyPair,
+}
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        write!(f, "PrivateKey({})", self.algo.name())
+    }
+}
+
+impl PrivateKey {
+    /// Generates a new key.
+    pub fn generate(algo: KeyAlgo) -> Result<Self, KeyError> {
+        let gen_err = |e: &dyn std::fmt::Display| KeyError::Generate(e.to_string());
+        let pkcs8: Zeroizing<Vec<u8>> = match algo {
+            KeyAlgo::Rsa(bits) => {
+                let size = match bits {
+                    2048 => aws_lc_rs::rsa::KeySize::Rsa2048,
+                    3072 => aws_lc_rs::rsa::KeySize::Rsa3072,
+                    4096 => aws_lc_rs::rsa::KeySize::Rsa4096,
+                    8192 => aws_lc_rs::rsa::KeySize::Rsa8192,
+                    n => return Err(KeyError::Generate(format!("unsupported RSA size {n}"))),
+                };
+                let kp = aws_lc_rs::rsa::KeyPair::generate(size).map_err(|e| gen_err(&e))?;
+                let der = kp.as_der().map_err(|e| gen_err(&e))?;
+                Zeroizing::new(der.as_ref().to_vec())
+            }
+            _ => {
+                let kp = KeyPair::generate_for(algo.signature_algorithm()).map_err(|e| gen_err(&e))?;
+                return Ok(PrivateKey { algo, pair: kp });
+            }
+        };
+        Self::from_pkcs8(&pkcs8)
+    }
+
+    /// Reads a key from PEM: PKCS#1 (`RSA PRIVATE KEY`), SEC1 (`EC PRIVATE KEY`)
+    /// or PKCS#8 (`PRIVATE KEY`). cfssl 1.2 could not read PKCS#8 (cfssl #848).
+    pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
+            let (kind, der) = section.map_err(|e| KeyError::Pem(e.to_string()))?;
+            let der = Zeroizing::new(der);
+            match kind {
+                SectionKind::RsaPrivateKey => return Self::from_pkcs1(&der),
+                SectionKind::EcPrivateKey => return Self::from_sec1(&der),
+                SectionKind::PrivateKey => return Self::from_pkcs8(&der),
+                _ => continue,
+            }
+        }
+        if contains(pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            return Err(KeyError::Encrypted);
+        }
+        Err(KeyError::NoKey)
+    }
+
+    /// Reads a PKCS#8 `PrivateKeyInfo`.
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
+        let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| KeyError::Malformed(e.to_string()))?;
+        let algo = if info.algorithm.oid == OID_RSA {
+            KeyAlgo::Rsa(rsa_bits(info.private_key)?)
+        } else if info.algorithm.oid == OID_EC {
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .map_err(|_| KeyError::Malformed("the EC key names no curve".into()))?;
+            curve_algo(curve)?
+        } else if info.algorithm.oid == OID_ED25519 {
+            KeyAlgo::Ed25519
+        } else {
+            return Err(KeyError::Unsupported);
+        };
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.to_vec()));
+        Self::load(algo, &key)
+    }
+
+    fn from_pkcs1(der: &[u8]) -> Result<Self, KeyError> {
+        let algo = KeyAlgo::Rsa(rsa_bits(der)?);
+        Self::load(algo, &PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.to_vec())))
+    }
+
+    fn from_sec1(der: &[u8]) -> Result<Self, KeyError> {
+        let ec = sec1::EcPrivateKey::from_der(der).map_err(|e| KeyError::Malformed(e.to_string()))?;
+        let curve = ec
+            .parameters
+            .and_then(|p| p.named_curve())
+            .ok_or_else(|| KeyError::Malformed("the EC PRIVATE KEY names no curve".into()))?;
+        let algo = curve_algo(curve)?;
+        Self::load(algo, &PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der.to_vec())))
+    }
+
+    fn load(algo: KeyAlgo, key: &PrivateKeyDer<'_>) -> Result<Self, KeyError> {
+        if let KeyAlgo::Rsa(bits) = algo {
+            if bits < 2048 {
+                return Err(KeyError::RsaTooWeak(bits));
+            }
+        }
+        let pair = KeyPair::from_der_and_sign_algo(key, algo.signature_algorithm())
+            .map_err(|e| KeyError::Malformed(e.to_string()))?;
+        Ok(PrivateKey { algo, pair })
+    }
+
+    /// The key's algorithm and size.
+    pub fn algo(&self) -> KeyAlgo {
+        self.algo
+    }
+
+    /// The rcgen key pair, to sign with.
+    pub fn pair(&self) -> &KeyPair {
+        &self.pair
+    }
+
+    /// The subjectPublicKey bits (what a certificate's SPKI carries).
+    pub fn public_key_bits(&self) -> &[u8] {
+        self.pair.der_bytes()
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> Vec<u8> {
+        self.pair.subject_public_key_info()
+    }
+
+    /// The key as PEM in the requested format.
+    pub fn to_pem(&self, format: KeyFormat) -> Result<Zeroizing<String>, KeyError> {
+        let pkcs8 = self.pair.serialized_der();
+        let (label, der): (&str, Zeroizing<Vec<u8>>) = match (format, self.algo) {
+            (KeyFormat::Pkcs8, _) | (KeyFormat::Cfssl, KeyAlgo::Ed25519) => {
+                ("PRIVATE KEY", Zeroizing::new(pkcs8.to_vec()))
+            }
+            (KeyFormat::Cfssl, KeyAlgo::Rsa(_)) => {
+                let info = pkcs8::PrivateKeyInfo::from_der(pkcs8).map_err(|e| KeyError::Malformed(e.to_string()))?;
+                ("RSA PRIVATE KEY", Zeroizing::new(info.private_key.to_vec()))
+            }
+            (KeyFormat::Cfssl, algo) => ("EC PRIVATE KEY", self.sec1_der(algo)?),
+        };
+        Ok(Zeroizing::new(pem_encode(label, &der)))
+    }
+
+    /// SEC1 with the named curve and public key present, as Go and OpenSSL write it
+    /// (Go's parser needs the curve there).
+    fn sec1_der(&self, algo: KeyAlgo) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let info = pkcs8::PrivateKeyInfo::from_der(self.pair.serialized_der())
+            .map_err(|e| KeyError::Malformed(e.to_string()))?;
+        let mut ec = sec1::EcPrivateKey::from_der(info.private_key).map_err(|e| KeyError::Malformed(e.to_string()))?;
+        let curve = match algo {
+            KeyAlgo::EcdsaP256 => OID_P256,
+            KeyAlgo::EcdsaP384 => OID_P384,
+            _ => OID_P521,
+        };
+        ec.parameters = Some(sec1::EcParameters::NamedCurve(curve));
+        if ec.public_key.is_none() {
+            ec.public_key = Some(self.pair.der_bytes());
+        }
+        let der = ec.to_der().map_err(|e| KeyError::Malformed(e.to_string()))?;
+        Ok(Zeroizing::new(der))
+    }
+}
+
+/// Maps a named curve to its algorithm.
+fn curve_algo(curve: ObjectIdentifier) -> Result<KeyAlgo, KeyError> {
+    match curve {
+        c if c == OID_P256 => Ok(KeyAlgo::EcdsaP256),
+        c if c == OID_P384 => Ok(KeyAlgo::EcdsaP384),
+        c if c == OID_P521 => Ok(KeyAlgo::EcdsaP521),
+        _ => Err(KeyError::Unsupported),
+    }
+}
+
+/// Bits of the modulus of a PKCS#1 RSAPrivateKey.
+fn rsa_bits(pkcs1: &[u8]) -> Result<u32, KeyError> {
+    // RSAPrivateKey ::= SEQUENCE { version INTEGER, modulus INTEGER, ... }
+    let bad = || KeyError::Malformed("the RSA key is not a valid RSAPrivateKey".into());
+    let mut reader = der::SliceReader::new(pkcs1).map_err(|_| bad())?;
+    let header = der::Header::decode(&mut reader).map_err(|_| bad())?;
+    if header.tag != der::Tag::Sequence {
+        return Err(bad());
+    }
+    let _version: AnyRef<'_> = der::Decode::decode(&mut reader).map_err(|_| bad())?;
+    let modulus = der::asn1::UintRef::decode(&mut reader).map_err(|_| bad())?;
+    let bytes = modulus.as_bytes();
+    let first = *bytes.first().ok_or_else(bad)?;
+    Ok((bytes.len() as u32 - 1) * 8 + (8 - first.leading_zeros()))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Encodes DER as PEM with 64-column lines, as Go and OpenSSL do.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        // base64 output is ASCII, so every chunk is valid UTF-8.
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_requests() {
+        assert_eq!(KeyAlgo::from_request("rsa", Some(2048)), Ok(KeyAlgo::Rsa(2048)));
+        assert_eq!(KeyAlgo::from_request("ECDSA", Some(384)), Ok(KeyAlgo::EcdsaP384));
+        assert_eq!(KeyAlgo::from_request("ed25519", None), Ok(KeyAlgo::Ed25519));
+        assert_eq!(KeyAlgo::from_request("rsa", Some(1024)), Err(KeySpecError::RsaTooWeak(1024)));
+        assert_eq!(KeyAlgo::from_request("rsa", None), Err(KeySpecError::MissingSize("rsa".into())));
+        assert_eq!(KeyAlgo::from_request("rsa", Some(2049)), Err(KeySpecError::RsaSize(2049)));
+        assert_eq!(KeyAlgo::from_request("ecdsa", Some(255)), Err(KeySpecError::EcdsaSize(255)));
+        assert!(KeyAlgo::from_request("dsa", Some(2048)).is_err());
+    }
+
+    #[test]
+    fn round_trip_every_algorithm_and_format() {
+        for algo in [KeyAlgo::EcdsaP256, KeyAlgo::EcdsaP384, KeyAlgo::EcdsaP521, KeyAlgo::Ed25519, KeyAlgo::Rsa(2048)] {
+            let key = PrivateKey::generate(algo).unwrap();
+            for format in [KeyFormat::Cfssl, KeyFormat::Pkcs8] {
+                let pem = key.to_pem(format).unwrap();
+                let expected_label = match (format, algo) {
+                    (KeyFormat::Pkcs8, _) | (_, KeyAlgo::Ed25519) => "-----BEGIN PRIVATE KEY-----",
+                    (_, KeyAlgo::Rsa(_)) => "-----BEGIN RSA PRIVATE KEY-----",
+                    _ => "-----BEGIN EC PRIVATE KEY-----",
+                };
+                assert!(pem.starts_with(expected_label), "{algo:?} {format:?}: {}", &pem[..40]);
+                let back = PrivateKey::from_pem(pem.as_bytes()).unwrap();
+                assert_eq!(back.algo(), algo);
+                assert_eq!(back.public_key_bits(), key.public_key_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_non_keys() {
+        assert!(matches!(PrivateKey::from_pem(b"hello"), Err(KeyError::NoKey)));
+        let enc = b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(matches!(PrivateKey::from_pem(enc), Err(KeyError::Encrypted)));
+        let bad = b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert!(matches!(PrivateKey::from_pem(bad), Err(KeyError::Malformed(_))));
+    }
+}

@@ -1,0 +1,10 @@
+//! Keys, CSR JSON, signing profiles, issuing, parsing and verifying.
+//! Pure data in, data out: no file system, no clap.
+
+pub mod cert;
+pub mod duration;
+pub mod issue;
+pub mod json;
+pub mod key;
+pub mod profile;
+pub mod request;

@@ -1,0 +1,312 @@
+//! The cfssl CSR JSON (`{"CN", "names", "hosts", "key", "ca"}`) as typed data:
+//! the subject, the SANs and the key request of a certificate to make.
+
+use std::net::IpAddr;
+
+use rcgen::{DistinguishedName, DnType, DnValue, SanType};
+use serde_json::Value;
+use time::Duration;
+
+use super::duration;
+use super::json::{FieldError, Obj};
+use super::key::KeyAlgo;
+
+/// A subject name in cfssl's terms: the `names` entries merged, then the CN.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subject {
+    pub c: Option<String>,
+    pub st: Option<String>,
+    pub l: Option<String>,
+    pub o: Option<String>,
+    pub ou: Option<String>,
+    pub cn: Option<String>,
+    pub serial_number: Option<String>,
+}
+
+impl Subject {
+    /// A subject with just CN and O, as the Kubernetes roles use.
+    pub fn cn_o(cn: &str, o: &str) -> Self {
+        Subject { cn: Some(cn.into()), o: Some(o.into()), ..Default::default() }
+    }
+
+    /// The distinguished name in cfssl's order: C, ST, L, O, OU, CN, serialNumber;
+    /// strings as Go encodes them (PrintableString when they fit, else UTF8String).
+    pub fn to_dn(&self) -> DistinguishedName {
+        let mut dn = DistinguishedName::new();
+        let fields = [
+            (DnType::CountryName, &self.c),
+            (DnType::StateOrProvinceName, &self.st),
+            (DnType::LocalityName, &self.l),
+            (DnType::OrganizationName, &self.o),
+            (DnType::OrganizationalUnitName, &self.ou),
+            (DnType::CommonName, &self.cn),
+            (DnType::CustomDnType(vec![2, 5, 4, 5]), &self.serial_number),
+        ];
+        for (ty, value) in fields {
+            if let Some(v) = value {
+                dn.push(ty, go_string(v));
+            }
+        }
+        dn
+    }
+}
+
+/// Go's asn1 marshalling: PrintableString if every character is printable.
+fn go_string(s: &str) -> DnValue {
+    match rcgen::string::PrintableString::try_from(s) {
+        Ok(p) => DnValue::PrintableString(p),
+        Err(_) => DnValue::Utf8String(s.to_string()),
+    }
+}
+
+/// The CSR's `ca` section, read by `-initca`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaSection {
+    pub expiry: Option<Duration>,
+    /// `Some(n)` when a path length constraint is set (`pathlen`, or `pathlenzero`).
+    pub path_len: Option<u8>,
+}
+
+/// A parsed CSR JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsrRequest {
+    pub subject: Subject,
+    pub hosts: Vec<String>,
+    pub key: KeyAlgo,
+    pub ca: Option<CaSection>,
+}
+
+impl CsrRequest {
+    /// Reads the JSON text of a CSR request.
+    pub fn from_json(text: &[u8]) -> Result<Self, FieldError> {
+        let value = super::json::parse(text)?;
+        Self::from_value(&value)
+    }
+
+    fn from_value(value: &Value) -> Result<Self, FieldError> {
+        let top = Obj::new("", value)?;
+        top.only(&["CN", "names", "hosts", "key", "ca", "serialnumber"])?;
+        let mut subject = Subject {
+            cn: top.string("CN")?.filter(|s| !s.is_empty()).map(str::to_string),
+            serial_number: top.string("serialnumber")?.filter(|s| !s.is_empty()).map(str::to_string),
+            ..Default::default()
+        };
+        if let Some(names) = top.array("names")? {
+            for (i, entry) in names.iter().enumerate() {
+                let path = format!("names[{i}]");
+                let name = Obj::new(&path, entry)?;
+                name.only(&["C", "ST", "L", "O", "OU", "SerialNumber"])?;
+                let slots: [(&str, &mut Option<String>); 6] = [
+                    ("C", &mut subject.c),
+                    ("ST", &mut subject.st),
+                    ("L", &mut subject.l),
+                    ("O", &mut subject.o),
+                    ("OU", &mut subject.ou),
+                    ("SerialNumber", &mut subject.serial_number),
+                ];
+                for (field, slot) in slots {
+                    let Some(v) = name.string(field)?.filter(|s| !s.is_empty()) else { continue };
+                    match slot {
+                        Some(existing) if existing != v => {
+                            return Err(FieldError::new(
+                                name.child(field),
+                                format!(
+                                    "a second {field} ({v:?} after {existing:?}) would make a multi-valued name, which kpki does not write; put one {field} in the subject"
+                                ),
+                            ))
+                        }
+                        _ => *slot = Some(v.to_string()),
+                    }
+                }
+            }
+        }
+        let hosts = top
+            .strings("hosts")?
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        let key = match top.object("key")? {
+            // cfssl's default when no key is given.
+            None => KeyAlgo::EcdsaP256,
+            Some(k) => {
+                k.only(&["algo", "size"])?;
+                let algo = k.string("algo")?.ok_or_else(|| FieldError::new("key.algo", "is missing: use \"rsa\", \"ecdsa\" or \"ed25519\""))?;
+                let size = k.uint("size")?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)).filter(|n| *n != 0);
+                KeyAlgo::from_request(algo, size).map_err(|e| FieldError::new("key", e.to_string()))?
+            }
+        };
+        let ca = match top.object("ca")? {
+            None => None,
+            Some(c) => {
+                c.only(&["expiry", "pathlen", "pathlenzero", "backdate"])?;
+                let expiry = match c.string("expiry")? {
+                    None => None,
+                    Some(s) => Some(duration::parse(s).map_err(|e| FieldError::new("ca.expiry", e.to_string()))?),
+                };
+                let pathlen = c.uint("pathlen")?;
+                let zero = c.boolean("pathlenzero")?.unwrap_or(false);
+                let path_len = match pathlen {
+                    Some(n) if n > 0 => Some(u8::try_from(n).map_err(|_| FieldError::new("ca.pathlen", "must be at most 255"))?),
+                    _ if zero => Some(0),
+                    _ => None,
+                };
+                Some(CaSection { expiry, path_len })
+            }
+        };
+        Ok(CsrRequest { subject, hosts, key, ca })
+    }
+}
+
+/// Turns host strings into SANs the way cfssl classifies them (IP, email,
+/// URI, else DNS), in the order Go writes them: DNS, email, IP, URI.
+///
+/// Unlike cfssl, entries are trimmed, and empty or malformed entries are refused.
+pub fn parse_hosts(hosts: &[String]) -> Result<Vec<SanType>, FieldError> {
+    let mut dns = Vec::new();
+    let mut email = Vec::new();
+    let mut ips = Vec::new();
+    let mut uris = Vec::new();
+    for (i, raw) in hosts.iter().enumerate() {
+        let h = raw.trim();
+        let err = |msg: String| FieldError::new(format!("hosts[{i}]"), msg);
+        if h.is_empty() {
+            return Err(err("is empty (a stray comma?)".into()));
+        }
+        if let Ok(ip) = h.parse::<IpAddr>() {
+            ips.push(SanType::IpAddress(ip));
+        } else if h.contains('@') {
+            check_email(h).map_err(|m| err(format!("{h:?} is not a valid email address: {m}")))?;
+            email.push(SanType::Rfc822Name(h.try_into().map_err(|_| err(format!("{h:?} is not ASCII")))?));
+        } else if let Some(scheme_end) = h.find("://") {
+            let scheme = &h[..scheme_end];
+            if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+                return Err(err(format!("{h:?} is not a valid URI")));
+            }
+            uris.push(SanType::URI(h.try_into().map_err(|_| err(format!("{h:?} is not ASCII")))?));
+        } else {
+            check_dns_name(h).map_err(|m| err(format!("{h:?} is not a valid host name: {m}")))?;
+            dns.push(SanType::DnsName(h.try_into().map_err(|_| err(format!("{h:?} is not ASCII")))?));
+        }
+    }
+    dns.extend(email);
+    dns.extend(ips);
+    dns.extend(uris);
+    Ok(dns)
+}
+
+/// Splits a `-hostname` value: comma separated, entries trimmed.
+pub fn split_hostname_flag(value: &str) -> Vec<String> {
+    value.split(',').map(|s| s.trim().to_string()).collect()
+}
+
+/// Checks a DNS name (a leading `*.` wildcard label is allowed).
+pub fn check_dns_name(name: &str) -> Result<(), String> {
+    let body = name.strip_prefix("*.").unwrap_or(name);
+    let body = body.strip_suffix('.').unwrap_or(body);
+    if body.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 253 {
+        return Err("it is longer than 253 characters".into());
+    }
+    for label in body.split('.') {
+        if label.is_empty() {
+            return Err("it has an empty label".into());
+        }
+        if label.len() > 63 {
+            return Err(format!("label {label:?} is longer than 63 characters"));
+        }
+        if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+            return Err(format!("it contains {c:?}"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("label {label:?} starts or ends with '-'"));
+        }
+    }
+    // A numeric last label is a mistyped IP address, never a host name.
+    if body.rsplit('.').next().is_some_and(|l| l.chars().all(|c| c.is_ascii_digit())) {
+        return Err("it looks like an IP address but is not a valid one".into());
+    }
+    Ok(())
+}
+
+fn check_email(addr: &str) -> Result<(), String> {
+    let (local, domain) = addr.rsplit_once('@').ok_or("no @")?;
+    if local.is_empty() || local.contains(char::is_whitespace) {
+        return Err("the part before @ is empty or has spaces".into());
+    }
+    check_dns_name(domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tutorial_csr() {
+        let r = CsrRequest::from_json(
+            br#"{"CN":"admin","key":{"algo":"rsa","size":2048},"names":[{"C":"US","L":"Portland","O":"system:masters","OU":"Kubernetes The Hard Way","ST":"Oregon"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.key, KeyAlgo::Rsa(2048));
+        assert_eq!(r.subject.o.as_deref(), Some("system:masters"));
+        assert_eq!(r.subject.cn.as_deref(), Some("admin"));
+        let order: Vec<_> = r.subject.to_dn().iter().map(|(t, _)| t.clone()).collect();
+        assert_eq!(
+            order,
+            vec![
+                DnType::CountryName,
+                DnType::StateOrProvinceName,
+                DnType::LocalityName,
+                DnType::OrganizationName,
+                DnType::OrganizationalUnitName,
+                DnType::CommonName
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_match_case_insensitively_like_go() {
+        let r = CsrRequest::from_json(br#"{"cn":"x","Hosts":["a.example"],"KEY":{"ALGO":"ecdsa","Size":384}}"#).unwrap();
+        assert_eq!(r.subject.cn.as_deref(), Some("x"));
+        assert_eq!(r.hosts, vec!["a.example"]);
+        assert_eq!(r.key, KeyAlgo::EcdsaP384);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = CsrRequest::from_json(br#"{"CN":"x","host":["a"]}"#).unwrap_err();
+        assert_eq!(e.field, "host");
+        let e = CsrRequest::from_json(br#"{"CN":"x","names":[{"C":1}]}"#).unwrap_err();
+        assert_eq!(e.field, "names[0].C");
+        let e = CsrRequest::from_json(br#"{"CN":"x","key":{"algo":"rsa"}}"#).unwrap_err();
+        assert_eq!(e.field, "key");
+        let e = CsrRequest::from_json(br#"{"CN":"x","ca":{"expiry":"-5h"}}"#).unwrap_err();
+        assert_eq!(e.field, "ca.expiry");
+        let e = CsrRequest::from_json(b"{\"CN\":").unwrap_err();
+        assert!(e.field.starts_with("line 1"));
+    }
+
+    #[test]
+    fn hosts_are_typed_and_ordered_as_go_does() {
+        let hosts: Vec<String> = ["10.32.0.1", "https://x.example/p", "kubernetes", "a@b.example", "::1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let sans = parse_hosts(&hosts).unwrap();
+        assert!(matches!(sans[0], SanType::DnsName(_)));
+        assert!(matches!(sans[1], SanType::Rfc822Name(_)));
+        assert!(matches!(sans[2], SanType::IpAddress(_)));
+        assert!(matches!(sans[3], SanType::IpAddress(_)));
+        assert!(matches!(sans[4], SanType::URI(_)));
+    }
+
+    #[test]
+    fn bad_hosts_are_refused() {
+        for bad in ["", "a b", "exa mple.com", "-a.example", "a..b", "x@", "1.2.3.4.5.6"] {
+            assert!(parse_hosts(&[bad.to_string()]).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(split_hostname_flag("a, b"), vec!["a", "b"]);
+    }
+}
