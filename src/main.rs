@@ -1,1 +1,16 @@
-fn main(){}
+//! The `kpki` binary. Invoked through a link named `cfssl` it is `kpki`;
+//! named `cfssljson` it is `kpki json`, so the tutorial's pipes run unchanged.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+fn main() {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let name = Path::new(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut rest: Vec<OsString> = args.collect();
+    if name == "cfssljson" {
+        rest.insert(0, OsString::from("json"));
+    }
+    std::process::exit(kpki::cli::run(rest));
+}

@@ -1,1 +1,331 @@
-//! placeholder module
+//! The command line: argv (with Go-style flags for the cfssl commands) parsed
+//! once by clap into typed arguments, one file per command. Errors end here
+//! as one sentence on stderr and an exit status: 2 for bad usage or input,
+//! 1 for a failed check.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+mod certinfo;
+mod gencert;
+mod genkey;
+mod json;
+mod print_defaults;
+mod sign;
+
+/// Largest input file kpki reads (CSR JSON, configs, PEM): far above any real one.
+pub const MAX_INPUT: u64 = 4 * 1024 * 1024;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kpki",
+    version,
+    about = "Certificates for a Kubernetes cluster you build yourself: a drop-in cfssl/cfssljson, bootstrap and verify",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Make a key and a certificate from a CSR JSON (cfssl gencert)
+    Gencert(gencert::Args),
+    /// Make a key and a CSR from a CSR JSON, or a CA with -initca (cfssl genkey)
+    Genkey(genkey::Args),
+    /// Sign a PKCS#10 CSR with a CA (cfssl sign)
+    Sign(sign::Args),
+    /// Write cert/key/CSR files from cfssl JSON output (cfssljson)
+    Json(json::Args),
+    /// Print a certificate as cfssl certinfo JSON
+    Certinfo(certinfo::Args),
+    /// Print a default CSR JSON, signing config or cluster config
+    PrintDefaults(print_defaults::Args),
+}
+
+/// Commands that take cfssl's Go-style flags and refuse flags after their file argument.
+const GO_STYLE: &[&str] = &["gencert", "genkey", "sign", "json", "certinfo", "print-defaults"];
+
+/// A failure with the exit status it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad usage or bad input: exit 2.
+    pub fn input(message: impl Into<String>) -> Self {
+        Failure { code: 2, message: message.into() }
+    }
+    /// A check that did not hold: exit 1.
+    pub fn check(message: impl Into<String>) -> Self {
+        Failure { code: 1, message: message.into() }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::input(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Failure>;
+
+/// Runs kpki with `args` (without the program name) and returns the exit status.
+pub fn run(args: Vec<OsString>) -> i32 {
+    let args: Vec<String> = match args.into_iter().map(|a| a.into_string()).collect::<std::result::Result<_, _>>() {
+        Ok(a) => a,
+        Err(bad) => {
+            eprintln!("kpki: error: argument {bad:?} is not valid UTF-8");
+            return 2;
+        }
+    };
+    let args = match normalize(args) {
+        Ok(a) => a,
+        Err(f) => {
+            eprintln!("kpki: error: {}", f.message);
+            return f.code;
+        }
+    };
+    let cli = match Cli::try_parse_from(std::iter::once("kpki".to_string()).chain(args)) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Gencert(a) => gencert::run(a),
+        Command::Genkey(a) => genkey::run(a),
+        Command::Sign(a) => sign::run(a),
+        Command::Json(a) => json::run(a),
+        Command::Certinfo(a) => certinfo::run(a),
+        Command::PrintDefaults(a) => print_defaults::run(a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            eprintln!("kpki: error: {}", f.message);
+            f.code
+        }
+    }
+}
+
+/// Rewrites Go-style flags (`-ca x`, `-ca=x`, `--ca x`, `--ca=x`, `-initca=true`)
+/// into clap's form for the cfssl commands, and refuses flags after the file
+/// argument (cfssl silently ignores them) and unknown flags.
+fn normalize(args: Vec<String>) -> Result<Vec<String>> {
+    let Some(sub_pos) = args.iter().position(|a| !a.starts_with('-')) else { return Ok(args) };
+    let sub_name = args[sub_pos].clone();
+    if !GO_STYLE.contains(&sub_name.as_str()) {
+        return Ok(args);
+    }
+    let root = Cli::command();
+    let Some(sub) = root.find_subcommand(&sub_name) else { return Ok(args) };
+    let mut out: Vec<String> = args[..=sub_pos].to_vec();
+    let mut positional: Option<String> = None;
+    let mut it = args[sub_pos + 1..].iter();
+    while let Some(arg) = it.next() {
+        if arg == "--" {
+            out.push(arg.clone());
+            out.extend(it.cloned());
+            break;
+        }
+        let is_flag = arg.starts_with('-') && arg != "-";
+        if !is_flag {
+            positional.get_or_insert_with(|| arg.clone());
+            out.push(arg.clone());
+            continue;
+        }
+        if let Some(pos) = &positional {
+            return Err(Failure::input(format!(
+                "flag {arg} comes after the argument {pos}; put every flag before it (cfssl silently ignores such flags)"
+            )));
+        }
+        let body = arg.trim_start_matches('-');
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        if matches!(name, "h" | "help") {
+            out.push("--help".into());
+            continue;
+        }
+        let Some(spec) = sub.get_arguments().find(|a| a.get_long() == Some(name)) else {
+            return Err(Failure::input(format!("unknown flag -{name} for `kpki {sub_name}` (see `kpki {sub_name} --help`)")));
+        };
+        if spec.get_action().takes_values() {
+            let value = match value {
+                Some(v) => v,
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| Failure::input(format!("flag -{name} needs a value")))?,
+            };
+            out.push(format!("--{name}={value}"));
+        } else {
+            match value.as_deref() {
+                None | Some("true") | Some("1") | Some("t") | Some("TRUE") | Some("True") => out.push(format!("--{name}")),
+                Some("false") | Some("0") | Some("f") | Some("FALSE") | Some("False") => {}
+                Some(v) => return Err(Failure::input(format!("flag -{name} is true or false, not {v:?}"))),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads an input file, or stdin for `-`, with a size limit.
+pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .take(MAX_INPUT + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::input(format!("cannot read {what} from stdin: {e}")))?;
+    } else {
+        let f = std::fs::File::open(path)
+            .map_err(|e| Failure::input(format!("cannot read {what} {}: {}", path.display(), io_reason(&e))))?;
+        if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(Failure::input(format!("cannot read {what} {}: it is a directory", path.display())));
+        }
+        f.take(MAX_INPUT + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::input(format!("cannot read {what} {}: {}", path.display(), io_reason(&e))))?;
+    }
+    if buf.len() as u64 > MAX_INPUT {
+        return Err(Failure::input(format!(
+            "{what} {} is larger than {} MiB; that is not a {what}",
+            display(path),
+            MAX_INPUT / 1024 / 1024
+        )));
+    }
+    Ok(buf)
+}
+
+/// An I/O error's reason without Rust's "(os error N)" suffix.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+/// A path for messages (`stdin` for `-`).
+pub fn display(path: &Path) -> String {
+    if path == Path::new("-") { "stdin".into() } else { path.display().to_string() }
+}
+
+/// Prints a warning on stderr.
+pub fn warn(message: &str) {
+    eprintln!("kpki: warning: {message}");
+}
+
+/// Whether stderr is a terminal (progress and tables go there only then).
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Loads a CA certificate and key for signing, with errors naming each file.
+pub fn load_ca(ca: &Path, ca_key: &Path) -> Result<crate::pki::issue::Ca> {
+    use crate::pki::{cert, issue, key};
+    let cert_pem = read_input(ca, "CA certificate")?;
+    let cert_der = cert::cert_from_pem(&cert_pem).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(ca))))?;
+    let key_pem = zeroize::Zeroizing::new(read_input(ca_key, "CA key")?);
+    let key = key::PrivateKey::from_pem(&key_pem).map_err(|e| Failure::input(format!("CA key {}: {e}", display(ca_key))))?;
+    issue::Ca::new(cert_der.to_vec(), key).map_err(|e| match e {
+        issue::IssueError::KeyMismatch => Failure::input(format!(
+            "CA key {} does not belong to CA certificate {} (their public keys differ)",
+            display(ca_key),
+            display(ca)
+        )),
+        other => Failure::input(format!("CA certificate {}: {other}", display(ca))),
+    })
+}
+
+/// Reads the signing profile from `-config` and `-profile`.
+pub fn load_profile(config: Option<&Path>, profile: Option<&str>) -> Result<crate::pki::profile::Profile> {
+    use crate::pki::profile::SigningConfig;
+    let cfg = match config {
+        Some(p) => {
+            let text = read_input(p, "signing config")?;
+            SigningConfig::from_json(&text).map_err(|e| Failure::input(format!("signing config {}: {e}", display(p))))?
+        }
+        None => SigningConfig::default(),
+    };
+    let chosen = cfg.profile(profile).map_err(|m| match config {
+        Some(p) => Failure::input(format!("-profile: {m} {}", display(p))),
+        None => Failure::input(format!("-profile: {m}; pass -config with the file that defines it")),
+    })?;
+    Ok(chosen.clone())
+}
+
+/// The base path for `-bare NAME` with an optional `--out-dir`.
+pub fn base_path(out_dir: Option<&Path>, name: &str) -> PathBuf {
+    match out_dir {
+        Some(d) => d.join(name),
+        None => PathBuf::from(name),
+    }
+}
+
+/// `--key-format` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyFormatArg {
+    /// PKCS#1 for RSA, SEC1 for ECDSA (what cfssl writes)
+    #[default]
+    Cfssl,
+    /// PKCS#8 for every algorithm
+    Pkcs8,
+}
+
+impl From<KeyFormatArg> for crate::pki::key::KeyFormat {
+    fn from(a: KeyFormatArg) -> Self {
+        match a {
+            KeyFormatArg::Cfssl => crate::pki::key::KeyFormat::Cfssl,
+            KeyFormatArg::Pkcs8 => crate::pki::key::KeyFormat::Pkcs8,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(args: &[&str]) -> Result<Vec<String>> {
+        normalize(args.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn go_flags_in_all_four_spellings() {
+        for spelling in [&["-ca", "ca.pem"][..], &["-ca=ca.pem"], &["--ca", "ca.pem"], &["--ca=ca.pem"]] {
+            let mut args = vec!["gencert"];
+            args.extend_from_slice(spelling);
+            args.push("x.json");
+            assert_eq!(n(&args).unwrap(), vec!["gencert", "--ca=ca.pem", "x.json"]);
+        }
+        assert_eq!(n(&["gencert", "-initca", "x.json"]).unwrap(), vec!["gencert", "--initca", "x.json"]);
+        assert_eq!(n(&["gencert", "-initca=false", "x.json"]).unwrap(), vec!["gencert", "x.json"]);
+        assert_eq!(n(&["json", "-bare", "ca"]).unwrap(), vec!["json", "--bare", "ca"]);
+    }
+
+    #[test]
+    fn flags_after_the_file_and_unknown_flags_are_errors() {
+        assert!(n(&["gencert", "x.json", "-profile=k"]).unwrap_err().message.contains("after the argument x.json"));
+        assert!(n(&["gencert", "-nope", "x.json"]).unwrap_err().message.contains("unknown flag -nope"));
+        assert!(n(&["gencert", "-ca"]).unwrap_err().message.contains("needs a value"));
+        // stdin as the file argument is not a flag
+        assert_eq!(n(&["gencert", "-initca", "-"]).unwrap(), vec!["gencert", "--initca", "-"]);
+    }
+}

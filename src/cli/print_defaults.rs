@@ -1,0 +1,27 @@
+//! `kpki print-defaults csr|config`: the default CSR JSON and signing config.
+
+use super::Result;
+use crate::pki::profile::{DEFAULT_CONFIG_JSON, DEFAULT_CSR_JSON};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum What {
+    /// A CSR JSON (cfssl's default)
+    Csr,
+    /// A signing config (cfssl's default)
+    Config,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[arg(value_enum)]
+    pub what: What,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let text = match a.what {
+        What::Csr => DEFAULT_CSR_JSON,
+        What::Config => DEFAULT_CONFIG_JSON,
+    };
+    print!("{text}");
+    Ok(())
+}
