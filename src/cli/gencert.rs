@@ -92,7 +92,8 @@ pub fn read_request(path: &std::path::Path) -> Result<CsrRequest> {
 fn sans_for(req: &CsrRequest, csr_path: &std::path::Path, hostname: Option<&str>) -> Result<Vec<rcgen::SanType>> {
     match hostname {
         Some(h) => parse_hosts(&split_hostname_flag(h)).map_err(|e| {
-            Failure::input(format!("-hostname: entry {} {}", e.field.trim_start_matches("hosts"), e.message))
+            let index: usize = e.field.trim_start_matches("hosts[").trim_end_matches(']').parse().unwrap_or(0);
+            Failure::input(format!("-hostname: entry {}: {}", index + 1, e.message))
         }),
         None => parse_hosts(&req.hosts).map_err(|e| Failure::input(format!("CSR JSON {}: {e}", display(csr_path)))),
     }

@@ -266,7 +266,7 @@ pub fn load_profile(config: Option<&Path>, profile: Option<&str>) -> Result<crat
         None => SigningConfig::default(),
     };
     let chosen = cfg.profile(profile).map_err(|m| match config {
-        Some(p) => Failure::input(format!("-profile: {m} {}", display(p))),
+        Some(p) => Failure::input(format!("-profile: {}", m.replacen("the config", &display(p), 1))),
         None => Failure::input(format!("-profile: {m}; pass -config with the file that defines it")),
     })?;
     Ok(chosen.clone())

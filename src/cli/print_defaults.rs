@@ -22,6 +22,7 @@ pub fn run(a: Args) -> Result<()> {
         What::Csr => DEFAULT_CSR_JSON,
         What::Config => DEFAULT_CONFIG_JSON,
     };
-    print!("{text}");
+    // cfssl prints the document followed by an empty line.
+    println!("{text}");
     Ok(())
 }

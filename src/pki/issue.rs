@@ -218,12 +218,30 @@ pub fn sign(plan: &CertPlan, subject_key: &SubjectKey, profile: &Profile, ca: &C
         Some(None) => IsCa::Ca(BasicConstraints::Unconstrained),
         None => IsCa::ExplicitNoCa,
     };
-    p.key_usages = profile.key_usages.clone();
+    p.key_usages = usages_for_key(&profile.key_usages, subject_key.alg);
     p.extended_key_usages = profile.ext_key_usages.clone();
     p.use_authority_key_identifier_extension = true;
     let issuer = ca.issuer()?;
     let cert = p.signed_by(subject_key, &issuer).map_err(|e| IssueError::Sign(e.to_string()))?;
     Ok(Issued { der: cert.der().to_vec(), warnings })
+}
+
+/// The profile's key usages less those the key type cannot perform: RFC 5480
+/// and RFC 8410 prohibit keyEncipherment and dataEncipherment for ECDSA and
+/// Ed25519 keys (and keyAgreement for Ed25519). cfssl sets them anyway when the
+/// profile lists "key encipherment"; linters (pkilint) reject that.
+pub fn usages_for_key(usages: &[KeyUsagePurpose], alg: &'static SignatureAlgorithm) -> Vec<KeyUsagePurpose> {
+    let is_rsa = [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_RSA_SHA384, &rcgen::PKCS_RSA_SHA512].contains(&alg);
+    let is_ed = alg == &rcgen::PKCS_ED25519;
+    usages
+        .iter()
+        .copied()
+        .filter(|u| {
+            is_rsa
+                || !(matches!(u, KeyUsagePurpose::KeyEncipherment | KeyUsagePurpose::DataEncipherment)
+                    || (is_ed && matches!(u, KeyUsagePurpose::KeyAgreement)))
+        })
+        .collect()
 }
 
 /// A PKCS#10 CSR for `key`, as cfssl's `genkey` and `gencert` make it: the

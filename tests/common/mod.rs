@@ -1,0 +1,214 @@
+//! Helpers shared by the integration tests: the kpki binary, links named
+//! cfssl/cfssljson, the real tools (cfssl 1.2, openssl, pkilint), and a
+//! parsed summary of a certificate for field-by-field comparison.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use kpki::pki::{cert, issue, key};
+
+pub fn kpki() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kpki"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails the test with a useful message when a required tool is missing
+/// (`make test` installs them all).
+pub fn require(tool: &str) -> PathBuf {
+    let out = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().expect("sh runs");
+    assert!(out.status.success(), "{tool} is not installed: run `make test` (it installs the test dependencies)");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// A directory holding `cfssl` and `cfssljson` links to kpki.
+pub fn kpki_links() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["cfssl", "cfssljson"] {
+        std::os::unix::fs::symlink(kpki(), dir.path().join(name)).unwrap();
+    }
+    dir
+}
+
+/// A PATH with `first` in front, then the system's.
+pub fn path_with(first: &Path) -> String {
+    format!("{}:{}", first.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// The PATH where the real cfssl (from /usr/bin) is found.
+pub fn real_cfssl_dir() -> PathBuf {
+    require("cfssl").parent().unwrap().to_path_buf()
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.stdin(Stdio::null()).output().expect("command starts");
+    assert!(
+        out.status.success(),
+        "command {:?} failed: {}\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
+/// Runs the tutorial's certificate commands into `out` with the cfssl found first in `path_dir`.
+pub fn tutorial(path_dir: &Path, out: &Path, algo: &str) {
+    run(Command::new("bash")
+        .arg(repo().join("scripts/tutorial-certs.sh"))
+        .arg(out)
+        .arg("172.31.0.10")
+        .arg(algo)
+        .env("PATH", path_with(path_dir)));
+}
+
+/// The certificate stems the tutorial makes.
+pub const TUTORIAL_STEMS: &[&str] = &[
+    "ca",
+    "admin",
+    "ip-172-31-0-20",
+    "ip-172-31-0-21",
+    "ip-172-31-0-22",
+    "kube-controller-manager",
+    "kube-proxy",
+    "kube-scheduler",
+    "master-kubernetes",
+    "service-account",
+];
+
+pub fn openssl_verify(ca: &Path, cert: &Path, extra: &[&str]) -> Output {
+    Command::new("openssl")
+        .args(["verify", "-x509_strict", "-CAfile"])
+        .arg(ca)
+        .args(extra)
+        .arg(cert)
+        .output()
+        .expect("openssl runs")
+}
+
+pub fn assert_openssl_verifies(ca: &Path, cert: &Path) {
+    let out = openssl_verify(ca, cert, &[]);
+    assert!(out.status.success(), "openssl verify {}: {}{}", cert.display(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// Asserts that a key file holds the private key of a certificate file.
+pub fn assert_key_matches(cert_path: &Path, key_path: &Path) {
+    let der = cert::cert_from_pem(&std::fs::read(cert_path).unwrap()).unwrap();
+    let parsed = cert::parse(&der).unwrap();
+    let k = key::PrivateKey::from_pem(&std::fs::read(key_path).unwrap()).unwrap();
+    assert_eq!(parsed.public_key().subject_public_key.data.as_ref(), k.public_key_bits(), "{} does not match {}", key_path.display(), cert_path.display());
+}
+
+/// Everything the tests compare between kpki's and cfssl's certificates.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct Summary {
+    pub subject: Vec<(String, String, u32)>,
+    pub issuer: Vec<(String, String, u32)>,
+    pub sans: Vec<String>,
+    pub key_usage: Option<(bool, u16)>,
+    pub ext_key_usage: Option<(bool, Vec<String>)>,
+    pub basic_constraints: Option<(bool, bool, Option<u32>)>,
+    pub key: String,
+    pub sig_alg: String,
+    pub validity_secs: i64,
+    pub ski_is_sha1_of_key: bool,
+    pub aki_is_key_id_only: Option<bool>,
+    pub serial_len: usize,
+    pub serial_positive: bool,
+    pub extensions: Vec<String>,
+}
+
+pub fn summary(pem_path: &Path) -> Summary {
+    let der = cert::cert_from_pem(&std::fs::read(pem_path).unwrap()).unwrap();
+    let c = cert::parse(&der).unwrap();
+    let name = |n: &x509_parser::x509::X509Name<'_>| {
+        n.iter_attributes()
+            .map(|a| (a.attr_type().to_id_string(), a.as_str().unwrap_or("?").to_string(), a.attr_value().header.tag().0))
+            .collect::<Vec<_>>()
+    };
+    let ku = c.key_usage().unwrap().map(|k| (k.critical, k.value.flags));
+    let eku = c.extended_key_usage().unwrap().map(|e| {
+        let mut v = Vec::new();
+        if e.value.server_auth {
+            v.push("serverAuth".to_string());
+        }
+        if e.value.client_auth {
+            v.push("clientAuth".to_string());
+        }
+        for o in &e.value.other {
+            v.push(o.to_id_string());
+        }
+        (e.critical, v)
+    });
+    let bc = c.basic_constraints().unwrap().map(|b| (b.critical, b.value.ca, b.value.path_len_constraint));
+    let (nb, na) = cert::validity(&c);
+    let ski_ok = cert::ski(&c).as_deref() == Some(&issue::key_id(&c.public_key().subject_public_key.data)[..]);
+    let aki_only = c.iter_extensions().find_map(|e| match e.parsed_extension() {
+        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(a) => {
+            Some(a.key_identifier.is_some() && a.authority_cert_issuer.is_none() && a.authority_cert_serial.is_none())
+        }
+        _ => None,
+    });
+    let mut exts: Vec<String> = c.extensions().iter().map(|e| format!("{}{}", e.oid.to_id_string(), if e.critical { "!" } else { "" })).collect();
+    exts.sort();
+    Summary {
+        subject: name(c.subject()),
+        issuer: name(c.issuer()),
+        sans: cert::sans(&c).iter().map(|s| format!("{s:?}")).collect(),
+        key_usage: ku,
+        ext_key_usage: eku,
+        basic_constraints: bc,
+        key: cert::key_algo_name(c.public_key()),
+        sig_alg: c.signature_algorithm.algorithm.to_id_string(),
+        validity_secs: (na - nb).whole_seconds(),
+        ski_is_sha1_of_key: ski_ok,
+        aki_is_key_id_only: aki_only,
+        serial_len: c.raw_serial().len(),
+        serial_positive: c.raw_serial().first().is_some_and(|b| b & 0x80 == 0),
+        extensions: exts,
+    }
+}
+
+/// pkilint's findings at ERROR or FATAL (and WARNING) for a certificate file,
+/// except one: pkilint checks dNSName with python-validators' `domain()`,
+/// which wants a TLD, so it flags single-label names. RFC 5280 §4.2.1.6 asks
+/// for RFC 1034 preferred name syntax, which allows a single label, and
+/// Kubernetes needs them (`kubernetes`, node host names); those are dropped
+/// here after checking they are valid labels.
+pub fn pkilint_findings(pem_path: &Path) -> Vec<String> {
+    let out = Command::new(require("lint_pkix_cert")).arg("lint").arg(pem_path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut findings = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if !(l.contains("(ERROR)") || l.contains("(FATAL)") || l.contains("(WARNING)")) {
+            continue;
+        }
+        if l.starts_with("pkix.invalid_domain_name_syntax (ERROR)") {
+            if let Some(name) = l.split('"').nth(1) {
+                let single_label = !name.contains('.') && kpki::pki::request::check_dns_name(name).is_ok();
+                if single_label {
+                    continue;
+                }
+            }
+        }
+        findings.push(l.to_string());
+    }
+    findings
+}
+
+/// Every file in a directory with its bytes, to check nothing was written.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            m.insert(e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap());
+        }
+    }
+    m
+}
