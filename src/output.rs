@@ -51,6 +51,11 @@ impl OutFile {
     pub fn private(path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
         OutFile { path: path.into(), contents: Zeroizing::new(contents.into()), mode: KEY_MODE, secret: false }
     }
+    /// The same file under `dir`.
+    pub fn rebased(mut self, dir: &Path) -> Self {
+        self.path = dir.join(&self.path);
+        self
+    }
     pub fn contents(&self) -> &[u8] {
         &self.contents
     }

@@ -9,12 +9,15 @@ use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod bootstrap;
 mod certinfo;
+mod check_expiration;
 mod gencert;
 mod genkey;
 mod json;
 mod print_defaults;
 mod sign;
+mod verify;
 
 /// Largest input file kpki reads (CSR JSON, configs, PEM): far above any real one.
 pub const MAX_INPUT: u64 = 4 * 1024 * 1024;
@@ -45,6 +48,12 @@ enum Command {
     Certinfo(certinfo::Args),
     /// Print a default CSR JSON, signing config or cluster config
     PrintDefaults(print_defaults::Args),
+    /// Issue the cluster's whole certificate set, kubeconfigs and encryption config
+    Bootstrap(bootstrap::Args),
+    /// Check chains, key pairs, expiry, SANs and usages of a directory; exit 1 on any problem
+    Verify(verify::Args),
+    /// Show when every certificate in a directory expires
+    CheckExpiration(check_expiration::Args),
 }
 
 /// Commands that take cfssl's Go-style flags and refuse flags after their file argument.
@@ -107,6 +116,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Json(a) => json::run(a),
         Command::Certinfo(a) => certinfo::run(a),
         Command::PrintDefaults(a) => print_defaults::run(a),
+        Command::Bootstrap(a) => bootstrap::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::CheckExpiration(a) => check_expiration::run(a),
     };
     match result {
         Ok(()) => 0,

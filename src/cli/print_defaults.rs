@@ -9,6 +9,8 @@ pub enum What {
     Csr,
     /// A signing config (cfssl's default)
     Config,
+    /// The seed cluster config that `bootstrap` uses without --config
+    Cluster,
 }
 
 #[derive(clap::Args, Debug)]
@@ -21,6 +23,10 @@ pub fn run(a: Args) -> Result<()> {
     let text = match a.what {
         What::Csr => DEFAULT_CSR_JSON,
         What::Config => DEFAULT_CONFIG_JSON,
+        What::Cluster => {
+            print!("{}", crate::k8s::cluster::DEFAULT_TOML);
+            return Ok(());
+        }
     };
     // cfssl prints the document followed by an empty line.
     println!("{text}");

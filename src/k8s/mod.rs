@@ -1,1 +1,9 @@
-//! placeholder module
+//! Kubernetes: the cluster config, the certificate plan (role → subject,
+//! SANs, usages, files), kubeconfigs and the encryption config. Data in,
+//! data out.
+
+pub mod check;
+pub mod cluster;
+pub mod files;
+pub mod plan;
+pub mod set;

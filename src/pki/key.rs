@@ -213,7 +213,12 @@ impl PrivateKey {
 
     fn from_pkcs1(der: &[u8]) -> Result<Self, KeyError> {
         let algo = KeyAlgo::Rsa(rsa_bits(der)?);
-        Self::load(algo, &PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.to_vec())))
+        // Validate as PKCS#1 first, then keep it as PKCS#8 so that `to_pem` has one input format.
+        Self::load(algo, &PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.to_vec())))?;
+        let null = AnyRef::from(der::asn1::Null);
+        let info = pkcs8::PrivateKeyInfo::new(pkcs8::AlgorithmIdentifierRef { oid: OID_RSA, parameters: Some(null) }, der);
+        let pkcs8 = Zeroizing::new(info.to_der().map_err(|e| KeyError::Malformed(e.to_string()))?);
+        Self::load(algo, &PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec())))
     }
 
     fn from_sec1(der: &[u8]) -> Result<Self, KeyError> {
@@ -223,7 +228,11 @@ impl PrivateKey {
             .and_then(|p| p.named_curve())
             .ok_or_else(|| KeyError::Malformed("the EC PRIVATE KEY names no curve".into()))?;
         let algo = curve_algo(curve)?;
-        Self::load(algo, &PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der.to_vec())))
+        Self::load(algo, &PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der.to_vec())))?;
+        let params = AnyRef::from(&curve);
+        let info = pkcs8::PrivateKeyInfo::new(pkcs8::AlgorithmIdentifierRef { oid: OID_EC, parameters: Some(params) }, der);
+        let pkcs8 = Zeroizing::new(info.to_der().map_err(|e| KeyError::Malformed(e.to_string()))?);
+        Self::load(algo, &PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec())))
     }
 
     fn load(algo: KeyAlgo, key: &PrivateKeyDer<'_>) -> Result<Self, KeyError> {
@@ -373,6 +382,11 @@ mod tests {
                 let back = PrivateKey::from_pem(pem.as_bytes()).unwrap();
                 assert_eq!(back.algo(), algo);
                 assert_eq!(back.public_key_bits(), key.public_key_bits());
+                // A key read in any format writes out in every format.
+                for again in [KeyFormat::Cfssl, KeyFormat::Pkcs8] {
+                    let pem2 = back.to_pem(again).unwrap();
+                    assert_eq!(PrivateKey::from_pem(pem2.as_bytes()).unwrap().public_key_bits(), key.public_key_bits());
+                }
             }
         }
     }

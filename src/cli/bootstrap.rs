@@ -1,0 +1,135 @@
+//! `kpki bootstrap`: the whole certificate set, kubeconfigs and encryption
+//! config from a cluster config and a provider of addresses.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use super::{display, read_input, Failure, Result};
+use crate::k8s::cluster::Cluster;
+use crate::k8s::plan::{self, Plan};
+use crate::k8s::set::{self, Action, Existing, Row};
+use crate::output;
+use crate::provision::static_inventory::StaticProvider;
+use crate::provision::Provider;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderArg {
+    /// Addresses from the config's [[masters]] and [[workers]]
+    Static,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Cluster config (TOML); default: the embedded seed cluster (`kpki print-defaults cluster`)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the addresses come from
+    #[arg(long, value_enum, default_value = "static")]
+    pub provider: ProviderArg,
+    /// Output directory
+    #[arg(long, value_name = "DIR", default_value = "pki")]
+    pub out: PathBuf,
+    /// Print what would be written, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Make a new CA and new keys, replacing existing ones
+    #[arg(long)]
+    pub force: bool,
+    /// Report format
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// Reads and validates the cluster config (or the embedded default).
+pub fn load_cluster(config: Option<&Path>) -> Result<Cluster> {
+    match config {
+        None => Ok(Cluster::default_seed()),
+        Some(p) => {
+            let bytes = read_input(p, "cluster config")?;
+            let text = String::from_utf8(bytes).map_err(|_| Failure::input(format!("cluster config {}: it is not UTF-8 text", display(p))))?;
+            Cluster::from_toml(&text).map_err(|e| Failure::input(format!("cluster config {}: {e}", display(p))))
+        }
+    }
+}
+
+/// The files of the plan that exist in `dir`.
+pub fn read_existing(dir: &Path, names: &[String]) -> Result<Existing> {
+    let mut existing = Existing::new();
+    for name in names {
+        let path = dir.join(name);
+        if path.symlink_metadata().is_ok() {
+            existing.insert(name.clone(), read_input(&path, "file")?);
+        }
+    }
+    Ok(existing)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let cluster = load_cluster(a.config.as_deref())?;
+    let provider: Box<dyn Provider> = match a.provider {
+        ProviderArg::Static => Box::new(StaticProvider),
+    };
+    let provisioned = provider.provision(&cluster, a.dry_run).map_err(|e| Failure::input(e.to_string()))?;
+    for n in &provisioned.notices {
+        eprintln!("kpki: {n}");
+    }
+    let inventory = provisioned.inventory;
+    let plan: Plan = plan::plan(&cluster, &inventory);
+    let existing = read_existing(&a.out, &set::relevant_files(&plan))?;
+    let outcome = set::build(&plan, &inventory, &existing, OffsetDateTime::now_utc(), a.force, a.dry_run)
+        .map_err(|e| match e {
+            set::SetError::File { file, message } => Failure::input(format!("{}: {message}", a.out.join(file).display())),
+            set::SetError::Other(m) => Failure::input(format!("{}: {m}", a.out.display())),
+        })?;
+    if !a.dry_run {
+        let files: Vec<output::OutFile> = outcome.files.into_iter().map(|f| f.rebased(&a.out)).collect();
+        output::write_all(&files, a.force)?;
+    }
+    report(&a, &outcome.rows, &inventory)
+}
+
+fn report(a: &Args, rows: &[Row], inventory: &crate::provision::Inventory) -> Result<()> {
+    if a.output == OutputFormat::Json {
+        let v = serde_json::json!({
+            "out": a.out.display().to_string(),
+            "dry_run": a.dry_run,
+            "inventory": inventory,
+            "files": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    let changed = rows.iter().filter(|r| r.action != Action::Keep).count();
+    if a.dry_run || std::io::stdout().is_terminal() {
+        let verb = if a.dry_run { "would write" } else { "wrote" };
+        println!("{:<34} {:<8} {:<32} {:<21} {}", "FILE", "ACTION", "SUBJECT", "EXPIRES", "REASON");
+        for r in rows {
+            let action = match r.action {
+                Action::Create => "create",
+                Action::Replace => "replace",
+                Action::Keep => "keep",
+            };
+            println!("{:<34} {:<8} {:<32} {:<21} {}", r.file, action, r.subject, r.expires, r.reason);
+        }
+        println!("{verb} {changed} of {} files in {}", rows.len(), a.out.display());
+    }
+    if changed == 0 && !a.dry_run {
+        warn_none_changed();
+    }
+    Ok(())
+}
+
+fn warn_none_changed() {
+    if super::stderr_is_terminal() {
+        eprintln!("kpki: everything already matches the plan; nothing written");
+    }
+}

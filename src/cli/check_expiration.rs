@@ -1,0 +1,62 @@
+//! `kpki check-expiration`: a table of every certificate's expiry, like
+//! `kubeadm certs check-expiration`.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::bootstrap::OutputFormat;
+use super::{Failure, Result};
+use crate::pki::cert;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The directory to look in
+    #[arg(long, value_name = "DIR", default_value = "pki")]
+    pub dir: PathBuf,
+    /// Report format
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let now = OffsetDateTime::now_utc();
+    let mut entries: Vec<_> = std::fs::read_dir(&a.dir)
+        .map_err(|e| Failure::input(format!("--dir {}: {}", a.dir.display(), super::io_reason(&e))))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            n.ends_with(".pem") && !n.ends_with("-key.pem") && !n.starts_with('.')
+        })
+        .collect();
+    entries.sort();
+    let mut rows = Vec::new();
+    for p in entries {
+        let file = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let Ok(pem) = super::read_input(&p, "certificate") else { continue };
+        let Ok(der) = cert::cert_from_pem(&pem) else { continue };
+        let Ok(c) = cert::parse(&der) else { continue };
+        use x509_parser::oid_registry as o;
+        let subject = cert::name_attr(c.subject(), &o::OID_X509_COMMON_NAME).unwrap_or_default();
+        let ca = cert::name_attr(c.issuer(), &o::OID_X509_COMMON_NAME).unwrap_or_default();
+        let na = cert::validity(&c).1;
+        let left = na - now;
+        rows.push((file, subject, na, left.whole_days(), ca, c.is_ca()));
+    }
+    if a.output == OutputFormat::Json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(f, s, na, d, ca, is_ca)| json!({"file": f, "subject": s, "expires": cert::rfc3339(*na), "days_left": d, "ca": ca, "is_ca": is_ca}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    println!("{:<32} {:<36} {:<22} {:>9}  {}", "CERTIFICATE", "SUBJECT", "EXPIRES", "DAYS LEFT", "CERTIFICATE AUTHORITY");
+    for (f, s, na, d, ca, is_ca) in rows {
+        let ca = if is_ca && ca == s { "(self-signed)".to_string() } else { ca };
+        let days = if d < 0 { "expired".to_string() } else { d.to_string() };
+        println!("{:<32} {:<36} {:<22} {:>9}  {}", f, s, cert::rfc3339(na), days, ca);
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! `kpki verify`: checks a bootstrap directory (or a list of certificates)
+//! and prints one line per problem; exit 1 if there is any.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::bootstrap::OutputFormat;
+use super::{display, read_input, Failure, Result};
+use crate::k8s::check;
+use crate::k8s::files;
+use crate::k8s::plan::{Plan, ENCRYPTION_FILE, PLAN_FILE};
+use crate::pki::{cert, key};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The CA certificate (default: DIR/ca.pem)
+    #[arg(long, value_name = "CA.pem")]
+    pub ca: Option<PathBuf>,
+    /// A directory written by `kpki bootstrap` (or by the tutorial's commands)
+    #[arg(long, value_name = "DIR", conflicts_with = "certs")]
+    pub dir: Option<PathBuf>,
+    /// Check this moment instead of now (RFC 3339, e.g. 2027-01-01T00:00:00Z)
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Report format
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// Certificates to check (with --ca)
+    #[arg(value_name = "CERT.pem")]
+    pub certs: Vec<PathBuf>,
+}
+
+/// What verify found.
+#[derive(Default)]
+struct Report {
+    checked: Vec<String>,
+    problems: Vec<String>,
+    warnings: Vec<String>,
+}
+
+pub fn parse_time(s: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| Failure::input(format!("--at: {s:?} is not an RFC 3339 time such as 2027-01-01T00:00:00Z")))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let now = match &a.at {
+        Some(s) => parse_time(s)?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let mut r = Report::default();
+    let (ca_path, files, plan) = match &a.dir {
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(Failure::input(format!("--dir {}: no such directory", dir.display())));
+            }
+            let ca = a.ca.clone().unwrap_or_else(|| dir.join("ca.pem"));
+            let plan = match std::fs::read(dir.join(PLAN_FILE)) {
+                Ok(text) => Some(
+                    serde_json::from_slice::<Plan>(&text)
+                        .map_err(|e| Failure::input(format!("{}: not a kpki plan: {e}", dir.join(PLAN_FILE).display())))?,
+                ),
+                Err(_) => None,
+            };
+            let mut certs: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| Failure::input(format!("--dir {}: {}", dir.display(), super::io_reason(&e))))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    n.ends_with(".pem") && !n.ends_with("-key.pem") && !n.starts_with('.')
+                })
+                .collect();
+            certs.sort();
+            (ca, certs, plan)
+        }
+        None => {
+            if a.certs.is_empty() {
+                return Err(Failure::input("give --dir DIR, or --ca CA.pem and the certificates to check"));
+            }
+            let ca = a.ca.clone().ok_or_else(|| Failure::input("--ca is needed to check certificates outside a directory"))?;
+            (ca, a.certs.clone(), None)
+        }
+    };
+    let ca_pem = read_input(&ca_path, "CA certificate")?;
+    let ca_der = cert::cert_from_pem(&ca_pem).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(&ca_path))))?;
+    let ca = cert::parse(&ca_der).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(&ca_path))))?;
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if let Some(problem) = cert::ca_problem(&ca) {
+        r.problems.push(format!("{}: {problem}", name(&ca_path)));
+    }
+    if let Err(e) = cert::verify_signed_by(&ca, ca.public_key()) {
+        r.problems.push(format!("{}: it is not self-signed ({e})", name(&ca_path)));
+    }
+
+    for path in &files {
+        let file = name(path);
+        r.checked.push(file.clone());
+        let pem = match read_input(path, "certificate") {
+            Ok(p) => p,
+            Err(f) => {
+                r.problems.push(f.message);
+                continue;
+            }
+        };
+        let der = match cert::cert_from_pem(&pem) {
+            Ok(d) => d,
+            Err(e) => {
+                r.problems.push(format!("{file}: {e}"));
+                continue;
+            }
+        };
+        let Ok(c) = cert::parse(&der) else { continue };
+        if let Err(m) = check::chain(&c, &ca) {
+            r.problems.push(format!("{file}: {m}"));
+        }
+        match check::expiry(&c, now) {
+            (Some(m), _) => r.problems.push(format!("{file}: {m}")),
+            (None, Some(w)) => r.warnings.push(format!("{file}: {w}")),
+            _ => {}
+        }
+        let key_path = path.with_file_name(file.trim_end_matches(".pem").to_string() + "-key.pem");
+        if key_path.exists() {
+            match read_input(&key_path, "key").map(|k| key::PrivateKey::from_pem(&k)) {
+                Ok(Ok(k)) if k.public_key_bits() == c.public_key().subject_public_key.data.as_ref() => {}
+                Ok(Ok(_)) => r.problems.push(format!("{file}: {} is not its private key (the public keys differ)", name(&key_path))),
+                Ok(Err(e)) => r.problems.push(format!("{}: {e}", name(&key_path))),
+                Err(f) => r.problems.push(f.message),
+            }
+        } else if plan.as_ref().is_some_and(|p| p.certs.iter().any(|s| s.cert_file() == file)) {
+            r.problems.push(format!("{file}: its key {} is missing", name(&key_path)));
+        }
+        if let Some(spec) = plan.as_ref().and_then(|p| p.certs.iter().find(|s| s.cert_file() == file)) {
+            for m in check::matches_spec(&c, spec) {
+                r.problems.push(format!("{file}: {m}"));
+            }
+        }
+    }
+    if let (Some(plan), Some(dir)) = (&plan, &a.dir) {
+        for spec in &plan.certs {
+            if !dir.join(spec.cert_file()).exists() {
+                r.problems.push(format!("{}: missing (the plan has a {:?} certificate)", spec.cert_file(), spec.role));
+            }
+        }
+        for k in &plan.kubeconfigs {
+            let path = dir.join(&k.file);
+            r.checked.push(k.file.clone());
+            let Ok(bytes) = std::fs::read(&path) else {
+                r.problems.push(format!("{}: missing", k.file));
+                continue;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            let cert_file = dir.join(format!("{}.pem", k.stem));
+            let want_cert = std::fs::read(&cert_file).unwrap_or_default();
+            if files::kubeconfig_field(&text, "client-certificate-data").as_deref() != Some(&want_cert[..]) {
+                r.problems.push(format!("{}: its client certificate is not {}", k.file, name(&cert_file)));
+            }
+            if files::kubeconfig_field(&text, "certificate-authority-data").as_deref() != Some(&ca_pem[..]) {
+                r.problems.push(format!("{}: its certificate authority is not {}", k.file, name(&ca_path)));
+            }
+            match files::kubeconfig_field(&text, "client-key-data").map(|k| key::PrivateKey::from_pem(&k)) {
+                Some(Ok(key)) => {
+                    let matches = cert::cert_from_pem(&want_cert)
+                        .ok()
+                        .and_then(|d| cert::parse(&d).ok().map(|c| c.public_key().subject_public_key.data.as_ref() == key.public_key_bits()))
+                        .unwrap_or(false);
+                    if !matches {
+                        r.problems.push(format!("{}: its client key does not match its client certificate", k.file));
+                    }
+                }
+                _ => r.problems.push(format!("{}: it has no readable client key", k.file)),
+            }
+            if files::kubeconfig_server(&text).as_deref() != Some(k.server.as_str()) {
+                r.problems.push(format!("{}: its server is not {}", k.file, k.server));
+            }
+        }
+        let enc = dir.join(ENCRYPTION_FILE);
+        r.checked.push(ENCRYPTION_FILE.into());
+        match std::fs::read(&enc) {
+            Ok(text) => {
+                if let Err(e) = files::check_encryption_config(&String::from_utf8_lossy(&text)) {
+                    r.problems.push(format!("{ENCRYPTION_FILE}: {e}"));
+                }
+            }
+            Err(_) => r.problems.push(format!("{ENCRYPTION_FILE}: missing")),
+        }
+    }
+    print(&a, &r);
+    if r.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::check(format!("{} problem(s) found", r.problems.len())))
+    }
+}
+
+fn print(a: &Args, r: &Report) {
+    if a.output == OutputFormat::Json {
+        let v = json!({"ok": r.problems.is_empty(), "checked": r.checked, "problems": r.problems, "warnings": r.warnings});
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return;
+    }
+    for p in &r.problems {
+        println!("{p}");
+    }
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
+    if r.problems.is_empty() {
+        println!("ok: {} files checked", r.checked.len());
+    }
+}

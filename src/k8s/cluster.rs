@@ -1,0 +1,324 @@
+//! The cluster description: names, networks, nodes, subject fields, key
+//! algorithm and validity. An embedded default holds the seed's values; a
+//! TOML file can change any of them. Validation names the field at fault.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::{IpNet, Ipv4Net};
+use serde::Deserialize;
+use time::Duration;
+
+use crate::pki::duration;
+use crate::pki::key::KeyAlgo;
+
+/// The embedded default: the seed cluster.
+pub const DEFAULT_TOML: &str = include_str!("../../ca-config/cluster.toml");
+
+/// Why a cluster config was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClusterError {
+    #[error("{0}")]
+    Toml(String),
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
+}
+
+fn field(field: impl Into<String>, message: impl Into<String>) -> ClusterError {
+    ClusterError::Field { field: field.into(), message: message.into() }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    name: String,
+    region: String,
+    api_address: Option<String>,
+    vpc_cidr: String,
+    subnet_cidr: String,
+    service_cidr: String,
+    #[serde(default = "default_domain")]
+    cluster_domain: String,
+    admin_cidr: String,
+    pki: RawPki,
+    #[serde(default)]
+    subject: RawSubject,
+    masters: Vec<RawNode>,
+    workers: Vec<RawNode>,
+}
+
+fn default_domain() -> String {
+    "cluster.local".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPki {
+    key_algo: String,
+    validity: String,
+    ca_validity: String,
+    #[serde(default)]
+    kubelet_public_ip: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSubject {
+    #[serde(rename = "C")]
+    c: Option<String>,
+    #[serde(rename = "ST")]
+    st: Option<String>,
+    #[serde(rename = "L")]
+    l: Option<String>,
+    #[serde(rename = "OU")]
+    ou: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    ip: String,
+    name: Option<String>,
+    pod_cidr: Option<String>,
+}
+
+/// A node as configured (the static provider's inventory source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    pub ip: Ipv4Addr,
+    /// The node name; for the static provider it defaults to AWS's naming of the IP.
+    pub name: Option<String>,
+    pub pod_cidr: Option<Ipv4Net>,
+}
+
+/// The subject fields shared by every certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SubjectDefaults {
+    pub c: Option<String>,
+    pub st: Option<String>,
+    pub l: Option<String>,
+    pub ou: Option<String>,
+}
+
+/// A validated cluster config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub name: String,
+    pub region: String,
+    pub api_address: Option<String>,
+    pub vpc_cidr: Ipv4Net,
+    pub subnet_cidr: Ipv4Net,
+    pub service_cidr: Ipv4Net,
+    pub cluster_domain: String,
+    pub admin_cidr: Ipv4Net,
+    pub key_algo: KeyAlgo,
+    pub validity: Duration,
+    pub ca_validity: Duration,
+    pub kubelet_public_ip: bool,
+    pub subject: SubjectDefaults,
+    pub masters: Vec<NodeConfig>,
+    pub workers: Vec<NodeConfig>,
+}
+
+impl Cluster {
+    /// The seed cluster.
+    pub fn default_seed() -> Self {
+        // The embedded file is tested; failing here would be a build defect.
+        Self::from_toml(DEFAULT_TOML).unwrap_or_else(|e| panic!("embedded cluster.toml is invalid: {e}"))
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, ClusterError> {
+        let raw: RawCluster = toml::from_str(text).map_err(|e| ClusterError::Toml(toml_message(&e, text)))?;
+        Self::validate(raw)
+    }
+
+    /// The first IP of the service CIDR: the `kubernetes` service's ClusterIP.
+    pub fn api_service_ip(&self) -> Ipv4Addr {
+        let n = u32::from(self.service_cidr.network());
+        Ipv4Addr::from(n + 1)
+    }
+
+    fn validate(raw: RawCluster) -> Result<Self, ClusterError> {
+        if raw.name.is_empty() || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || raw.name.len() > 32 {
+            return Err(field("name", format!("{:?} must be 1-32 letters, digits or '-' (it names AWS resources and the kubeconfig cluster)", raw.name)));
+        }
+        if raw.region.is_empty() || !raw.region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(field("region", format!("{:?} is not an AWS region name such as us-east-2", raw.region)));
+        }
+        let vpc = cidr("vpc_cidr", &raw.vpc_cidr)?;
+        let subnet = cidr("subnet_cidr", &raw.subnet_cidr)?;
+        let service = cidr("service_cidr", &raw.service_cidr)?;
+        let admin = cidr("admin_cidr", &raw.admin_cidr)?;
+        if !vpc.contains(&subnet) {
+            return Err(field("subnet_cidr", format!("{subnet} is not inside vpc_cidr {vpc}")));
+        }
+        if overlaps(&service, &vpc) {
+            return Err(field("service_cidr", format!("{service} overlaps vpc_cidr {vpc}")));
+        }
+        if service.prefix_len() > 30 {
+            return Err(field("service_cidr", format!("{service} is too small for any services")));
+        }
+        if let Some(a) = &raw.api_address {
+            check_address(a).map_err(|m| field("api_address", m))?;
+        }
+        crate::pki::request::check_dns_name(&raw.cluster_domain)
+            .map_err(|m| field("cluster_domain", format!("{:?} is not a domain: {m}", raw.cluster_domain)))?;
+        let key_algo = KeyAlgo::from_name(&raw.pki.key_algo).map_err(|e| field("pki.key_algo", e.to_string()))?;
+        let validity = duration::parse(&raw.pki.validity).map_err(|e| field("pki.validity", e.to_string()))?;
+        let ca_validity = duration::parse(&raw.pki.ca_validity).map_err(|e| field("pki.ca_validity", e.to_string()))?;
+        if validity > ca_validity {
+            return Err(field("pki.validity", format!("{} is longer than pki.ca_validity {}", raw.pki.validity, raw.pki.ca_validity)));
+        }
+        if raw.masters.is_empty() {
+            return Err(field("masters", "needs at least one master"));
+        }
+        let mut seen_ips: HashSet<Ipv4Addr> = HashSet::new();
+        let mut seen_names: HashSet<String> = HashSet::new();
+        let mut pod_cidrs: Vec<(String, Ipv4Net)> = Vec::new();
+        let mut nodes = |kind: &str, list: Vec<RawNode>, pods_allowed: bool| -> Result<Vec<NodeConfig>, ClusterError> {
+            let mut out = Vec::new();
+            for (i, n) in list.into_iter().enumerate() {
+                let at = format!("{kind}[{i}]");
+                let ip: Ipv4Addr = n.ip.parse().map_err(|_| field(format!("{at}.ip"), format!("{:?} is not an IPv4 address", n.ip)))?;
+                if !subnet.contains(&ip) {
+                    return Err(field(format!("{at}.ip"), format!("{ip} is outside subnet_cidr {subnet}")));
+                }
+                if ip == subnet.network() || ip == subnet.broadcast() || u32::from(ip) - u32::from(subnet.network()) < 4 {
+                    return Err(field(format!("{at}.ip"), format!("{ip} is reserved in {subnet} (AWS keeps the first four and the last address)")));
+                }
+                if !seen_ips.insert(ip) {
+                    return Err(field(format!("{at}.ip"), format!("{ip} is used twice")));
+                }
+                if let Some(name) = &n.name {
+                    crate::pki::request::check_dns_name(name).map_err(|m| field(format!("{at}.name"), format!("{name:?} is not a valid node name: {m}")))?;
+                    if name.chars().any(|c| c.is_ascii_uppercase()) {
+                        return Err(field(format!("{at}.name"), format!("{name:?} must be lower case (Kubernetes node names are)")));
+                    }
+                    if !seen_names.insert(name.clone()) {
+                        return Err(field(format!("{at}.name"), format!("{name:?} is used twice")));
+                    }
+                }
+                let pod_cidr = match &n.pod_cidr {
+                    None => None,
+                    Some(_) if !pods_allowed => return Err(field(format!("{at}.pod_cidr"), "only workers run pods here")),
+                    Some(p) => {
+                        let net = cidr(&format!("{at}.pod_cidr"), p)?;
+                        if overlaps(&net, &vpc) {
+                            return Err(field(format!("{at}.pod_cidr"), format!("{net} overlaps vpc_cidr {vpc}")));
+                        }
+                        if overlaps(&net, &service) {
+                            return Err(field(format!("{at}.pod_cidr"), format!("{net} overlaps service_cidr {service}")));
+                        }
+                        if let Some((other, _)) = pod_cidrs.iter().find(|(_, o)| overlaps(o, &net)) {
+                            return Err(field(format!("{at}.pod_cidr"), format!("{net} overlaps {other}")));
+                        }
+                        pod_cidrs.push((format!("{at}.pod_cidr"), net));
+                        Some(net)
+                    }
+                };
+                out.push(NodeConfig { ip, name: n.name, pod_cidr });
+            }
+            Ok(out)
+        };
+        let masters = nodes("masters", raw.masters, false)?;
+        let workers = nodes("workers", raw.workers, true)?;
+        Ok(Cluster {
+            name: raw.name,
+            region: raw.region,
+            api_address: raw.api_address,
+            vpc_cidr: vpc,
+            subnet_cidr: subnet,
+            service_cidr: service,
+            cluster_domain: raw.cluster_domain,
+            admin_cidr: admin,
+            key_algo,
+            validity,
+            ca_validity,
+            kubelet_public_ip: raw.pki.kubelet_public_ip,
+            subject: SubjectDefaults { c: raw.subject.c, st: raw.subject.st, l: raw.subject.l, ou: raw.subject.ou },
+            masters,
+            workers,
+        })
+    }
+}
+
+fn cidr(name: &str, s: &str) -> Result<Ipv4Net, ClusterError> {
+    let net: Ipv4Net = s.parse().map_err(|_| field(name, format!("{s:?} is not an IPv4 CIDR such as 10.0.0.0/16")))?;
+    if net.trunc() != net {
+        return Err(field(name, format!("{s} has host bits set; did you mean {}?", net.trunc())));
+    }
+    Ok(net)
+}
+
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// An API address is an IP or a DNS name.
+pub fn check_address(a: &str) -> Result<(), String> {
+    if a.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    crate::pki::request::check_dns_name(a).map_err(|m| format!("{a:?} is neither an IP address nor a DNS name: {m}"))
+}
+
+/// The TOML error as one line: message, then where.
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {msg}")
+        }
+        None => msg,
+    }
+}
+
+/// An IpNet view for callers that mix address families.
+pub fn as_ipnet(n: Ipv4Net) -> IpNet {
+    IpNet::V4(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_values() {
+        let c = Cluster::default_seed();
+        assert_eq!(c.name, "k8s-cluster");
+        assert_eq!(c.masters.len(), 3);
+        assert_eq!(c.workers.len(), 3);
+        assert_eq!(c.api_service_ip(), Ipv4Addr::new(10, 32, 0, 1));
+        assert_eq!(c.key_algo, KeyAlgo::Rsa(2048));
+        assert_eq!(c.workers[2].pod_cidr, Some("172.20.2.0/24".parse().unwrap()));
+    }
+
+    fn with(from: &str, to: &str) -> Result<Cluster, ClusterError> {
+        assert!(DEFAULT_TOML.contains(from), "{from}");
+        Cluster::from_toml(&DEFAULT_TOML.replacen(from, to, 1))
+    }
+
+    fn field_of(r: Result<Cluster, ClusterError>) -> String {
+        match r {
+            Err(ClusterError::Field { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        assert_eq!(field_of(with("ip = \"172.31.0.10\"", "ip = \"172.31.1.10\"")), "masters[0].ip");
+        assert_eq!(field_of(with("ip = \"172.31.0.21\"", "ip = \"172.31.0.20\"")), "workers[1].ip");
+        assert_eq!(field_of(with("service_cidr = \"10.32.0.0/24\"", "service_cidr = \"172.20.0.0/16\"")), "workers[0].pod_cidr");
+        assert_eq!(field_of(with("pod_cidr = \"172.20.1.0/24\"", "pod_cidr = \"172.20.0.0/23\"")), "workers[1].pod_cidr");
+        assert_eq!(field_of(with("subnet_cidr = \"172.31.0.0/24\"", "subnet_cidr = \"10.0.0.0/24\"")), "subnet_cidr");
+        assert_eq!(field_of(with("key_algo = \"rsa-2048\"", "key_algo = \"rsa-1024\"")), "pki.key_algo");
+        assert_eq!(field_of(with("validity = \"8760h\"", "validity = \"-1h\"")), "pki.validity");
+        assert_eq!(field_of(with("vpc_cidr = \"172.31.0.0/16\"", "vpc_cidr = \"172.31.0.1/16\"")), "vpc_cidr");
+        assert_eq!(field_of(with("name = \"k8s-cluster\"", "name = \"k8s cluster\"")), "name");
+        assert_eq!(field_of(with("ip = \"172.31.0.10\"", "ip = \"172.31.0.2\"")), "masters[0].ip");
+        assert!(matches!(with("[pki]", "[pkki]"), Err(ClusterError::Toml(m)) if m.contains("line")));
+    }
+}

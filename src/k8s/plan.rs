@@ -1,0 +1,273 @@
+//! The certificate plan: each Kubernetes role mapped to its subject, SANs,
+//! usages, validity and file names, computed from the cluster config and the
+//! inventory. The plan is data; `bootstrap` issues it and `verify` checks a
+//! directory against the copy recorded there (`plan.json`).
+
+use serde::{Deserialize, Serialize};
+
+use super::cluster::Cluster;
+use crate::pki::key::KeyAlgo;
+use crate::pki::request::Subject;
+use crate::provision::Inventory;
+
+/// The file name of the recorded plan.
+pub const PLAN_FILE: &str = "plan.json";
+/// The file name of the recorded inventory.
+pub const INVENTORY_FILE: &str = "inventory.json";
+/// The encryption-at-rest config.
+pub const ENCRYPTION_FILE: &str = "encryption-config.yaml";
+
+/// A certificate's role in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Ca,
+    Apiserver,
+    Admin,
+    Kubelet,
+    KubeProxy,
+    ControllerManager,
+    Scheduler,
+    ServiceAccount,
+}
+
+/// One certificate to issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertSpec {
+    pub role: Role,
+    /// Files are `<stem>.pem` and `<stem>-key.pem`.
+    pub stem: String,
+    #[serde(rename = "C", skip_serializing_if = "Option::is_none", default)]
+    pub c: Option<String>,
+    #[serde(rename = "ST", skip_serializing_if = "Option::is_none", default)]
+    pub st: Option<String>,
+    #[serde(rename = "L", skip_serializing_if = "Option::is_none", default)]
+    pub l: Option<String>,
+    #[serde(rename = "O")]
+    pub o: String,
+    #[serde(rename = "OU", skip_serializing_if = "Option::is_none", default)]
+    pub ou: Option<String>,
+    #[serde(rename = "CN")]
+    pub cn: String,
+    /// SANs as host strings (IPs, DNS names).
+    pub sans: Vec<String>,
+    /// cfssl usage names.
+    pub usages: Vec<String>,
+    pub key_algo: String,
+    pub validity_hours: i64,
+}
+
+impl CertSpec {
+    pub fn cert_file(&self) -> String {
+        format!("{}.pem", self.stem)
+    }
+    pub fn key_file(&self) -> String {
+        format!("{}-key.pem", self.stem)
+    }
+    pub fn subject(&self) -> Subject {
+        Subject {
+            c: self.c.clone(),
+            st: self.st.clone(),
+            l: self.l.clone(),
+            o: Some(self.o.clone()),
+            ou: self.ou.clone(),
+            cn: Some(self.cn.clone()),
+            serial_number: None,
+        }
+    }
+    pub fn algo(&self) -> Result<KeyAlgo, String> {
+        KeyAlgo::from_name(&self.key_algo).map_err(|e| e.to_string())
+    }
+}
+
+/// One kubeconfig to write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubeconfigSpec {
+    pub file: String,
+    /// The certificate stem whose cert and key it embeds.
+    pub stem: String,
+    pub user: String,
+    pub server: String,
+}
+
+/// The whole set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub cluster: String,
+    pub certs: Vec<CertSpec>,
+    pub kubeconfigs: Vec<KubeconfigSpec>,
+}
+
+impl Plan {
+    pub fn ca(&self) -> Option<&CertSpec> {
+        self.certs.iter().find(|c| c.role == Role::Ca)
+    }
+}
+
+const LEAF_USAGES_SERVER: [&str; 4] = ["signing", "key encipherment", "server auth", "client auth"];
+const LEAF_USAGES_CLIENT: [&str; 3] = ["signing", "key encipherment", "client auth"];
+
+/// Computes the plan for a cluster and its inventory.
+pub fn plan(cluster: &Cluster, inv: &Inventory) -> Plan {
+    let algo = cluster.key_algo.name();
+    let hours = cluster.validity.whole_hours();
+    let s = &cluster.subject;
+    let spec = |role: Role, stem: &str, cn: &str, o: &str, sans: Vec<String>, usages: &[&str]| CertSpec {
+        role,
+        stem: stem.to_string(),
+        c: s.c.clone(),
+        st: s.st.clone(),
+        l: s.l.clone(),
+        o: o.to_string(),
+        ou: s.ou.clone(),
+        cn: cn.to_string(),
+        sans,
+        usages: usages.iter().map(|u| u.to_string()).collect(),
+        key_algo: algo.clone(),
+        validity_hours: hours,
+    };
+    let mut certs = Vec::new();
+    let mut ca = spec(Role::Ca, "ca", "Kubernetes", "Kubernetes", vec![], &["cert sign", "crl sign"]);
+    ca.validity_hours = cluster.ca_validity.whole_hours();
+    certs.push(ca);
+
+    let domain = &cluster.cluster_domain;
+    let mut api_sans = vec![cluster.api_service_ip().to_string()];
+    api_sans.extend(inv.masters.iter().map(|m| m.private_ip.to_string()));
+    api_sans.push(inv.api_address.clone());
+    api_sans.push("127.0.0.1".into());
+    for name in [
+        "kubernetes".to_string(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+        format!("kubernetes.default.svc.{}", domain.split('.').next().unwrap_or("cluster")),
+        format!("kubernetes.default.svc.{domain}"),
+    ] {
+        api_sans.push(name);
+    }
+    api_sans.extend(inv.masters.iter().map(|m| m.name.clone()));
+    certs.push(spec(Role::Apiserver, "master-kubernetes", "kubernetes", "Kubernetes", dedup(api_sans), &LEAF_USAGES_SERVER));
+    certs.push(spec(Role::Admin, "admin", "admin", "system:masters", vec![], &LEAF_USAGES_CLIENT));
+    for w in &inv.workers {
+        let mut sans = vec![w.name.clone(), w.private_ip.to_string()];
+        if cluster.kubelet_public_ip {
+            if let Some(p) = w.public_ip {
+                sans.push(p.to_string());
+            }
+        }
+        certs.push(spec(Role::Kubelet, &w.name, &format!("system:node:{}", w.name), "system:nodes", dedup(sans), &LEAF_USAGES_SERVER));
+    }
+    certs.push(spec(Role::KubeProxy, "kube-proxy", "system:kube-proxy", "system:node-proxier", vec![], &LEAF_USAGES_CLIENT));
+    certs.push(spec(
+        Role::ControllerManager,
+        "kube-controller-manager",
+        "system:kube-controller-manager",
+        "system:kube-controller-manager",
+        vec![],
+        &LEAF_USAGES_CLIENT,
+    ));
+    certs.push(spec(Role::Scheduler, "kube-scheduler", "system:kube-scheduler", "system:kube-scheduler", vec![], &LEAF_USAGES_CLIENT));
+    // The key pair signs service-account tokens; the certificate only carries it.
+    certs.push(spec(Role::ServiceAccount, "service-account", "service-accounts", "Kubernetes", vec![], &["signing"]));
+
+    let public = format!("https://{}:6443", bracket(&inv.api_address));
+    let local = "https://127.0.0.1:6443".to_string();
+    let mut kubeconfigs: Vec<KubeconfigSpec> = inv
+        .workers
+        .iter()
+        .map(|w| KubeconfigSpec {
+            file: format!("{}.kubeconfig", w.name),
+            stem: w.name.clone(),
+            user: format!("system:node:{}", w.name),
+            server: public.clone(),
+        })
+        .collect();
+    for (stem, user, server) in [
+        ("kube-proxy", "system:kube-proxy", &public),
+        ("admin", "admin", &public),
+        ("kube-controller-manager", "system:kube-controller-manager", &local),
+        ("kube-scheduler", "system:kube-scheduler", &local),
+    ] {
+        kubeconfigs.push(KubeconfigSpec { file: format!("{stem}.kubeconfig"), stem: stem.into(), user: user.into(), server: server.clone() });
+    }
+    Plan { cluster: inv.cluster.clone(), certs, kubeconfigs }
+}
+
+fn bracket(addr: &str) -> String {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => addr.to_string(),
+    }
+}
+
+fn dedup(v: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(v.len());
+    for s in v {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::static_inventory::StaticProvider;
+    use crate::provision::Provider;
+
+    fn seed_plan() -> Plan {
+        let c = Cluster::default_seed();
+        let inv = StaticProvider.provision(&c, false).unwrap().inventory;
+        plan(&c, &inv)
+    }
+
+    #[test]
+    fn apiserver_has_the_service_ip_and_every_name() {
+        let p = seed_plan();
+        let api = p.certs.iter().find(|c| c.role == Role::Apiserver).unwrap();
+        for want in [
+            "10.32.0.1",
+            "172.31.0.10",
+            "172.31.0.11",
+            "172.31.0.12",
+            "127.0.0.1",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster",
+            "kubernetes.default.svc.cluster.local",
+            "ip-172-31-0-10",
+        ] {
+            assert!(api.sans.iter().any(|s| s == want), "missing {want}");
+        }
+        assert!(!api.sans.iter().any(|s| s == "kubernetes.svc.cluster.local"), "the tutorial's wrong name");
+    }
+
+    #[test]
+    fn roles_and_files() {
+        let p = seed_plan();
+        assert_eq!(p.certs.len(), 10);
+        let kubelet = p.certs.iter().find(|c| c.stem == "ip-172-31-0-21").unwrap();
+        assert_eq!(kubelet.cn, "system:node:ip-172-31-0-21");
+        assert_eq!(kubelet.o, "system:nodes");
+        assert_eq!(kubelet.sans, vec!["ip-172-31-0-21", "172.31.0.21"]);
+        let admin = p.certs.iter().find(|c| c.role == Role::Admin).unwrap();
+        assert_eq!(admin.o, "system:masters");
+        assert_eq!(p.kubeconfigs.len(), 7);
+        let cm = p.kubeconfigs.iter().find(|k| k.stem == "kube-controller-manager").unwrap();
+        assert_eq!(cm.server, "https://127.0.0.1:6443");
+        let proxy = p.kubeconfigs.iter().find(|k| k.stem == "kube-proxy").unwrap();
+        assert_eq!(proxy.server, "https://172.31.0.10:6443");
+        let ca = p.ca().unwrap();
+        assert_eq!(ca.validity_hours, 87600);
+    }
+
+    #[test]
+    fn plan_round_trips_through_json() {
+        let p = seed_plan();
+        let text = serde_json::to_string_pretty(&p).unwrap();
+        let back: Plan = serde_json::from_str(&text).unwrap();
+        assert_eq!(p, back);
+    }
+}
