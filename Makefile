@@ -13,13 +13,11 @@ all: build
 build:
 	$(CARGO) build --release --locked
 
-# Until `kpki bootstrap` lands this runs the tutorial's own cfssl commands with
-# kpki standing in for cfssl, then checks every certificate with openssl.
+# The main job on the embedded seed cluster: the whole set, then the check CI runs.
 run: build
-	@rm -rf .run-links && mkdir -p .run-links
-	@ln -sf ../$(KPKI) .run-links/cfssl && ln -sf ../$(KPKI) .run-links/cfssljson
-	PATH="$(CURDIR)/.run-links:$$PATH" scripts/tutorial-certs.sh $(OUT)
-	@for f in $(OUT)/*.pem; do case $$f in *-key.pem) ;; *) openssl verify -x509_strict -CAfile $(OUT)/ca.pem $$f ;; esac; done
+	$(KPKI) bootstrap --out $(OUT)
+	$(KPKI) verify --dir $(OUT)
+	$(KPKI) check-expiration --dir $(OUT)
 
 test-deps:
 	scripts/install-test-deps.sh
@@ -29,4 +27,4 @@ test: test-deps
 
 clean:
 	$(CARGO) clean
-	rm -rf $(OUT) .run-links
+	rm -rf $(OUT)

@@ -212,3 +212,50 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     m
 }
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until something listens on 127.0.0.1:port.
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} did not start listening on 127.0.0.1:{port}");
+}
+
+/// A child process stopped (by pid) when dropped.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `kpki bootstrap` into `out` with an optional config text.
+pub fn bootstrap(out: &Path, config: Option<&str>, extra: &[&str]) -> Output {
+    let mut cmd = Command::new(kpki());
+    cmd.arg("bootstrap").arg("--out").arg(out);
+    if let Some(text) = config {
+        let path = out.with_extension("toml");
+        std::fs::write(&path, text).unwrap();
+        cmd.arg("--config").arg(path);
+    }
+    cmd.args(extra);
+    run(&mut cmd)
+}
+
+/// The embedded seed config with one substitution.
+pub fn seed_with(from: &str, to: &str) -> String {
+    let text = kpki::k8s::cluster::DEFAULT_TOML;
+    assert!(text.contains(from), "{from:?} not in the seed config");
+    text.replacen(from, to, 1)
+}
