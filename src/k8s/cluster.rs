@@ -45,6 +45,34 @@ struct RawCluster {
     subject: RawSubject,
     masters: Vec<RawNode>,
     workers: Vec<RawNode>,
+    #[serde(default)]
+    aws: AwsConfig,
+}
+
+/// The `[aws]` section: what the aws provider creates besides the network.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    pub instance_type: String,
+    /// Skips the AMI look-up when set.
+    pub ami_id: Option<String>,
+    pub ami_owner: String,
+    /// Image name; wildcards allowed. The newest match is used.
+    pub ami_name: String,
+    /// The EC2 key pair; default: the cluster name.
+    pub key_name: Option<String>,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            instance_type: "t2.micro".into(),
+            ami_id: None,
+            ami_owner: "099720109477".into(),
+            ami_name: "ubuntu-pro-server/images/hvm-ssd/ubuntu-xenial-16.04-amd64-pro-server-20221202".into(),
+            key_name: None,
+        }
+    }
 }
 
 fn default_domain() -> String {
@@ -118,6 +146,7 @@ pub struct Cluster {
     pub subject: SubjectDefaults,
     pub masters: Vec<NodeConfig>,
     pub workers: Vec<NodeConfig>,
+    pub aws: AwsConfig,
 }
 
 impl Cluster {
@@ -221,6 +250,17 @@ impl Cluster {
             }
             Ok(out)
         };
+        if raw.aws.instance_type.is_empty() || !raw.aws.instance_type.contains('.') {
+            return Err(field("aws.instance_type", format!("{:?} is not an EC2 instance type such as t2.micro", raw.aws.instance_type)));
+        }
+        if let Some(id) = &raw.aws.ami_id {
+            if !id.starts_with("ami-") {
+                return Err(field("aws.ami_id", format!("{id:?} is not an AMI id (ami-...)")));
+            }
+        }
+        if raw.aws.ami_name.is_empty() {
+            return Err(field("aws.ami_name", "is empty"));
+        }
         let masters = nodes("masters", raw.masters, false)?;
         let workers = nodes("workers", raw.workers, true)?;
         Ok(Cluster {
@@ -239,6 +279,7 @@ impl Cluster {
             subject: SubjectDefaults { c: raw.subject.c, st: raw.subject.st, l: raw.subject.l, ou: raw.subject.ou },
             masters,
             workers,
+            aws: raw.aws,
         })
     }
 }

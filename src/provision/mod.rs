@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::k8s::cluster::Cluster;
 
+pub mod aws;
+pub mod infra;
+pub mod sim;
 pub mod static_inventory;
 
 /// A node as provisioned.

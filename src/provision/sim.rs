@@ -1,0 +1,203 @@
+//! A cloud in memory, with the semantics kpki relies on: ids on create,
+//! tags implied, host names derived from private IPs as AWS does. It backs
+//! `--dry-run` (seeded with the real state, it shows every step a run would
+//! take) and the unit tests of the convergence logic.
+
+use std::sync::Mutex;
+
+use super::infra::{Applied, Cloud, CloudError, Deletion, Desired, Dhcp, Igw, Image, Instance, Lb, Listener, RouteTable, Sg, State, Step, Subnet, Tg, Vpc};
+
+/// An in-memory cloud.
+pub struct SimCloud {
+    state: Mutex<State>,
+    images: Vec<Image>,
+    next: Mutex<u32>,
+    /// Every step applied, in order.
+    pub log: Mutex<Vec<Step>>,
+    /// Makes the n-th apply (1-based) fail once, to test resuming.
+    pub fail_at: Mutex<Option<u32>>,
+}
+
+impl SimCloud {
+    pub fn new(state: State, images: Vec<Image>) -> Self {
+        SimCloud { state: Mutex::new(state), images, next: Mutex::new(0), log: Mutex::new(vec![]), fail_at: Mutex::new(None) }
+    }
+
+    pub fn state(&self) -> State {
+        self.state.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn id(&self, prefix: &str) -> String {
+        let mut n = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        *n += 1;
+        format!("{prefix}-sim{:08x}", *n)
+    }
+}
+
+impl Cloud for SimCloud {
+    async fn describe(&self, _d: &Desired) -> Result<State, CloudError> {
+        Ok(self.state())
+    }
+
+    async fn find_images(&self, owner: &str, name: &str) -> Result<Vec<Image>, CloudError> {
+        let _ = owner;
+        let pattern = name.trim_end_matches('*');
+        Ok(self.images.iter().filter(|i| if name.ends_with('*') { i.name.starts_with(pattern) } else { i.name == name }).cloned().collect())
+    }
+
+    async fn apply(&self, d: &Desired, step: &Step) -> Result<Applied, CloudError> {
+        {
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            log.push(step.clone());
+            let mut f = self.fail_at.lock().unwrap_or_else(|e| e.into_inner());
+            if *f == Some(log.len() as u32) {
+                *f = None;
+                return Err(CloudError::new("InternalError", "simulated failure"));
+            }
+        }
+        let mut id = String::new();
+        let mut secret = None;
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match step {
+            Step::CreateVpc { cidr } => {
+                id = self.id("vpc");
+                s.vpcs.push(Vpc { id: id.clone(), cidr: cidr.clone(), dns_support: true, dns_hostnames: false, dhcp_options_id: Some("default".into()) });
+            }
+            Step::EnableVpcDns { vpc } => {
+                for v in s.vpcs.iter_mut().filter(|v| &v.id == vpc) {
+                    v.dns_support = true;
+                    v.dns_hostnames = true;
+                }
+            }
+            Step::CreateDhcp { domain_name } => {
+                id = self.id("dopt");
+                s.dhcps.push(Dhcp { id: id.clone(), domain_name: Some(domain_name.clone()) });
+            }
+            Step::AssociateDhcp { vpc, dhcp } => {
+                for v in s.vpcs.iter_mut().filter(|v| &v.id == vpc) {
+                    v.dhcp_options_id = Some(dhcp.clone());
+                }
+            }
+            Step::CreateSubnet { vpc, cidr } => {
+                id = self.id("subnet");
+                s.subnets.push(Subnet { id: id.clone(), cidr: cidr.clone(), vpc_id: vpc.clone() });
+            }
+            Step::CreateIgw => {
+                id = self.id("igw");
+                s.igws.push(Igw { id: id.clone(), attached_vpc: None });
+            }
+            Step::AttachIgw { igw, vpc } => {
+                for g in s.igws.iter_mut().filter(|g| &g.id == igw) {
+                    g.attached_vpc = Some(vpc.clone());
+                }
+            }
+            Step::CreateRouteTable { .. } => {
+                id = self.id("rtb");
+                s.route_tables.push(RouteTable { id: id.clone(), associations: vec![], default_route_igw: None });
+            }
+            Step::AssociateRouteTable { route_table, subnet } => {
+                id = self.id("rtbassoc");
+                let assoc = id.clone();
+                for r in s.route_tables.iter_mut().filter(|r| &r.id == route_table) {
+                    r.associations.push((assoc.clone(), subnet.clone()));
+                }
+            }
+            Step::CreateDefaultRoute { route_table, igw } => {
+                for r in s.route_tables.iter_mut().filter(|r| &r.id == route_table) {
+                    r.default_route_igw = Some(igw.clone());
+                }
+            }
+            Step::CreateSg { .. } => {
+                id = self.id("sg");
+                s.sgs.push(Sg { id: id.clone(), rules: vec![] });
+            }
+            Step::AuthorizeSg { sg, rules } => {
+                for g in s.sgs.iter_mut().filter(|g| &g.id == sg) {
+                    g.rules.extend(rules.iter().cloned());
+                }
+            }
+            Step::CreateKeyPair { name } => {
+                id = self.id("key");
+                s.key_pair = true;
+                secret = Some(zeroize::Zeroizing::new(format!("(simulated private key for {name})")));
+            }
+            Step::RunInstance { spec, instance_type, .. } => {
+                id = self.id("i");
+                let o = spec.ip.octets();
+                s.instances.push(Instance {
+                    id: id.clone(),
+                    name: spec.name.clone(),
+                    state: "running".into(),
+                    instance_type: instance_type.clone(),
+                    private_ip: Some(spec.ip),
+                    public_ip: Some(std::net::Ipv4Addr::new(198, 51, 100, o[3])),
+                    private_dns: Some(format!("ip-{}-{}-{}-{}.{}", o[0], o[1], o[2], o[3], d.domain_name)),
+                    source_dest_check: true,
+                });
+            }
+            Step::DisableSourceDestCheck { instance, .. } => {
+                for i in s.instances.iter_mut().filter(|i| &i.id == instance) {
+                    i.source_dest_check = false;
+                }
+            }
+            Step::CreateLb { .. } => {
+                id = format!("arn:sim:elasticloadbalancing:loadbalancer/net/{}/{}", d.lb_name, self.id("lb"));
+                s.lb = Some(Lb {
+                    arn: id.clone(),
+                    dns_name: format!("{}-sim.elb.{}.amazonaws.com", d.lb_name, d.region),
+                    state: "active".into(),
+                    scheme: "internet-facing".into(),
+                    lb_type: "network".into(),
+                    owned: true,
+                });
+            }
+            Step::CreateTg { .. } => {
+                id = format!("arn:sim:elasticloadbalancing:targetgroup/{}/{}", d.tg_name, self.id("tg"));
+                s.tg = Some(Tg { arn: id.clone(), port: 6443, protocol: "TCP".into(), target_type: "ip".into(), targets: vec![], owned: true });
+            }
+            Step::RegisterTargets { ips, .. } => {
+                if let Some(tg) = s.tg.as_mut() {
+                    tg.targets.extend(ips.iter().cloned());
+                }
+            }
+            Step::CreateListener { tg, .. } => {
+                id = format!("arn:sim:listener/{}", self.id("l"));
+                s.listeners.push(Listener { arn: id.clone(), port: 6443, target_group: Some(tg.clone()) });
+            }
+        }
+        Ok(Applied { id, secret })
+    }
+
+    async fn delete(&self, _d: &Desired, what: &Deletion) -> Result<(), CloudError> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match what {
+            Deletion::TerminateInstances { ids } => s.instances.retain(|i| !ids.contains(&i.id)),
+            Deletion::Listener { arn } => s.listeners.retain(|l| &l.arn != arn),
+            Deletion::Lb { .. } => {
+                if !s.listeners.is_empty() {
+                    return Err(CloudError::new("ResourceInUse", "the load balancer has listeners"));
+                }
+                s.lb = None
+            }
+            Deletion::Tg { .. } => s.tg = None,
+            Deletion::Sg { id } => s.sgs.retain(|g| &g.id != id),
+            Deletion::RouteTable { id, .. } => s.route_tables.retain(|r| &r.id != id),
+            Deletion::Igw { id, .. } => s.igws.retain(|g| &g.id != id),
+            Deletion::Subnet { id } => {
+                if !s.instances.is_empty() {
+                    return Err(CloudError::new("DependencyViolation", "the subnet has instances"));
+                }
+                s.subnets.retain(|x| &x.id != id)
+            }
+            Deletion::Vpc { id } => {
+                if !s.subnets.is_empty() {
+                    return Err(CloudError::new("DependencyViolation", "the VPC has subnets"));
+                }
+                s.vpcs.retain(|v| &v.id != id)
+            }
+            Deletion::Dhcp { id } => s.dhcps.retain(|o| &o.id != id),
+            Deletion::KeyPair { .. } => s.key_pair = false,
+        }
+        Ok(())
+    }
+}
