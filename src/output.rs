@@ -51,6 +51,11 @@ impl OutFile {
     pub fn private(path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
         OutFile { path: path.into(), contents: Zeroizing::new(contents.into()), mode: KEY_MODE, secret: false }
     }
+    /// The same file with another mode (e.g. 0400 for an SSH key).
+    pub fn with_mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
     /// The same file under `dir`.
     pub fn rebased(mut self, dir: &Path) -> Self {
         self.path = dir.join(&self.path);

@@ -18,6 +18,8 @@ use crate::provision::Provider;
 pub enum ProviderArg {
     /// Addresses from the config's [[masters]] and [[workers]]
     Static,
+    /// Create (or find) the cluster's VPC, load balancer and instances on AWS and use their addresses
+    Aws,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -47,6 +49,36 @@ pub struct Args {
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Flags of the aws provider.
+#[derive(clap::Args, Debug)]
+pub struct AwsArgs {
+    /// AWS region (default: the config's `region`)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile from ~/.aws/config (default: the standard chain)
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Where a newly created EC2 key pair's private key is saved
+    #[arg(long = "ssh-dir", value_name = "DIR", default_value = "ssh")]
+    pub ssh_dir: PathBuf,
+}
+
+impl AwsArgs {
+    /// The aws provider for a cluster.
+    pub fn provider(&self, cluster: &Cluster) -> crate::provision::aws_provider::AwsProvider {
+        crate::provision::aws_provider::AwsProvider {
+            options: crate::provision::aws::AwsOptions {
+                region: self.region.clone().unwrap_or_else(|| cluster.region.clone()),
+                profile: self.profile.clone(),
+            },
+            ssh_dir: self.ssh_dir.clone(),
+            poll: std::time::Duration::from_secs(2),
+        }
+    }
 }
 
 /// Reads and validates the cluster config (or the embedded default).
@@ -77,6 +109,7 @@ pub fn run(a: Args) -> Result<()> {
     let cluster = load_cluster(a.config.as_deref())?;
     let provider: Box<dyn Provider> = match a.provider {
         ProviderArg::Static => Box::new(StaticProvider),
+        ProviderArg::Aws => Box::new(a.aws.provider(&cluster)),
     };
     let provisioned = provider.provision(&cluster, a.dry_run).map_err(|e| Failure::input(e.to_string()))?;
     for n in &provisioned.notices {

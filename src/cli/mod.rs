@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod bootstrap;
 mod certinfo;
 mod check_expiration;
+mod destroy;
 mod gencert;
 mod genkey;
 mod json;
@@ -54,6 +55,8 @@ enum Command {
     Verify(verify::Args),
     /// Show when every certificate in a directory expires
     CheckExpiration(check_expiration::Args),
+    /// Delete every AWS resource tagged for the cluster
+    Destroy(destroy::Args),
 }
 
 /// Commands that take cfssl's Go-style flags and refuse flags after their file argument.
@@ -119,6 +122,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Bootstrap(a) => bootstrap::run(a),
         Command::Verify(a) => verify::run(a),
         Command::CheckExpiration(a) => check_expiration::run(a),
+        Command::Destroy(a) => destroy::run(a),
     };
     match result {
         Ok(()) => 0,

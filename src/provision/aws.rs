@@ -354,7 +354,15 @@ impl Cloud for Aws {
                     .send()
                     .await
                     .map_err(err)?;
-                id(o.dhcp_options().and_then(|x| x.dhcp_options_id()))
+                let new_id = o.dhcp_options().and_then(|x| x.dhcp_options_id()).unwrap_or_default().to_string();
+                // Some EC2 implementations (moto) ignore tag specifications on
+                // DHCP options; tag them explicitly so the look-up finds them.
+                let mut t = c.create_tags().resources(&new_id);
+                for (k, v) in tags(d, name, "dhcp-options") {
+                    t = t.tags(Tag::builder().key(k).value(v).build());
+                }
+                t.send().await.map_err(err)?;
+                id(Some(&new_id))
             }
             Step::AssociateDhcp { vpc, dhcp } => {
                 c.associate_dhcp_options().vpc_id(vpc).dhcp_options_id(dhcp).send().await.map_err(err)?;

@@ -589,9 +589,11 @@ pub fn deletions(s: &State, key_name: &str) -> Vec<Deletion> {
     out
 }
 
-/// Progress lines, shown on a terminal only.
+/// Where the runner reports: progress lines (shown on a terminal only) and
+/// the key pair's private key, which AWS returns once and must be saved at once.
 pub trait Progress {
     fn line(&self, msg: &str);
+    fn save_key(&self, key_name: &str, material: &str) -> Result<(), String>;
 }
 
 /// Reports what was created before a failure, so the user knows a re-run continues.
@@ -607,8 +609,6 @@ fn with_created(err: String, created: &[String]) -> String {
 pub struct Converged {
     pub inventory: Inventory,
     pub created: Vec<String>,
-    /// The key pair's private key, when this run created the key pair.
-    pub key_material: Option<Zeroizing<String>>,
     pub ami: Option<Image>,
 }
 
@@ -619,7 +619,6 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(900);
 /// instances run and the load balancer is active, and returns the inventory.
 pub async fn converge<C: Cloud>(cloud: &C, d: &Desired, progress: &dyn Progress, poll: Duration) -> Result<Converged, String> {
     let mut created: Vec<String> = Vec::new();
-    let mut key_material = None;
     let mut ami: Option<Image> = None;
     for _wave in 0..40 {
         let state = cloud.describe(d).await.map_err(|e| with_created(format!("reading the current state failed: {e}"), &created))?;
@@ -629,18 +628,16 @@ pub async fn converge<C: Cloud>(cloud: &C, d: &Desired, progress: &dyn Progress,
         }
         if ami.is_none() && needs_ami(d, &state) {
             ami = Some(resolve_ami(cloud, d).await.map_err(|e| with_created(e, &created))?);
-            if let Some(a) = &ami {
-                progress.line(&format!("using AMI {} ({}, created {})", a.id, a.name, a.creation_date));
-            }
+
         }
         let steps = next_steps(d, &state, ami.as_ref().map(|a| a.id.as_str()));
         if steps.is_empty() {
             let waiting = not_ready(&state);
             if waiting.is_empty() {
                 let inv = inventory(d, &state).map_err(|e| with_created(e, &created))?;
-                return Ok(Converged { inventory: inv, created, key_material, ami });
+                return Ok(Converged { inventory: inv, created, ami });
             }
-            return wait_ready(cloud, d, progress, poll, created, key_material, ami).await;
+            return wait_ready(cloud, d, progress, poll, created, ami).await;
         }
         // Independent steps of a wave run concurrently.
         let results = futures_util::future::join_all(steps.iter().map(|s| cloud.apply(d, s))).await;
@@ -651,8 +648,10 @@ pub async fn converge<C: Cloud>(cloud: &C, d: &Desired, progress: &dyn Progress,
                     let what = if applied.id.is_empty() { step.describe() } else { format!("{} ({})", step.describe(), applied.id) };
                     progress.line(&what);
                     created.push(what);
-                    if applied.secret.is_some() {
-                        key_material = applied.secret;
+                    if let (Some(secret), Step::CreateKeyPair { name }) = (&applied.secret, step) {
+                        if let Err(e) = progress.save_key(name, secret) {
+                            first_err.get_or_insert(format!("saving the private key of key pair {name} failed: {e}"));
+                        }
                     }
                 }
                 Err(e) => {
@@ -675,7 +674,6 @@ async fn wait_ready<C: Cloud>(
     progress: &dyn Progress,
     poll: Duration,
     created: Vec<String>,
-    key_material: Option<Zeroizing<String>>,
     ami: Option<Image>,
 ) -> Result<Converged, String> {
     let start = std::time::Instant::now();
@@ -685,7 +683,7 @@ async fn wait_ready<C: Cloud>(
         let waiting = not_ready(&state);
         if waiting.is_empty() {
             let inv = inventory(d, &state).map_err(|e| with_created(e, &created))?;
-            return Ok(Converged { inventory: inv, created, key_material, ami });
+            return Ok(Converged { inventory: inv, created, ami });
         }
         if let Some(lb) = &state.lb {
             if lb.state == "failed" {

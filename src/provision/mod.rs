@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::k8s::cluster::Cluster;
 
 pub mod aws;
+pub mod aws_provider;
 pub mod infra;
 pub mod sim;
 pub mod static_inventory;

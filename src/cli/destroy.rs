@@ -1,0 +1,60 @@
+//! `kpki destroy --provider aws`: deletes every AWS resource tagged for the
+//! cluster, in dependency order.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use super::bootstrap::{load_cluster, AwsArgs};
+use super::{Failure, Result};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DestroyProvider {
+    /// Everything tagged kubernetes.io/cluster/<name>=owned on AWS
+    Aws,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Cluster config (TOML); default: the embedded seed cluster
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Which infrastructure to delete
+    #[arg(long, value_enum)]
+    pub provider: DestroyProvider,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let cluster = load_cluster(a.config.as_deref())?;
+    let provider = a.aws.provider(&cluster);
+    if !a.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::input("destroy deletes the whole cluster; pass --yes when not running on a terminal"));
+        }
+        eprint!("Delete every AWS resource of cluster {} in {}? Type the cluster name to confirm: ", cluster.name, provider.options.region);
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).map_err(|e| Failure::input(format!("cannot read the answer: {e}")))?;
+        if answer.trim() != cluster.name {
+            return Err(Failure::input("not confirmed; nothing was deleted"));
+        }
+    }
+    let (deleted, failed) = provider.destroy(&cluster).map_err(|e| Failure::input(e.to_string()))?;
+    if deleted.is_empty() && failed.is_empty() {
+        println!("nothing is tagged for cluster {}", cluster.name);
+    } else {
+        println!("deleted {} resource(s) of cluster {}", deleted.len(), cluster.name);
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        for f in &failed {
+            eprintln!("kpki: not deleted: {f}");
+        }
+        Err(Failure::check(format!("{} resource(s) could not be deleted; run destroy again", failed.len())))
+    }
+}
