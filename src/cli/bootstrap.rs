@@ -76,7 +76,7 @@ impl AwsArgs {
                 profile: self.profile.clone(),
             },
             ssh_dir: self.ssh_dir.clone(),
-            poll: std::time::Duration::from_secs(2),
+            poll: std::time::Duration::from_millis(250),
         }
     }
 }

@@ -606,6 +606,7 @@ fn with_created(err: String, created: &[String]) -> String {
 }
 
 /// What the runner reports back.
+#[derive(Debug)]
 pub struct Converged {
     pub inventory: Inventory,
     pub created: Vec<String>,
@@ -678,6 +679,7 @@ async fn wait_ready<C: Cloud>(
 ) -> Result<Converged, String> {
     let start = std::time::Instant::now();
     let mut last = String::new();
+    let mut delay = poll;
     loop {
         let state = cloud.describe(d).await.map_err(|e| with_created(format!("reading the current state failed: {e}"), &created))?;
         let waiting = not_ready(&state);
@@ -698,7 +700,9 @@ async fn wait_ready<C: Cloud>(
         if start.elapsed() > READY_TIMEOUT {
             return Err(with_created(format!("gave up after {}s: {}", READY_TIMEOUT.as_secs(), waiting.join(", ")), &created));
         }
-        tokio::time::sleep(poll).await;
+        tokio::time::sleep(delay).await;
+        // Quick first looks (an emulator is ready at once), then back off to 5 s.
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -750,6 +754,11 @@ pub async fn destroy<C: Cloud>(cloud: &C, d: &Desired, progress: &dyn Progress, 
                     if let Deletion::TerminateInstances { .. } = del {
                         wait_terminated(cloud, d, progress, poll).await;
                     }
+                    break;
+                }
+                // Already gone (deleted with its parent, or by a previous run).
+                Err(e) if e.code.contains("NotFound") => {
+                    deleted.push(del.describe());
                     break;
                 }
                 Err(e) if (e.code == "DependencyViolation" || e.code == "ResourceInUse") && attempt < 12 => {

@@ -201,3 +201,126 @@ impl Cloud for SimCloud {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s::cluster::Cluster;
+    use crate::provision::infra::{self, Progress};
+    use std::time::Duration;
+
+    struct Quiet(Mutex<Vec<String>>);
+    impl Progress for Quiet {
+        fn line(&self, _msg: &str) {}
+        fn save_key(&self, key_name: &str, _material: &str) -> Result<(), String> {
+            self.0.lock().unwrap().push(key_name.to_string());
+            Ok(())
+        }
+    }
+
+    fn images() -> Vec<Image> {
+        let img = |id: &str, name: &str, date: &str| Image { id: id.into(), name: name.into(), creation_date: date.into() };
+        vec![
+            img("ami-old", "ubuntu-pro-server/images/hvm-ssd/ubuntu-xenial-16.04-amd64-pro-server-20221202", "2022-12-02T00:00:00.000Z"),
+            img("ami-new", "ubuntu-pro-server/images/hvm-ssd/ubuntu-xenial-16.04-amd64-pro-server-20221202", "2023-01-05T00:00:00.000Z"),
+        ]
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    }
+
+    fn desired() -> Desired {
+        Desired::from_cluster(&Cluster::default_seed())
+    }
+
+    #[test]
+    fn converges_from_nothing_then_changes_nothing() {
+        let d = desired();
+        let sim = SimCloud::new(State::default(), images());
+        let q = Quiet(Mutex::new(vec![]));
+        let c = block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        assert_eq!(c.ami.unwrap().id, "ami-new", "the newest image wins");
+        assert_eq!(q.0.lock().unwrap().as_slice(), ["k8s-cluster"], "the key is saved once");
+        let inv = c.inventory;
+        assert_eq!(inv.api_address, "k8s-cluster-sim.elb.us-east-2.amazonaws.com");
+        assert_eq!(inv.workers[1].name, "ip-172-31-0-21");
+        assert_eq!(inv.masters.len(), 3);
+        let s = sim.state();
+        assert_eq!(s.instances.len(), 6);
+        assert!(s.instances.iter().all(|i| !i.source_dest_check));
+        assert_eq!(s.sgs[0].rules.len(), 5);
+        assert_eq!(s.tg.as_ref().unwrap().targets, vec!["172.31.0.10", "172.31.0.11", "172.31.0.12"]);
+        assert_eq!(s.vpcs[0].dhcp_options_id.as_deref(), Some(s.dhcps[0].id.as_str()));
+        assert_eq!(s.route_tables[0].default_route_igw.as_deref(), Some(s.igws[0].id.as_str()));
+        let applied = sim.log.lock().unwrap().len();
+        let again = block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        assert!(again.created.is_empty());
+        assert_eq!(sim.log.lock().unwrap().len(), applied, "a second run applies nothing");
+    }
+
+    #[test]
+    fn a_failure_part_way_reports_what_was_created_and_a_rerun_converges() {
+        let d = desired();
+        for fail_at in [1, 5, 12, 20, 25] {
+            let sim = SimCloud::new(State::default(), images());
+            *sim.fail_at.lock().unwrap() = Some(fail_at);
+            let q = Quiet(Mutex::new(vec![]));
+            let err = block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
+            assert!(err.contains("simulated failure"), "{err}");
+            if fail_at > 4 {
+                assert!(err.contains("created before the failure"), "{err}");
+            }
+            block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+            let s = sim.state();
+            assert_eq!((s.vpcs.len(), s.subnets.len(), s.igws.len(), s.dhcps.len(), s.sgs.len(), s.route_tables.len()), (1, 1, 1, 1, 1, 1));
+            assert_eq!(s.instances.len(), 6, "no duplicate instances after failing at step {fail_at}");
+            assert_eq!(s.listeners.len(), 1);
+        }
+    }
+
+    #[test]
+    fn drift_is_reported_not_recreated() {
+        let d = desired();
+        let mut state = State::default();
+        state.vpcs.push(Vpc { id: "vpc-1".into(), cidr: "10.0.0.0/16".into(), dns_support: true, dns_hostnames: true, dhcp_options_id: None });
+        let sim = SimCloud::new(state, images());
+        let q = Quiet(Mutex::new(vec![]));
+        let err = block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
+        assert!(err.contains("VPC k8s-cluster (vpc-1) has CIDR 10.0.0.0/16 but the config says 172.31.0.0/16"), "{err}");
+        assert!(err.contains("nothing was created"));
+        assert!(sim.log.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn missing_ami_is_a_clear_error() {
+        let d = desired();
+        let sim = SimCloud::new(State::default(), vec![]);
+        let q = Quiet(Mutex::new(vec![]));
+        let err = block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
+        assert!(err.contains("no AMI named"), "{err}");
+    }
+
+    #[test]
+    fn destroy_deletes_everything_in_dependency_order() {
+        let d = desired();
+        let sim = SimCloud::new(State::default(), images());
+        let q = Quiet(Mutex::new(vec![]));
+        block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        let order: Vec<String> = infra::deletions(&sim.state(), &d.key_name).iter().map(|x| x.describe()).collect();
+        assert!(order[0].starts_with("terminate instances"));
+        assert!(order.last().unwrap().starts_with("delete key pair"));
+        let (deleted, failed) = block_on(infra::destroy(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(deleted.len(), order.len());
+        assert_eq!(sim.state(), State::default());
+    }
+
+    #[test]
+    fn us_east_1_uses_ec2_internal() {
+        let mut c = Cluster::default_seed();
+        c.region = "us-east-1".into();
+        assert_eq!(Desired::from_cluster(&c).domain_name, "ec2.internal");
+        assert_eq!(desired().domain_name, "us-east-2.compute.internal");
+    }
+}
