@@ -6,7 +6,7 @@ export CARGO_BUILD_JOBS ?= 2
 KPKI := target/release/kpki
 OUT ?= pki
 
-.PHONY: all build run test test-deps clean
+.PHONY: all build run test test-deps bench bench-check clean
 
 all: build
 
@@ -24,6 +24,17 @@ test-deps:
 
 test: test-deps
 	$(CARGO) test --locked --all-targets
+
+# Not part of `make test`: kpki against cfssl 1.2 and the tutorial's aws CLI
+# sequence in the same run; writes BENCHMARKS.md.
+bench: build test-deps
+	command -v aws >/dev/null || python3 -m pip install -q awscli
+	python3 bench/bench.py --rounds 5 --write BENCHMARKS.md
+
+# The same, exiting non-zero when a ratio is below its target.
+bench-check: build test-deps
+	command -v aws >/dev/null || python3 -m pip install -q awscli
+	python3 bench/bench.py --rounds 3 --check
 
 clean:
 	$(CARGO) clean

@@ -22,6 +22,8 @@ pub const PUBLIC_MODE: u32 = 0o644;
 pub enum OutputError {
     #[error("{0} already exists; kpki never overwrites a private key unless you pass --force")]
     KeyExists(PathBuf),
+    #[error("another kpki run is writing {0} (it holds {1}); wait for it to finish")]
+    Locked(PathBuf, PathBuf),
     #[error("cannot write {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -54,11 +56,6 @@ impl OutFile {
     /// The same file with another mode (e.g. 0400 for an SSH key).
     pub fn with_mode(mut self, mode: u32) -> Self {
         self.mode = mode;
-        self
-    }
-    /// The same file under `dir`.
-    pub fn rebased(mut self, dir: &Path) -> Self {
-        self.path = dir.join(&self.path);
         self
     }
     pub fn contents(&self) -> &[u8] {
@@ -128,6 +125,136 @@ pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
     Ok(())
 }
 
+/// Holds an exclusive lock on an output directory (`<dir>.lock` beside it)
+/// for as long as it lives, so two runs cannot interleave.
+pub struct DirLock {
+    _file: fs::File,
+}
+
+/// Takes the lock for `dir`, or says who holds it.
+pub fn lock_dir(dir: &Path) -> Result<DirLock, OutputError> {
+    use std::os::fd::AsRawFd;
+    let lock_path = sibling(dir, ".lock");
+    let parent_dir = parent(&lock_path);
+    fs::create_dir_all(parent_dir).map_err(io_err(parent_dir))?;
+    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+    // SAFETY: flock on a file descriptor we own; no memory is shared.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(OutputError::Locked(dir.to_path_buf(), lock_path));
+    }
+    Ok(DirLock { _file: file })
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut s = dir.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Replaces the files of a set in `dir` all at once: the new set (the
+/// existing files, hard-linked, plus `files`) is built in a staging
+/// directory beside `dir`, synced, and exchanged with `dir` in one
+/// `renameat2(RENAME_EXCHANGE)`. Killed at any moment, `dir` is either as it
+/// was or complete; a leftover staging directory is removed by the next run.
+/// Call with the directory's lock held.
+pub fn replace_set(dir: &Path, files: &[OutFile], force: bool) -> Result<(), OutputError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    for f in files {
+        if !force && f.secret && dir.join(&f.path).symlink_metadata().is_ok() {
+            return Err(OutputError::KeyExists(dir.join(&f.path)));
+        }
+    }
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let parent_dir = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent_dir).map_err(io_err(&parent_dir))?;
+    let prefix = format!(".{name}.kpki-staging-");
+    if let Ok(entries) = fs::read_dir(&parent_dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let staging = parent_dir.join(format!("{prefix}{}", std::process::id()));
+    fs::create_dir(&staging).map_err(io_err(&staging))?;
+    let result = stage_and_swap(dir, &staging, &parent_dir, files);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+fn stage_and_swap(dir: &Path, staging: &Path, parent_dir: &Path, files: &[OutFile]) -> Result<(), OutputError> {
+    let exists = dir.is_dir();
+    if exists {
+        fs::set_permissions(staging, fs::metadata(dir).map_err(io_err(dir))?.permissions()).map_err(io_err(staging))?;
+        for e in fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
+            let from = e.path();
+            if !e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+                continue;
+            }
+            if files.iter().any(|f| f.path.as_os_str() == e.file_name()) {
+                continue;
+            }
+            let to = staging.join(e.file_name());
+            if fs::hard_link(&from, &to).is_err() {
+                fs::copy(&from, &to).map_err(io_err(&from))?;
+            }
+        }
+    }
+    for f in files {
+        let path = staging.join(&f.path);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode_for(f.mode)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        file.set_permissions(fs::Permissions::from_mode(f.mode)).map_err(io_err(&path))?;
+        file.write_all(&f.contents).map_err(io_err(&path))?;
+        file.sync_all().map_err(io_err(&path))?;
+    }
+    fs::File::open(staging).and_then(|d| d.sync_all()).map_err(io_err(staging))?;
+    if exists {
+        exchange(staging, dir)?;
+        // `staging` now holds the old set.
+        fs::remove_dir_all(staging).map_err(io_err(staging))?;
+    } else {
+        fs::rename(staging, dir).map_err(io_err(dir))?;
+    }
+    let _ = fs::File::open(parent_dir).and_then(|d| d.sync_all());
+    Ok(())
+}
+
+/// Atomically exchanges two directories (Linux renameat2 RENAME_EXCHANGE).
+fn exchange(a: &Path, b: &Path) -> Result<(), OutputError> {
+    use std::os::unix::ffi::OsStrExt;
+    let ca = std::ffi::CString::new(a.as_os_str().as_bytes()).map_err(|_| OutputError::Io { path: a.into(), source: std::io::ErrorKind::InvalidInput.into() })?;
+    let cb = std::ffi::CString::new(b.as_os_str().as_bytes()).map_err(|_| OutputError::Io { path: b.into(), source: std::io::ErrorKind::InvalidInput.into() })?;
+    // SAFETY: two valid NUL-terminated paths; AT_FDCWD resolves them relative to the cwd.
+    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    if rc != 0 {
+        return Err(OutputError::Io { path: b.into(), source: std::io::Error::last_os_error() });
+    }
+    Ok(())
+}
+
+trait ModeFor {
+    fn mode_for(&mut self, mode: u32) -> &mut Self;
+}
+
+impl ModeFor for fs::OpenOptions {
+    fn mode_for(&mut self, mode: u32) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::mode(self, mode)
+    }
+}
+
 fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -138,6 +265,23 @@ fn parent(path: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replace_set_swaps_everything_at_once_and_locks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pki");
+        let _lock = lock_dir(&dir).unwrap();
+        assert!(matches!(lock_dir(&dir), Err(OutputError::Locked(..))));
+        replace_set(&dir, &[OutFile::secret("a-key.pem", "k1"), OutFile::public("a.pem", "c1"), OutFile::public("b.pem", "b1")], false).unwrap();
+        assert_eq!(fs::metadata(dir.join("a-key.pem")).unwrap().permissions().mode() & 0o777, 0o600);
+        replace_set(&dir, &[OutFile::public("a.pem", "c2")], false).unwrap();
+        assert_eq!(fs::read(dir.join("a.pem")).unwrap(), b"c2");
+        assert_eq!(fs::read(dir.join("b.pem")).unwrap(), b"b1", "kept files survive the swap");
+        assert_eq!(fs::read(dir.join("a-key.pem")).unwrap(), b"k1");
+        assert!(matches!(replace_set(&dir, &[OutFile::secret("a-key.pem", "k2")], false), Err(OutputError::KeyExists(_))));
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        assert!(leftovers.iter().all(|n| !n.contains("staging")), "{leftovers:?}");
+    }
 
     #[test]
     fn modes_and_no_overwrite() {

@@ -49,6 +49,11 @@ pub struct Args {
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// Store a new CA key encrypted (PKCS#8, PBES2) under the passphrase
+    #[arg(long = "encrypt-ca-key")]
+    pub encrypt_ca_key: bool,
+    #[command(flatten)]
+    pub passphrase: super::passphrase::PassphraseArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -117,15 +122,26 @@ pub fn run(a: Args) -> Result<()> {
     }
     let inventory = provisioned.inventory;
     let plan: Plan = plan::plan(&cluster, &inventory);
+    // Held until the set is in place: a second run waits its turn with a clear error.
+    let _lock = if a.dry_run { None } else { Some(output::lock_dir(&a.out)?) };
     let existing = read_existing(&a.out, &set::relevant_files(&plan))?;
-    let outcome = set::build(&plan, &inventory, &existing, OffsetDateTime::now_utc(), a.force, a.dry_run)
+    let ca_key_file = plan.ca().map(|c| c.key_file()).unwrap_or_default();
+    let encrypted = existing.get(&ca_key_file).is_some_and(|k| crate::pki::key::PrivateKey::is_encrypted_pem(k)) && !a.force;
+    let pass = if a.encrypt_ca_key && !a.dry_run {
+        Some(a.passphrase.require("Passphrase for the CA key: ", "--encrypt-ca-key needs a passphrase")?)
+    } else if encrypted {
+        Some(a.passphrase.require("Passphrase for the CA key: ", &format!("{} is encrypted", a.out.join(&ca_key_file).display()))?)
+    } else {
+        None
+    };
+    let protection = set::CaKeyProtection { passphrase: pass.as_ref().map(|p| p.as_slice()), encrypt: a.encrypt_ca_key };
+    let outcome = set::build(&plan, &inventory, &existing, OffsetDateTime::now_utc(), a.force, a.dry_run, protection)
         .map_err(|e| match e {
             set::SetError::File { file, message } => Failure::input(format!("{}: {message}", a.out.join(file).display())),
             set::SetError::Other(m) => Failure::input(format!("{}: {m}", a.out.display())),
         })?;
     if !a.dry_run {
-        let files: Vec<output::OutFile> = outcome.files.into_iter().map(|f| f.rebased(&a.out)).collect();
-        output::write_all(&files, a.force)?;
+        output::replace_set(&a.out, &outcome.files, a.force)?;
     }
     report(&a, &outcome.rows, &inventory)
 }

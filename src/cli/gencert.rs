@@ -46,6 +46,11 @@ pub struct Args {
     /// Overwrite an existing private key with -bare
     #[arg(long)]
     pub force: bool,
+    /// With -initca: store the new CA key encrypted (PKCS#8, PBES2) under the passphrase
+    #[arg(long = "encrypt-key", requires = "initca")]
+    pub encrypt_key: bool,
+    #[command(flatten)]
+    pub passphrase: super::passphrase::PassphraseArgs,
     /// The CSR JSON file (- for stdin)
     #[arg(value_name = "CSR.json")]
     pub csr: PathBuf,
@@ -68,7 +73,15 @@ pub fn run(a: Args) -> Result<()> {
         if a.config.is_some() || a.profile.is_some() {
             warn("-config and -profile do not apply to -initca (the CSR's \"ca\" section sets the CA's expiry); ignoring them");
         }
-        initca(&req, &a.csr, a.hostname.as_deref(), format)?
+        let mut made = initca(&req, &a.csr, a.hostname.as_deref(), format)?;
+        if a.encrypt_key {
+            let pass = a.passphrase.require("New passphrase for the CA key: ", "-encrypt-key needs a passphrase")?;
+            if let Some(k) = &made.key {
+                let key = PrivateKey::from_pem(k.as_bytes())?;
+                made.key = Some(key.to_encrypted_pem(&pass)?);
+            }
+        }
+        made
     } else {
         let (ca_path, ca_key_path) = match (&a.ca, &a.ca_key) {
             (Some(c), Some(k)) => (c, k),
@@ -77,7 +90,7 @@ pub fn run(a: Args) -> Result<()> {
             (None, None) => return Err(Failure::input("give -ca and -ca-key to sign, or -initca to make a CA")),
         };
         let profile = load_profile(a.config.as_deref(), a.profile.as_deref())?;
-        let ca = load_ca(ca_path, ca_key_path)?;
+        let ca = load_ca(ca_path, ca_key_path, &a.passphrase)?;
         leaf(&req, &a.csr, a.hostname.as_deref(), &profile, &ca, format)?
     };
     emit(made, a.bare.as_deref(), a.out_dir.as_deref(), a.force)

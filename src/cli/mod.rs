@@ -16,7 +16,9 @@ mod destroy;
 mod gencert;
 mod genkey;
 mod json;
+mod passphrase;
 mod print_defaults;
+mod renew;
 mod sign;
 mod verify;
 
@@ -55,6 +57,8 @@ enum Command {
     Verify(verify::Args),
     /// Show when every certificate in a directory expires
     CheckExpiration(check_expiration::Args),
+    /// Re-issue leaf certificates from the same CA (same subject and SANs) and update kubeconfigs
+    Renew(renew::Args),
     /// Delete every AWS resource tagged for the cluster
     Destroy(destroy::Args),
 }
@@ -122,6 +126,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Bootstrap(a) => bootstrap::run(a),
         Command::Verify(a) => verify::run(a),
         Command::CheckExpiration(a) => check_expiration::run(a),
+        Command::Renew(a) => renew::run(a),
         Command::Destroy(a) => destroy::run(a),
     };
     match result {
@@ -254,13 +259,25 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// Reads a CA key, decrypting it when it is encrypted.
+pub fn load_ca_key(ca_key: &Path, pass: &passphrase::PassphraseArgs) -> Result<crate::pki::key::PrivateKey> {
+    use crate::pki::key;
+    let key_pem = zeroize::Zeroizing::new(read_input(ca_key, "CA key")?);
+    let passphrase = if key::PrivateKey::is_encrypted_pem(&key_pem) {
+        Some(pass.require(&format!("Passphrase for {}: ", display(ca_key)), &format!("CA key {} is encrypted", display(ca_key)))?)
+    } else {
+        None
+    };
+    key::PrivateKey::from_pem_with_passphrase(&key_pem, passphrase.as_ref().map(|p| p.as_slice()))
+        .map_err(|e| Failure::input(format!("CA key {}: {e}", display(ca_key))))
+}
+
 /// Loads a CA certificate and key for signing, with errors naming each file.
-pub fn load_ca(ca: &Path, ca_key: &Path) -> Result<crate::pki::issue::Ca> {
-    use crate::pki::{cert, issue, key};
+pub fn load_ca(ca: &Path, ca_key: &Path, pass: &passphrase::PassphraseArgs) -> Result<crate::pki::issue::Ca> {
+    use crate::pki::{cert, issue};
     let cert_pem = read_input(ca, "CA certificate")?;
     let cert_der = cert::cert_from_pem(&cert_pem).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(ca))))?;
-    let key_pem = zeroize::Zeroizing::new(read_input(ca_key, "CA key")?);
-    let key = key::PrivateKey::from_pem(&key_pem).map_err(|e| Failure::input(format!("CA key {}: {e}", display(ca_key))))?;
+    let key = load_ca_key(ca_key, pass)?;
     issue::Ca::new(cert_der.to_vec(), key).map_err(|e| match e {
         issue::IssueError::KeyMismatch => Failure::input(format!(
             "CA key {} does not belong to CA certificate {} (their public keys differ)",

@@ -34,6 +34,8 @@ pub struct Args {
     /// Directory for the file written with -bare
     #[arg(long = "out-dir", value_name = "DIR", requires = "bare")]
     pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub passphrase: super::passphrase::PassphraseArgs,
     /// The PKCS#10 CSR in PEM (- for stdin)
     #[arg(value_name = "CSR.pem")]
     pub csr: PathBuf,
@@ -53,7 +55,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let sans = parse_hosts(&hosts).map_err(|e| Failure::input(format!("SANs: {e}")))?;
     let profile = load_profile(a.config.as_deref(), a.profile.as_deref())?;
-    let ca = load_ca(&a.ca, &a.ca_key)?;
+    let ca = load_ca(&a.ca, &a.ca_key, &a.passphrase)?;
     let plan = CertPlan { subject, sans, validity: Validity::cfssl(OffsetDateTime::now_utc(), profile.expiry) };
     let issued = issue::sign(&plan, &subject_key, &profile, &ca)?;
     for w in &issued.warnings {

@@ -125,6 +125,9 @@ pub fn run(a: Args) -> Result<()> {
             match read_input(&key_path, "key").map(|k| key::PrivateKey::from_pem(&k)) {
                 Ok(Ok(k)) if k.public_key_bits() == c.public_key().subject_public_key.data.as_ref() => {}
                 Ok(Ok(_)) => r.problems.push(format!("{file}: {} is not its private key (the public keys differ)", name(&key_path))),
+                Ok(Err(key::KeyError::Encrypted)) => {
+                    r.warnings.push(format!("{file}: {} is encrypted; the key pair was not checked", name(&key_path)))
+                }
                 Ok(Err(e)) => r.problems.push(format!("{}: {e}", name(&key_path))),
                 Err(f) => r.problems.push(f.message),
             }

@@ -6,4 +6,5 @@ pub mod check;
 pub mod cluster;
 pub mod files;
 pub mod plan;
+pub mod renew;
 pub mod set;

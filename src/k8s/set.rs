@@ -84,8 +84,25 @@ struct Work<'a> {
     issue: Option<(Action, String)>,
 }
 
+/// How the CA key is protected at rest.
+#[derive(Clone, Copy, Default)]
+pub struct CaKeyProtection<'a> {
+    /// The passphrase of an encrypted `ca-key.pem`, or for a new one.
+    pub passphrase: Option<&'a [u8]>,
+    /// Write a new CA key encrypted under `passphrase`.
+    pub encrypt: bool,
+}
+
 /// Decides and, unless `dry_run`, issues everything. `now` sets validity.
-pub fn build(plan: &Plan, inventory: &Inventory, existing: &Existing, now: OffsetDateTime, force: bool, dry_run: bool) -> Result<Outcome, SetError> {
+pub fn build(
+    plan: &Plan,
+    inventory: &Inventory,
+    existing: &Existing,
+    now: OffsetDateTime,
+    force: bool,
+    dry_run: bool,
+    protection: CaKeyProtection<'_>,
+) -> Result<Outcome, SetError> {
     let ca_spec = plan.ca().ok_or_else(|| SetError::Other("the plan has no CA".into()))?;
     // Decide per certificate: key source and whether to issue.
     let mut work: Vec<Work<'_>> = Vec::new();
@@ -94,7 +111,14 @@ pub fn build(plan: &Plan, inventory: &Inventory, existing: &Existing, now: Offse
         let algo = spec.algo().map_err(|m| ferr(&spec.key_file(), m))?;
         let key = match (force, existing.get(&spec.key_file())) {
             (false, Some(pem)) => {
-                let k = PrivateKey::from_pem(pem).map_err(|e| ferr(&spec.key_file(), format!("{e}; fix or remove it, or pass --force to replace the whole set")))?;
+                let pass = if spec.role == Role::Ca { protection.passphrase } else { None };
+                if PrivateKey::is_encrypted_pem(pem) && pass.is_none() {
+                    return Err(ferr(&spec.key_file(), "the key is encrypted; give its passphrase with --ca-key-passphrase-file, --ca-key-passphrase-env or KPKI_CA_KEY_PASSPHRASE"));
+                }
+                let k = PrivateKey::from_pem_with_passphrase(pem, pass).map_err(|e| match e {
+                    crate::pki::key::KeyError::WrongPassphrase => ferr(&spec.key_file(), e.to_string()),
+                    _ => ferr(&spec.key_file(), format!("{e}; fix or remove it, or pass --force to replace the whole set")),
+                })?;
                 if k.algo() != algo {
                     return Err(ferr(
                         &spec.key_file(),
@@ -186,7 +210,12 @@ pub fn build(plan: &Plan, inventory: &Inventory, existing: &Existing, now: Offse
         };
         if was_new {
             let action = if existing.contains_key(&w.spec.key_file()) { Action::Replace } else { Action::Create };
-            let pem = key.to_pem(KeyFormat::Cfssl).map_err(|e| SetError::Other(e.to_string()))?;
+            let pem = match (w.spec.role, protection.encrypt, protection.passphrase) {
+                (Role::Ca, true, Some(pass)) => key.to_encrypted_pem(pass),
+                (Role::Ca, true, None) => return Err(SetError::Other("encrypting the CA key needs a passphrase".into())),
+                _ => key.to_pem(KeyFormat::Cfssl),
+            }
+            .map_err(|e| SetError::Other(e.to_string()))?;
             out.push(OutFile::secret(w.spec.key_file(), pem.as_bytes()));
             rows.push(Row { file: w.spec.key_file(), action, reason: String::new(), subject: String::new(), expires: String::new() });
         }

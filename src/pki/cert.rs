@@ -28,6 +28,8 @@ pub enum CertError {
     UnsupportedSignature,
     #[error("the signature does not verify")]
     BadSignature,
+    #[error("its RSA key has {0} bits; kpki refuses RSA keys under 2048 bits")]
+    WeakRsa(usize),
 }
 
 /// All certificates in a PEM text, in order.
@@ -74,6 +76,9 @@ pub fn parse_csr<'a>(der: &'a [u8]) -> Result<X509CertificationRequest<'a>, Cert
         return Err(CertError::MalformedCsr(format!("{} bytes of trailing data", rest.len())));
     }
     let info = &csr.certification_request_info;
+    if info.subject_pki.algorithm.algorithm == x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION && key_bits(&info.subject_pki) < 2048 {
+        return Err(CertError::WeakRsa(key_bits(&info.subject_pki)));
+    }
     verify_raw(&info.subject_pki, &csr.signature_algorithm, &csr.signature_value.data, info.raw)?;
     Ok(csr)
 }

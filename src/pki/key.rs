@@ -122,6 +122,10 @@ pub enum KeyError {
     NoKey,
     #[error("the private key is encrypted; give its passphrase")]
     Encrypted,
+    #[error("the passphrase is wrong (the encrypted private key does not decrypt)")]
+    WrongPassphrase,
+    #[error("the encrypted private key uses an unsupported scheme: {0}")]
+    EncryptionScheme(String),
     #[error("the PEM is malformed: {0}")]
     Pem(String),
     #[error("the private key is malformed: {0}")]
@@ -189,6 +193,48 @@ impl PrivateKey {
             return Err(KeyError::Encrypted);
         }
         Err(KeyError::NoKey)
+    }
+
+    /// Reads a key that may be an encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`,
+    /// PBES2) when a passphrase is given.
+    pub fn from_pem_with_passphrase(pem: &[u8], passphrase: Option<&[u8]>) -> Result<Self, KeyError> {
+        match (Self::from_pem(pem), passphrase) {
+            (Err(KeyError::Encrypted), Some(pass)) => {
+                let der = encrypted_der(pem)?;
+                let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
+                    .map_err(|e| KeyError::Malformed(e.to_string()))?;
+                let doc = info.decrypt(pass).map_err(|e| match e {
+                    // pkcs5 0.7 reports a bad padding after decryption (a wrong
+                    // passphrase) as EncryptFailed; both mean the same here.
+                    pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed | pkcs8::pkcs5::Error::EncryptFailed) => {
+                        KeyError::WrongPassphrase
+                    }
+                    pkcs8::Error::EncryptedPrivateKey(other) => KeyError::EncryptionScheme(other.to_string()),
+                    _ => KeyError::WrongPassphrase,
+                })?;
+                Self::from_pkcs8(doc.as_bytes()).map_err(|_| KeyError::WrongPassphrase)
+            }
+            (other, _) => other,
+        }
+    }
+
+    /// Whether a PEM text holds an encrypted private key.
+    pub fn is_encrypted_pem(pem: &[u8]) -> bool {
+        contains(pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    }
+
+    /// The key as encrypted PKCS#8 (PBES2: PBKDF2-HMAC-SHA256, 600 000
+    /// iterations, AES-256-CBC), which OpenSSL reads too.
+    pub fn to_encrypted_pem(&self, passphrase: &[u8]) -> Result<Zeroizing<String>, KeyError> {
+        let mut salt = [0u8; 16];
+        let mut iv = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut salt).map_err(|_| KeyError::Generate("the random number generator failed".into()))?;
+        aws_lc_rs::rand::fill(&mut iv).map_err(|_| KeyError::Generate("the random number generator failed".into()))?;
+        let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(600_000, &salt, &iv)
+            .map_err(|e| KeyError::EncryptionScheme(e.to_string()))?;
+        let info = pkcs8::PrivateKeyInfo::from_der(self.pair.serialized_der()).map_err(|e| KeyError::Malformed(e.to_string()))?;
+        let doc = info.encrypt_with_params(params, passphrase).map_err(|e| KeyError::EncryptionScheme(e.to_string()))?;
+        Ok(Zeroizing::new(pem_encode("ENCRYPTED PRIVATE KEY", doc.as_bytes())))
     }
 
     /// Reads a PKCS#8 `PrivateKeyInfo`.
@@ -328,6 +374,21 @@ fn rsa_bits(pkcs1: &[u8]) -> Result<u32, KeyError> {
     Ok((bytes.len() as u32 - 1) * 8 + (8 - first.leading_zeros()))
 }
 
+/// The DER of the first ENCRYPTED PRIVATE KEY block (rustls-pki-types skips that label).
+fn encrypted_der(pem: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    use base64::Engine;
+    let text = std::str::from_utf8(pem).map_err(|_| KeyError::Pem("the file is not text".into()))?;
+    let begin = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    let end = "-----END ENCRYPTED PRIVATE KEY-----";
+    let start = text.find(begin).ok_or(KeyError::NoKey)? + begin.len();
+    let stop = text[start..].find(end).ok_or_else(|| KeyError::Pem("the ENCRYPTED PRIVATE KEY block has no end line".into()))? + start;
+    let b64: String = text[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map(Zeroizing::new)
+        .map_err(|e| KeyError::Pem(format!("bad base64 in the ENCRYPTED PRIVATE KEY block: {e}")))
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -389,6 +450,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn encrypted_round_trip_and_wrong_passphrase() {
+        let key = PrivateKey::generate(KeyAlgo::EcdsaP256).unwrap();
+        let pem = key.to_encrypted_pem(b"correct horse").unwrap();
+        assert!(PrivateKey::is_encrypted_pem(pem.as_bytes()));
+        assert!(matches!(PrivateKey::from_pem(pem.as_bytes()), Err(KeyError::Encrypted)));
+        let back = PrivateKey::from_pem_with_passphrase(pem.as_bytes(), Some(b"correct horse")).unwrap();
+        assert_eq!(back.public_key_bits(), key.public_key_bits());
+        assert!(matches!(PrivateKey::from_pem_with_passphrase(pem.as_bytes(), Some(b"wrong")), Err(KeyError::WrongPassphrase)));
     }
 
     #[test]

@@ -120,6 +120,16 @@ impl CsrRequest {
                 }
             }
         }
+        for (field, value) in [("CN", &subject.cn), ("names.O", &subject.o), ("names.OU", &subject.ou), ("names.C", &subject.c), ("names.ST", &subject.st), ("names.L", &subject.l)] {
+            if let Some(v) = value {
+                if v.chars().any(char::is_control) {
+                    return Err(FieldError::new(field, format!("{v:?} contains a control character")));
+                }
+                if v.len() > 64 {
+                    return Err(FieldError::new(field, format!("{:?}... is longer than 64 characters (RFC 5280's upper bound for name attributes)", &v[..v.char_indices().nth(20).map(|(i, _)| i).unwrap_or(v.len())])));
+                }
+            }
+        }
         let hosts = top
             .strings("hosts")?
             .unwrap_or_default()
@@ -158,11 +168,18 @@ impl CsrRequest {
     }
 }
 
+/// The most SANs one certificate may carry: far above any cluster's needs,
+/// low enough that a hostile input cannot make a huge certificate.
+pub const MAX_SANS: usize = 1000;
+
 /// Turns host strings into SANs the way cfssl classifies them (IP, email,
 /// URI, else DNS), in the order Go writes them: DNS, email, IP, URI.
 ///
 /// Unlike cfssl, entries are trimmed, and empty or malformed entries are refused.
 pub fn parse_hosts(hosts: &[String]) -> Result<Vec<SanType>, FieldError> {
+    if hosts.len() > MAX_SANS {
+        return Err(FieldError::new("hosts", format!("has {} entries; kpki puts at most {MAX_SANS} names in a certificate", hosts.len())));
+    }
     let mut dns = Vec::new();
     let mut email = Vec::new();
     let mut ips = Vec::new();

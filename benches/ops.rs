@@ -1,0 +1,75 @@
+//! Per-operation timings inside one process: key generation per algorithm,
+//! signing, verifying and parsing. A small harness (warm-up, then N timed
+//! iterations, min and median) keeps the build light; `make bench` runs it
+//! next to the whole-command comparison with cfssl.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use kpki::pki::issue::{self, Ca, CertPlan, SubjectKey, Validity};
+use kpki::pki::key::{KeyAlgo, KeyFormat, PrivateKey};
+use kpki::pki::profile::Profile;
+use kpki::pki::request::Subject;
+use kpki::pki::{cert, key};
+
+fn measure(name: &str, iters: usize, mut f: impl FnMut()) -> (String, Duration, Duration) {
+    for _ in 0..iters.div_ceil(10) {
+        f();
+    }
+    let mut times: Vec<Duration> = (0..iters)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    (name.to_string(), times[0], times[times.len() / 2])
+}
+
+fn main() {
+    let now = time::OffsetDateTime::now_utc();
+    let mut rows = Vec::new();
+    for (algo, iters) in [(KeyAlgo::Rsa(2048), 30), (KeyAlgo::EcdsaP256, 2000), (KeyAlgo::EcdsaP384, 1000), (KeyAlgo::Ed25519, 2000)] {
+        rows.push(measure(&format!("keygen {}", algo.name()), iters, || {
+            black_box(PrivateKey::generate(algo).unwrap());
+        }));
+    }
+    for ca_algo in [KeyAlgo::Rsa(2048), KeyAlgo::EcdsaP256] {
+        let ca_key = PrivateKey::generate(ca_algo).unwrap();
+        let plan = CertPlan { subject: Subject::cn_o("Kubernetes", "Kubernetes").to_dn(), sans: vec![], validity: Validity::cfssl(now, time::Duration::days(3650)) };
+        let ca_der = issue::self_signed_ca(&plan, None, &ca_key).unwrap();
+        let ca = Ca::new(ca_der.clone(), ca_key).unwrap();
+        let leaf = PrivateKey::generate(KeyAlgo::EcdsaP256).unwrap();
+        let leaf_plan = CertPlan { subject: Subject::cn_o("admin", "system:masters").to_dn(), sans: vec![], validity: Validity::cfssl(now, time::Duration::days(365)) };
+        let profile = Profile::cfssl_default();
+        let sk = SubjectKey::of(&leaf);
+        rows.push(measure(&format!("sign leaf with {} CA", ca_algo.name()), 300, || {
+            black_box(issue::sign(&leaf_plan, &sk, &profile, &ca).unwrap());
+        }));
+        let der = issue::sign(&leaf_plan, &sk, &profile, &ca).unwrap().der;
+        let ca_parsed = cert::parse(&ca_der).unwrap();
+        rows.push(measure(&format!("verify leaf signed by {} CA", ca_algo.name()), 1000, || {
+            let c = cert::parse(&der).unwrap();
+            black_box(cert::verify_signed_by(&c, ca_parsed.public_key()).unwrap());
+        }));
+        let pem = key::pem_encode("CERTIFICATE", &der);
+        rows.push(measure("parse certificate PEM", 5000, || {
+            let d = cert::cert_from_pem(pem.as_bytes()).unwrap();
+            black_box(cert::parse(&d).unwrap().subject().to_string());
+        }));
+        let key_pem = ca.key().to_pem(KeyFormat::Cfssl).unwrap();
+        rows.push(measure(&format!("read {} key PEM", ca_algo.name()), 1000, || {
+            black_box(PrivateKey::from_pem(key_pem.as_bytes()).unwrap());
+        }));
+    }
+    println!("{:<36} {:>12} {:>12}", "operation", "min", "median");
+    for (name, min, med) in rows {
+        println!("{:<36} {:>12} {:>12}", name, fmt(min), fmt(med));
+    }
+}
+
+fn fmt(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1000.0 { format!("{:.2} ms", us / 1000.0) } else { format!("{us:.1} µs") }
+}

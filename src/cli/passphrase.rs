@@ -1,0 +1,88 @@
+//! Where the CA key's passphrase comes from: a file, an environment
+//! variable, or a prompt on the terminal. Never from the command line,
+//! where other users could read it in the process list.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use zeroize::Zeroizing;
+
+use super::{display, Failure, Result};
+
+/// The environment variable read when no flag names one.
+pub const DEFAULT_ENV: &str = "KPKI_CA_KEY_PASSPHRASE";
+
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct PassphraseArgs {
+    /// Read the CA key's passphrase from FILE (its first line)
+    #[arg(long = "ca-key-passphrase-file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Read the CA key's passphrase from environment variable VAR (default: KPKI_CA_KEY_PASSPHRASE)
+    #[arg(long = "ca-key-passphrase-env", value_name = "VAR")]
+    pub env: Option<String>,
+}
+
+impl PassphraseArgs {
+    /// The passphrase from the first source that has one; a prompt on the
+    /// terminal last. `None` when there is no source.
+    pub fn get(&self, prompt: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        if let Some(f) = &self.file {
+            let mut text = Zeroizing::new(String::new());
+            std::fs::File::open(f)
+                .and_then(|mut h| h.by_ref().take(4096).read_to_string(&mut text))
+                .map_err(|e| Failure::input(format!("cannot read the passphrase file {}: {}", display(f), super::io_reason(&e))))?;
+            let line = text.lines().next().unwrap_or("");
+            if line.is_empty() {
+                return Err(Failure::input(format!("the passphrase file {} is empty", display(f))));
+            }
+            return Ok(Some(Zeroizing::new(line.as_bytes().to_vec())));
+        }
+        let var = self.env.as_deref().unwrap_or(DEFAULT_ENV);
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => return Ok(Some(Zeroizing::new(v.into_bytes()))),
+            _ if self.env.is_some() => return Err(Failure::input(format!("--ca-key-passphrase-env: the environment variable {var} is not set"))),
+            _ => {}
+        }
+        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            return read_hidden(prompt).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Like [`get`](Self::get), but a passphrase is required.
+    pub fn require(&self, prompt: &str, why: &str) -> Result<Zeroizing<Vec<u8>>> {
+        self.get(prompt)?.ok_or_else(|| {
+            Failure::input(format!("{why}: give its passphrase with --ca-key-passphrase-file, --ca-key-passphrase-env or {DEFAULT_ENV} (or run on a terminal)"))
+        })
+    }
+}
+
+/// Reads a line from the terminal with echo off.
+fn read_hidden(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let stdin = std::io::stdin();
+    let fd = stdin.as_raw_fd();
+    // SAFETY: termios calls on our own stdin descriptor with a zeroed struct they fill in.
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    let have_term = unsafe { libc::tcgetattr(fd, &mut term) } == 0;
+    let saved = term;
+    if have_term {
+        term.c_lflag &= !libc::ECHO;
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
+    }
+    let mut line = Zeroizing::new(String::new());
+    let r = stdin.read_line(&mut line);
+    if have_term {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    eprintln!();
+    r.map_err(|e| Failure::input(format!("cannot read the passphrase: {e}")))?;
+    let pass = line.trim_end_matches(['\n', '\r']);
+    if pass.is_empty() {
+        return Err(Failure::input("the passphrase is empty"));
+    }
+    Ok(Zeroizing::new(pass.as_bytes().to_vec()))
+}

@@ -1,0 +1,107 @@
+//! `kpki renew`: re-issues leaf certificates of a directory from the same CA,
+//! with the same subject and SANs (new keys with `--rekey`), and updates the
+//! kubeconfigs that embed them. Works on kpki's sets and on the tutorial's
+//! cfssl-made ones.
+
+use std::path::PathBuf;
+
+use time::OffsetDateTime;
+
+use super::bootstrap::OutputFormat;
+use super::{load_ca, Failure, Result};
+use crate::k8s::plan::{Plan, Role, PLAN_FILE};
+use crate::k8s::set::Action;
+use crate::output;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The directory (written by `kpki bootstrap` or by the tutorial's cfssl commands)
+    #[arg(long, value_name = "DIR", default_value = "pki")]
+    pub dir: PathBuf,
+    /// Renew these roles (apiserver, admin, kubelet, kube-proxy, controller-manager, scheduler,
+    /// service-account) or file stems (e.g. admin, ip-172-31-0-20)
+    #[arg(long, value_name = "ROLE", required_unless_present = "all", conflicts_with = "all")]
+    pub role: Vec<String>,
+    /// Renew every leaf certificate signed by the directory's CA
+    #[arg(long)]
+    pub all: bool,
+    /// Make new keys too
+    #[arg(long)]
+    pub rekey: bool,
+    /// Report format
+    #[arg(long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub passphrase: super::passphrase::PassphraseArgs,
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Ca => "ca",
+        Role::Apiserver => "apiserver",
+        Role::Admin => "admin",
+        Role::Kubelet => "kubelet",
+        Role::KubeProxy => "kube-proxy",
+        Role::ControllerManager => "controller-manager",
+        Role::Scheduler => "scheduler",
+        Role::ServiceAccount => "service-account",
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if !a.dir.is_dir() {
+        return Err(Failure::input(format!("--dir {}: no such directory", a.dir.display())));
+    }
+    let _lock = output::lock_dir(&a.dir)?;
+    let ca = load_ca(&a.dir.join("ca.pem"), &a.dir.join("ca-key.pem"), &a.passphrase)?;
+    let mut files = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(&a.dir).map_err(|e| Failure::input(format!("--dir {}: {}", a.dir.display(), super::io_reason(&e))))?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().map(|t| t.is_file()).unwrap_or(false) && !name.starts_with('.') && (name.ends_with(".pem") || name.ends_with(".kubeconfig")) {
+            files.insert(name, super::read_input(&e.path(), "file")?);
+        }
+    }
+    let plan: Option<Plan> = files.get(PLAN_FILE).cloned().or_else(|| std::fs::read(a.dir.join(PLAN_FILE)).ok()).and_then(|t| serde_json::from_slice(&t).ok());
+    let leaf_stems: Vec<String> = files
+        .keys()
+        .filter(|n| n.ends_with(".pem") && !n.ends_with("-key.pem") && n.as_str() != "ca.pem")
+        .map(|n| n.trim_end_matches(".pem").to_string())
+        .filter(|s| files.contains_key(&format!("{s}-key.pem")))
+        .collect();
+    let stems: Vec<String> = if a.all {
+        leaf_stems
+    } else {
+        let mut out = Vec::new();
+        for r in &a.role {
+            let by_role: Vec<String> = plan
+                .iter()
+                .flat_map(|p| p.certs.iter())
+                .filter(|c| c.role != Role::Ca && role_name(c.role) == r)
+                .map(|c| c.stem.clone())
+                .collect();
+            if !by_role.is_empty() {
+                out.extend(by_role);
+            } else if leaf_stems.contains(r) {
+                out.push(r.clone());
+            } else {
+                return Err(Failure::input(format!("--role {r}: no such role or certificate in {} (certificates: {})", a.dir.display(), leaf_stems.join(", "))));
+            }
+        }
+        out.dedup();
+        out
+    };
+    let (out_files, rows) = crate::k8s::renew::renew(&files, &ca, &stems, a.rekey, OffsetDateTime::now_utc()).map_err(|e| match e {
+        crate::k8s::set::SetError::File { file, message } => Failure::input(format!("{}: {message}", a.dir.join(file).display())),
+        crate::k8s::set::SetError::Other(m) => Failure::input(m),
+    })?;
+    output::replace_set(&a.dir, &out_files, true)?;
+    if a.output == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"dir": a.dir.display().to_string(), "files": rows})).unwrap_or_default());
+    } else {
+        for r in &rows {
+            let action = if r.action == Action::Replace { "renewed" } else { "kept" };
+            println!("{:<34} {:<8} {:<32} {}", r.file, action, r.subject, r.expires);
+        }
+    }
+    Ok(())
+}

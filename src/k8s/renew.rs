@@ -1,0 +1,146 @@
+//! Renewal: re-issuing leaf certificates from the same CA with the same
+//! subject, SANs and usages, copied from the certificates themselves, so it
+//! works on kpki's sets and on sets made with cfssl by the tutorial's
+//! commands alike. Kubeconfigs that embed a renewed certificate (or key) are
+//! updated in place of the old bytes.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use rcgen::{ExtendedKeyUsagePurpose as E, KeyUsagePurpose as K};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use super::set::{Action, Row, SetError};
+use crate::output::OutFile;
+use crate::pki::cert;
+use crate::pki::issue::{self, dn_from_x509, Ca, CertPlan, SubjectKey, Validity};
+use crate::pki::key::{pem_encode, KeyFormat, PrivateKey};
+use crate::pki::profile::Profile;
+use crate::pki::request::parse_hosts;
+
+fn ferr(file: &str, message: impl Into<String>) -> SetError {
+    SetError::File { file: file.to_string(), message: message.into() }
+}
+
+/// Renews the certificates named by `stems` (files `<stem>.pem`, keys
+/// `<stem>-key.pem`) in a directory whose files are given as data.
+pub fn renew(files: &BTreeMap<String, Vec<u8>>, ca: &Ca, stems: &[String], rekey: bool, now: OffsetDateTime) -> Result<(Vec<OutFile>, Vec<Row>), SetError> {
+    let ca_parsed = cert::parse(ca.cert_der()).map_err(|e| SetError::Other(e.to_string()))?;
+    let mut out = Vec::new();
+    let mut rows = Vec::new();
+    // Old → new bytes, to rewrite kubeconfigs that embed them.
+    let mut swaps: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for stem in stems {
+        let cert_file = format!("{stem}.pem");
+        let key_file = format!("{stem}-key.pem");
+        let pem = files.get(&cert_file).ok_or_else(|| ferr(&cert_file, "missing"))?;
+        let der = cert::cert_from_pem(pem).map_err(|e| ferr(&cert_file, e.to_string()))?;
+        let c = cert::parse(&der).map_err(|e| ferr(&cert_file, e.to_string()))?;
+        if c.is_ca() {
+            return Err(ferr(&cert_file, "it is a CA certificate; renew renews leaf certificates"));
+        }
+        if let Err(m) = super::check::chain(&c, &ca_parsed) {
+            return Err(ferr(&cert_file, format!("{m}; renew only re-issues certificates of this CA")));
+        }
+        let key_pem = files.get(&key_file).ok_or_else(|| ferr(&key_file, "missing: renewing needs the certificate's key"))?;
+        let old_key = PrivateKey::from_pem(key_pem).map_err(|e| ferr(&key_file, e.to_string()))?;
+        if old_key.public_key_bits() != c.public_key().subject_public_key.data.as_ref() {
+            return Err(ferr(&key_file, format!("it is not the key of {cert_file}")));
+        }
+        let key = if rekey { PrivateKey::generate(old_key.algo()).map_err(|e| SetError::Other(e.to_string()))? } else { old_key };
+        let subject = dn_from_x509(c.subject()).map_err(|e| ferr(&cert_file, e.to_string()))?;
+        let hosts: Vec<String> = cert::sans(&c).iter().map(|s| s.to_string()).collect();
+        let sans = parse_hosts(&hosts).map_err(|e| ferr(&cert_file, e.to_string()))?;
+        let (nb, na) = cert::validity(&c);
+        let profile = Profile {
+            key_usages: key_usages(&c),
+            ext_key_usages: ext_key_usages(&c),
+            expiry: na - nb,
+            ca: None,
+            usage_names: vec![],
+        };
+        let plan = CertPlan { subject, sans, validity: Validity::cfssl(now, profile.expiry) };
+        let issued = issue::sign(&plan, &SubjectKey::of(&key), &profile, ca).map_err(|e| ferr(&cert_file, e.to_string()))?;
+        let new_pem = pem_encode("CERTIFICATE", &issued.der);
+        swaps.push((pem.clone(), new_pem.as_bytes().to_vec()));
+        out.push(OutFile::public(&cert_file, new_pem.as_bytes()));
+        let expires = cert::rfc3339(cert::validity(&cert::parse(&issued.der).map_err(|e| SetError::Other(e.to_string()))?).1);
+        if rekey {
+            let format = if key_pem.starts_with(b"-----BEGIN PRIVATE KEY-----") { KeyFormat::Pkcs8 } else { KeyFormat::Cfssl };
+            let new_key: Zeroizing<String> = key.to_pem(format).map_err(|e| SetError::Other(e.to_string()))?;
+            swaps.push((key_pem.clone(), new_key.as_bytes().to_vec()));
+            out.push(OutFile::secret(&key_file, new_key.as_bytes()));
+            rows.push(Row { file: key_file.clone(), action: Action::Replace, reason: "--rekey".into(), subject: String::new(), expires: String::new() });
+        }
+        let cn = cert::name_attr(c.subject(), &x509_parser::oid_registry::OID_X509_COMMON_NAME).unwrap_or_default();
+        rows.push(Row { file: cert_file, action: Action::Replace, reason: "renewed".into(), subject: cn, expires });
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for (name, bytes) in files.iter().filter(|(n, _)| n.ends_with(".kubeconfig")) {
+        let mut text = String::from_utf8_lossy(bytes).into_owned();
+        let mut changed = false;
+        for (old, new) in &swaps {
+            let (o, n) = (b64.encode(old), b64.encode(new));
+            if text.contains(&o) {
+                text = text.replace(&o, &n);
+                changed = true;
+            }
+        }
+        if changed {
+            out.push(OutFile::private(name, text.into_bytes()));
+            rows.push(Row { file: name.clone(), action: Action::Replace, reason: "embeds a renewed certificate".into(), subject: String::new(), expires: String::new() });
+        }
+    }
+    Ok((out, rows))
+}
+
+fn key_usages(c: &x509_parser::certificate::X509Certificate<'_>) -> Vec<K> {
+    let Ok(Some(ku)) = c.key_usage() else { return vec![] };
+    let k = ku.value;
+    let all = [
+        (k.digital_signature(), K::DigitalSignature),
+        (k.non_repudiation(), K::ContentCommitment),
+        (k.key_encipherment(), K::KeyEncipherment),
+        (k.data_encipherment(), K::DataEncipherment),
+        (k.key_agreement(), K::KeyAgreement),
+        (k.key_cert_sign(), K::KeyCertSign),
+        (k.crl_sign(), K::CrlSign),
+        (k.encipher_only(), K::EncipherOnly),
+        (k.decipher_only(), K::DecipherOnly),
+    ];
+    all.into_iter().filter(|(on, _)| *on).map(|(_, u)| u).collect()
+}
+
+fn ext_key_usages(c: &x509_parser::certificate::X509Certificate<'_>) -> Vec<E> {
+    let Ok(Some(eku)) = c.extended_key_usage() else { return vec![] };
+    let e = eku.value;
+    let mut out = Vec::new();
+    if e.any {
+        out.push(E::Any);
+    }
+    if e.server_auth {
+        out.push(E::ServerAuth);
+    }
+    if e.client_auth {
+        out.push(E::ClientAuth);
+    }
+    if e.code_signing {
+        out.push(E::CodeSigning);
+    }
+    if e.email_protection {
+        out.push(E::EmailProtection);
+    }
+    if e.time_stamping {
+        out.push(E::TimeStamping);
+    }
+    if e.ocsp_signing {
+        out.push(E::OcspSigning);
+    }
+    for o in &e.other {
+        if let Some(arcs) = o.iter() {
+            out.push(E::Other(arcs.collect()));
+        }
+    }
+    out
+}
