@@ -23,7 +23,7 @@ test-deps:
 	scripts/install-test-deps.sh
 
 test: test-deps
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked
 
 # Not part of `make test`: kpki against cfssl 1.2 and the tutorial's aws CLI
 # sequence in the same run; writes BENCHMARKS.md.

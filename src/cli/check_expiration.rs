@@ -7,7 +7,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::bootstrap::OutputFormat;
-use super::{Failure, Result};
+use super::Result;
 use crate::pki::cert;
 
 #[derive(clap::Args, Debug)]
@@ -22,15 +22,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let now = OffsetDateTime::now_utc();
-    let mut entries: Vec<_> = std::fs::read_dir(&a.dir)
-        .map_err(|e| Failure::input(format!("--dir {}: {}", a.dir.display(), super::io_reason(&e))))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            n.ends_with(".pem") && !n.ends_with("-key.pem") && !n.starts_with('.')
-        })
-        .collect();
-    entries.sort();
+    let entries = super::cert_files(&a.dir)?;
     let mut rows = Vec::new();
     for p in entries {
         let file = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -14,15 +14,13 @@ use crate::pki::key::{pem_encode, KeyFormat, PrivateKey};
 use crate::pki::profile::{Profile, DEFAULT_CA_EXPIRY_HOURS};
 use crate::pki::request::{parse_hosts, split_hostname_flag, CsrRequest};
 
+/// The CA and signing flags shared by `gencert` and `sign`.
 #[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Make a self-signed CA from the CSR JSON (its "ca" section sets expiry and pathlen)
-    #[arg(long)]
-    pub initca: bool,
+pub struct SigningArgs {
     /// The CA certificate to sign with
     #[arg(long, value_name = "CA.pem")]
     pub ca: Option<PathBuf>,
-    /// The CA's private key (PKCS#1, SEC1 or PKCS#8)
+    /// The CA's private key (PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8)
     #[arg(long = "ca-key", value_name = "CA-KEY.pem")]
     pub ca_key: Option<PathBuf>,
     /// The signing config (cfssl ca-config.json)
@@ -31,9 +29,28 @@ pub struct Args {
     /// The signing profile from the config (default: the config's default)
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
-    /// Comma-separated SANs; replaces the CSR's "hosts"
+    /// Comma-separated SANs; replaces the request's own
     #[arg(long, value_name = "a,b,1.2.3.4")]
     pub hostname: Option<String>,
+    #[command(flatten)]
+    pub passphrase: super::passphrase::PassphraseArgs,
+}
+
+impl SigningArgs {
+    /// The CA certificate and key paths, both required.
+    pub fn ca_paths(&self) -> Result<(&std::path::Path, &std::path::Path)> {
+        match (&self.ca, &self.ca_key) {
+            (Some(c), Some(k)) => Ok((c, k)),
+            (Some(_), None) => Err(Failure::input("-ca needs -ca-key: give the CA's private key too (cfssl exits 0 here and prints nothing)")),
+            (None, Some(_)) => Err(Failure::input("-ca-key needs -ca: give the CA certificate too")),
+            (None, None) => Err(Failure::input("give -ca and -ca-key to sign, or -initca to make a CA")),
+        }
+    }
+}
+
+/// Where and how `-bare` output is written; shared by `gencert` and `genkey`.
+#[derive(clap::Args, Debug)]
+pub struct BareArgs {
     /// Write NAME.pem, NAME-key.pem and NAME.csr instead of printing JSON
     #[arg(long, value_name = "NAME")]
     pub bare: Option<String>,
@@ -46,11 +63,20 @@ pub struct Args {
     /// Overwrite an existing private key with -bare
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Make a self-signed CA from the CSR JSON (its "ca" section sets expiry and pathlen)
+    #[arg(long)]
+    pub initca: bool,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    #[command(flatten)]
+    pub out: BareArgs,
     /// With -initca: store the new CA key encrypted (PKCS#8, PBES2) under the passphrase
     #[arg(long = "encrypt-key", requires = "initca")]
     pub encrypt_key: bool,
-    #[command(flatten)]
-    pub passphrase: super::passphrase::PassphraseArgs,
     /// The CSR JSON file (- for stdin)
     #[arg(value_name = "CSR.json")]
     pub csr: PathBuf,
@@ -65,17 +91,18 @@ pub struct Made {
 
 pub fn run(a: Args) -> Result<()> {
     let req = read_request(&a.csr)?;
-    let format: KeyFormat = a.key_format.into();
+    let format: KeyFormat = a.out.key_format.into();
+    let sg = &a.signing;
     let made = if a.initca {
-        if a.ca.is_some() || a.ca_key.is_some() {
+        if sg.ca.is_some() || sg.ca_key.is_some() {
             return Err(Failure::input("-initca makes a self-signed CA: drop -ca and -ca-key (or drop -initca to sign with that CA)"));
         }
-        if a.config.is_some() || a.profile.is_some() {
+        if sg.config.is_some() || sg.profile.is_some() {
             warn("-config and -profile do not apply to -initca (the CSR's \"ca\" section sets the CA's expiry); ignoring them");
         }
-        let mut made = initca(&req, &a.csr, a.hostname.as_deref(), format)?;
+        let mut made = initca(&req, &a.csr, sg.hostname.as_deref(), format)?;
         if a.encrypt_key {
-            let pass = a.passphrase.require("New passphrase for the CA key: ", "-encrypt-key needs a passphrase")?;
+            let pass = sg.passphrase.require("New passphrase for the CA key: ", "-encrypt-key needs a passphrase")?;
             if let Some(k) = &made.key {
                 let key = PrivateKey::from_pem(k.as_bytes())?;
                 made.key = Some(key.to_encrypted_pem(&pass)?);
@@ -83,17 +110,12 @@ pub fn run(a: Args) -> Result<()> {
         }
         made
     } else {
-        let (ca_path, ca_key_path) = match (&a.ca, &a.ca_key) {
-            (Some(c), Some(k)) => (c, k),
-            (Some(_), None) => return Err(Failure::input("-ca needs -ca-key: give the CA's private key too (cfssl exits 0 here and prints nothing)")),
-            (None, Some(_)) => return Err(Failure::input("-ca-key needs -ca: give the CA certificate too")),
-            (None, None) => return Err(Failure::input("give -ca and -ca-key to sign, or -initca to make a CA")),
-        };
-        let profile = load_profile(a.config.as_deref(), a.profile.as_deref())?;
-        let ca = load_ca(ca_path, ca_key_path, &a.passphrase)?;
-        leaf(&req, &a.csr, a.hostname.as_deref(), &profile, &ca, format)?
+        let (ca_path, ca_key_path) = sg.ca_paths()?;
+        let profile = load_profile(sg.config.as_deref(), sg.profile.as_deref())?;
+        let ca = load_ca(ca_path, ca_key_path, &sg.passphrase)?;
+        leaf(&req, &a.csr, sg.hostname.as_deref(), &profile, &ca, format)?
     };
-    emit(made, a.bare.as_deref(), a.out_dir.as_deref(), a.force)
+    emit(made, a.out.bare.as_deref(), a.out.out_dir.as_deref(), a.out.force)
 }
 
 /// Reads and parses a CSR JSON, naming the file in errors.

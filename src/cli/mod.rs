@@ -249,6 +249,20 @@ pub fn display(path: &Path) -> String {
     if path == Path::new("-") { "stdin".into() } else { path.display().to_string() }
 }
 
+/// The certificate files of a directory (`*.pem` except keys and hidden files), sorted.
+pub fn cert_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut certs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Failure::input(format!("--dir {}: {}", dir.display(), io_reason(&e))))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            n.ends_with(".pem") && !n.ends_with("-key.pem") && !n.starts_with('.')
+        })
+        .collect();
+    certs.sort();
+    Ok(certs)
+}
+
 /// Prints a warning on stderr.
 pub fn warn(message: &str) {
     eprintln!("kpki: warning: {message}");

@@ -13,29 +13,14 @@ use crate::pki::request::{parse_hosts, split_hostname_flag};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The CA certificate to sign with
-    #[arg(long, value_name = "CA.pem")]
-    pub ca: PathBuf,
-    /// The CA's private key
-    #[arg(long = "ca-key", value_name = "CA-KEY.pem")]
-    pub ca_key: PathBuf,
-    /// The signing config (cfssl ca-config.json)
-    #[arg(long, value_name = "CONFIG.json")]
-    pub config: Option<PathBuf>,
-    /// The signing profile from the config
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    /// Comma-separated SANs; replaces the CSR's own
-    #[arg(long, value_name = "a,b,1.2.3.4")]
-    pub hostname: Option<String>,
+    #[command(flatten)]
+    pub signing: super::gencert::SigningArgs,
     /// Write NAME.pem instead of printing JSON
     #[arg(long, value_name = "NAME")]
     pub bare: Option<String>,
     /// Directory for the file written with -bare
     #[arg(long = "out-dir", value_name = "DIR", requires = "bare")]
     pub out_dir: Option<PathBuf>,
-    #[command(flatten)]
-    pub passphrase: super::passphrase::PassphraseArgs,
     /// The PKCS#10 CSR in PEM (- for stdin)
     #[arg(value_name = "CSR.pem")]
     pub csr: PathBuf,
@@ -49,13 +34,15 @@ pub fn run(a: Args) -> Result<()> {
     let subject_key = SubjectKey::from_spki(&info.subject_pki).map_err(|e| Failure::input(format!("CSR {}: {e}", display(&a.csr))))?;
     let subject = dn_from_x509(&info.subject)
         .map_err(|_| Failure::input(format!("CSR {}: its subject has multi-valued or non-string attributes kpki cannot copy", display(&a.csr))))?;
-    let hosts: Vec<String> = match &a.hostname {
+    let sg = &a.signing;
+    let (ca_path, ca_key_path) = sg.ca_paths()?;
+    let hosts: Vec<String> = match &sg.hostname {
         Some(h) => split_hostname_flag(h),
         None => csr_sans(&csr),
     };
     let sans = parse_hosts(&hosts).map_err(|e| Failure::input(format!("SANs: {e}")))?;
-    let profile = load_profile(a.config.as_deref(), a.profile.as_deref())?;
-    let ca = load_ca(&a.ca, &a.ca_key, &a.passphrase)?;
+    let profile = load_profile(sg.config.as_deref(), sg.profile.as_deref())?;
+    let ca = load_ca(ca_path, ca_key_path, &sg.passphrase)?;
     let plan = CertPlan { subject, sans, validity: Validity::cfssl(OffsetDateTime::now_utc(), profile.expiry) };
     let issued = issue::sign(&plan, &subject_key, &profile, &ca)?;
     for w in &issued.warnings {

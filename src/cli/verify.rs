@@ -64,16 +64,7 @@ pub fn run(a: Args) -> Result<()> {
                 ),
                 Err(_) => None,
             };
-            let mut certs: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map_err(|e| Failure::input(format!("--dir {}: {}", dir.display(), super::io_reason(&e))))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    n.ends_with(".pem") && !n.ends_with("-key.pem") && !n.starts_with('.')
-                })
-                .collect();
-            certs.sort();
-            (ca, certs, plan)
+            (ca, super::cert_files(dir)?, plan)
         }
         None => {
             if a.certs.is_empty() {

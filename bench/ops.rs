@@ -1,7 +1,8 @@
 //! Per-operation timings inside one process: key generation per algorithm,
 //! signing, verifying and parsing. A small harness (warm-up, then N timed
 //! iterations, min and median) keeps the build light; `make bench` runs it
-//! next to the whole-command comparison with cfssl.
+//! next to the whole-command comparison with cfssl
+//! (`cargo run --release --example ops`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
