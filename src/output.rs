@@ -98,8 +98,20 @@ pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
         // The umask may have narrowed the mode; set it exactly.
         tmp.as_file().set_permissions(fs::Permissions::from_mode(f.mode)).map_err(io_err(&f.path))?;
         tmp.write_all(&f.contents).map_err(io_err(&f.path))?;
-        tmp.as_file().sync_all().map_err(io_err(&f.path))?;
         staged.push((tmp, f));
+    }
+    // One syncfs(2) per file system makes every staged file durable before
+    // the renames, instead of one fsync per file.
+    for (tmp, f) in &staged {
+        let dir = parent(&f.path);
+        if staged.iter().take_while(|(t, _)| !std::ptr::eq(t, tmp)).any(|(_, g)| parent(&g.path) == dir) {
+            continue;
+        }
+        use std::os::fd::AsRawFd;
+        // SAFETY: syncfs on a descriptor we own.
+        if unsafe { libc::syncfs(tmp.as_file().as_raw_fd()) } != 0 {
+            return Err(OutputError::Io { path: f.path.clone(), source: std::io::Error::last_os_error() });
+        }
     }
     let mut dirs: Vec<&Path> = Vec::new();
     for (tmp, f) in staged {
