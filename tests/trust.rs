@@ -265,3 +265,32 @@ fn hostile_inputs_are_refused_cleanly() {
     }
     assert_eq!(snapshot(d), before, "hostile input wrote files");
 }
+
+#[test]
+fn private_keys_never_appear_in_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    let dry = run(Command::new(kpki()).args(["bootstrap", "--dry-run", "--output", "json", "--out"]).arg(&out));
+    let real = run(Command::new(kpki()).args(["bootstrap", "--output", "json", "--out"]).arg(&out));
+    let verify = run(Command::new(kpki()).args(["verify", "--output", "json", "--dir"]).arg(&out));
+    let renew = run(Command::new(kpki()).args(["renew", "--all", "--output", "json", "--dir"]).arg(&out));
+    let keys: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("-key.pem"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(keys.len(), 10);
+    let enc = std::fs::read_to_string(out.join("encryption-config.yaml")).unwrap();
+    let secret = enc.lines().find_map(|l| l.trim().strip_prefix("secret: ")).unwrap().to_string();
+    for o in [&dry, &real, &verify, &renew] {
+        let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(!text.contains("PRIVATE KEY"), "{text}");
+        assert!(!text.contains(&secret), "the encryption key leaked");
+        for k in &keys {
+            // The first line of key material after the PEM header.
+            let body = k.lines().nth(1).unwrap();
+            assert!(!text.contains(body), "key material leaked");
+        }
+    }
+}
