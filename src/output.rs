@@ -58,15 +58,6 @@ impl OutFile {
         self.mode = mode;
         self
     }
-    pub fn contents(&self) -> &[u8] {
-        &self.contents
-    }
-    pub fn mode(&self) -> u32 {
-        self.mode
-    }
-    pub fn is_secret(&self) -> bool {
-        self.secret
-    }
 }
 
 /// Refuses the set if it would overwrite a private key without `force`.

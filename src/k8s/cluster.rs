@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::Ipv4Net;
 use serde::Deserialize;
 use time::Duration;
 
@@ -316,10 +316,6 @@ fn toml_message(e: &toml::de::Error, text: &str) -> String {
     }
 }
 
-/// An IpNet view for callers that mix address families.
-pub fn as_ipnet(n: Ipv4Net) -> IpNet {
-    IpNet::V4(n)
-}
 
 #[cfg(test)]
 mod tests {

@@ -71,7 +71,7 @@ pub fn renew(files: &BTreeMap<String, Vec<u8>>, ca: &Ca, stems: &[String], rekey
             let new_key: Zeroizing<String> = key.to_pem(format).map_err(|e| SetError::Other(e.to_string()))?;
             swaps.push((key_pem.clone(), new_key.as_bytes().to_vec()));
             out.push(OutFile::secret(&key_file, new_key.as_bytes()));
-            rows.push(Row { file: key_file.clone(), action: Action::Replace, reason: "--rekey".into(), subject: String::new(), expires: String::new() });
+            rows.push(Row::file(key_file.clone(), Action::Replace, "--rekey"));
         }
         let cn = cert::name_attr(c.subject(), &x509_parser::oid_registry::OID_X509_COMMON_NAME).unwrap_or_default();
         rows.push(Row { file: cert_file, action: Action::Replace, reason: "renewed".into(), subject: cn, expires });
@@ -89,7 +89,7 @@ pub fn renew(files: &BTreeMap<String, Vec<u8>>, ca: &Ca, stems: &[String], rekey
         }
         if changed {
             out.push(OutFile::private(name, text.into_bytes()));
-            rows.push(Row { file: name.clone(), action: Action::Replace, reason: "embeds a renewed certificate".into(), subject: String::new(), expires: String::new() });
+            rows.push(Row::file(name.clone(), Action::Replace, "embeds a renewed certificate"));
         }
     }
     Ok((out, rows))

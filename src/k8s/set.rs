@@ -42,6 +42,13 @@ pub struct Row {
     pub expires: String,
 }
 
+impl Row {
+    /// A row for a file with no subject or expiry (keys, kubeconfigs, records).
+    pub fn file(file: impl Into<String>, action: Action, reason: impl Into<String>) -> Self {
+        Row { file: file.into(), action, reason: reason.into(), subject: String::new(), expires: String::new() }
+    }
+}
+
 /// Files to write and the report.
 pub struct Outcome {
     pub files: Vec<OutFile>,
@@ -174,13 +181,13 @@ pub fn build(
                 KeySource::New(_) => Action::Create,
                 KeySource::Existing(_) => Action::Keep,
             };
-            rows.push(Row { file: w.spec.key_file(), action: key_action, reason: String::new(), subject: String::new(), expires: String::new() });
+            rows.push(Row::file(w.spec.key_file(), key_action, String::new()));
             rows.push(Row { file: w.spec.cert_file(), action, reason, subject: w.spec.cn.clone(), expires: String::new() });
         }
         for name in plan.kubeconfigs.iter().map(|k| k.file.clone()).chain([ENCRYPTION_FILE.into(), PLAN_FILE.into(), INVENTORY_FILE.into()]) {
             let action = if existing.contains_key(&name) { Action::Keep } else { Action::Create };
             let reason = if action == Action::Keep { "may be rewritten when an embedded certificate changes".into() } else { String::new() };
-            rows.push(Row { file: name, action, reason, subject: String::new(), expires: String::new() });
+            rows.push(Row::file(name, action, reason));
         }
         return Ok(Outcome { files: vec![], rows });
     }
@@ -226,7 +233,7 @@ pub fn build(
             }
             .map_err(|e| SetError::Other(e.to_string()))?;
             out.push(OutFile::secret(w.spec.key_file(), pem.as_bytes()));
-            rows.push(Row { file: w.spec.key_file(), action, reason: String::new(), subject: String::new(), expires: String::new() });
+            rows.push(Row::file(w.spec.key_file(), action, String::new()));
         }
         final_keys.push(key);
         issue_info.push(w.issue);
@@ -287,16 +294,16 @@ pub fn build(
 
     match existing.get(ENCRYPTION_FILE) {
         Some(text) => match files::check_encryption_config(&String::from_utf8_lossy(text)) {
-            Ok(_) => rows.push(Row { file: ENCRYPTION_FILE.into(), action: Action::Keep, reason: String::new(), subject: String::new(), expires: String::new() }),
+            Ok(_) => rows.push(Row::file(ENCRYPTION_FILE, Action::Keep, String::new())),
             Err(e) if force => {
                 out.push(OutFile::secret(ENCRYPTION_FILE, new_encryption_config()?.as_bytes()));
-                rows.push(Row { file: ENCRYPTION_FILE.into(), action: Action::Replace, reason: e.to_string(), subject: String::new(), expires: String::new() });
+                rows.push(Row::file(ENCRYPTION_FILE, Action::Replace, e.to_string()));
             }
             Err(e) => return Err(ferr(ENCRYPTION_FILE, format!("{e}; pass --force to replace it (secrets encrypted with the old key become unreadable)"))),
         },
         None => {
             out.push(OutFile::secret(ENCRYPTION_FILE, new_encryption_config()?.as_bytes()));
-            rows.push(Row { file: ENCRYPTION_FILE.into(), action: Action::Create, reason: String::new(), subject: String::new(), expires: String::new() });
+            rows.push(Row::file(ENCRYPTION_FILE, Action::Create, String::new()));
         }
     }
     let plan_json = serde_json::to_string_pretty(plan).map_err(|e| SetError::Other(e.to_string()))? + "\n";
@@ -335,7 +342,7 @@ fn push_if_changed(out: &mut Vec<OutFile>, rows: &mut Vec<Row>, existing: &Exist
     if action != Action::Keep {
         out.push(if private { OutFile::private(name, contents) } else { OutFile::public(name, contents) });
     }
-    rows.push(Row { file: name.to_string(), action, reason, subject: String::new(), expires: String::new() });
+    rows.push(Row::file(name, action, reason));
 }
 
 /// Why an existing certificate must be re-issued, or `None` to keep it.

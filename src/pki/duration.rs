@@ -76,15 +76,6 @@ pub fn parse(s: &str) -> Result<Duration, DurationError> {
     Ok(Duration::nanoseconds(total_ns.round() as i64))
 }
 
-/// Formats a duration the way Go prints it for whole hours (`8760h`), for
-/// messages and `print-defaults`.
-pub fn format_hours(d: Duration) -> String {
-    if d.whole_seconds() % 3600 == 0 {
-        format!("{}h", d.whole_hours())
-    } else {
-        format!("{}s", d.whole_seconds())
-    }
-}
 
 #[cfg(test)]
 mod tests {
