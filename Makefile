@@ -6,7 +6,7 @@ export CARGO_BUILD_JOBS ?= 2
 KPKI := target/release/kpki
 OUT ?= pki
 
-.PHONY: all build run test test-deps bench bench-check clean
+.PHONY: all build run test test-deps bench bench-check fuzz fuzz-deps clean
 
 all: build
 
@@ -36,6 +36,26 @@ bench-check: build test-deps
 	command -v aws >/dev/null || python3 -m pip install -q awscli
 	python3 bench/bench.py --rounds 3 --check
 
+# Not part of `make test`: each fuzz target (fuzz/fuzz_targets) under
+# libFuzzer + AddressSanitizer for FUZZ_SECONDS, starting from the committed
+# seed corpus. New inputs go to fuzz/run/ (not committed); a crash stops the
+# run and leaves its input in fuzz/artifacts/<target>/. `make test` replays
+# fuzz/corpus and fuzz/regressions through the same harnesses.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= csr_json signing_config cluster_config cert key csr_pem cfssljson k8s_files
+
+fuzz-deps:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+fuzz: fuzz-deps
+	cd fuzz && $(CARGO) +nightly fuzz build -O
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p run/$$t && \
+	  $(CARGO) +nightly fuzz run -O $$t run/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 || exit 1; \
+	done
+
 clean:
 	$(CARGO) clean
-	rm -rf $(OUT)
+	rm -rf $(OUT) fuzz/target fuzz/run fuzz/artifacts

@@ -72,6 +72,7 @@ pub struct AwsArgs {
     pub ssh_dir: PathBuf,
 }
 
+#[cfg(feature = "aws")]
 impl AwsArgs {
     /// The aws provider for a cluster.
     pub fn provider(&self, cluster: &Cluster) -> crate::provision::aws_provider::AwsProvider {
@@ -84,6 +85,23 @@ impl AwsArgs {
             poll: std::time::Duration::from_millis(250),
         }
     }
+}
+
+/// The provider behind `--provider aws`.
+fn aws_provider(args: &AwsArgs, cluster: &Cluster) -> Result<Box<dyn Provider>> {
+    #[cfg(feature = "aws")]
+    return Ok(Box::new(args.provider(cluster)));
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = (args, cluster);
+        Err(no_aws())
+    }
+}
+
+/// A build without the `aws` feature says so instead of failing obscurely.
+#[cfg(not(feature = "aws"))]
+pub fn no_aws() -> Failure {
+    Failure::input("this kpki was built without AWS support (cargo feature `aws`); only --provider static is available")
 }
 
 /// Reads and validates the cluster config (or the embedded default).
@@ -114,7 +132,7 @@ pub fn run(a: Args) -> Result<()> {
     let cluster = load_cluster(a.config.as_deref())?;
     let provider: Box<dyn Provider> = match a.provider {
         ProviderArg::Static => Box::new(StaticProvider),
-        ProviderArg::Aws => Box::new(a.aws.provider(&cluster)),
+        ProviderArg::Aws => aws_provider(&a.aws, &cluster)?,
     };
     let provisioned = provider.provision(&cluster, a.dry_run).map_err(|e| Failure::input(e.to_string()))?;
     for n in &provisioned.notices {

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::bootstrap::OutputFormat;
 use super::Result;
 use crate::pki::cert;
+use crate::pki::json::shown;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -48,7 +49,8 @@ pub fn run(a: Args) -> Result<()> {
     for (f, s, na, d, ca, is_ca) in rows {
         let ca = if is_ca && ca == s { "(self-signed)".to_string() } else { ca };
         let days = if d < 0 { "expired".to_string() } else { d.to_string() };
-        println!("{:<32} {:<36} {:<22} {:>9}  {}", f, s, cert::rfc3339(na), days, ca);
+        // Names come from the files: shown escaped, so a hostile certificate cannot break the table or drive the terminal.
+        println!("{:<32} {:<36} {:<22} {:>9}  {}", shown(&f), shown(&s), cert::rfc3339(na), days, shown(&ca));
     }
     Ok(())
 }

@@ -1,11 +1,14 @@
 //! `kpki destroy --provider aws`: deletes every AWS resource tagged for the
 //! cluster, in dependency order.
 
+#[cfg(feature = "aws")]
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use super::bootstrap::{load_cluster, AwsArgs};
-use super::{Failure, Result};
+use super::bootstrap::AwsArgs;
+#[cfg(feature = "aws")]
+use super::{bootstrap::load_cluster, Failure};
+use super::Result;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DestroyProvider {
@@ -28,6 +31,12 @@ pub struct Args {
     pub aws: AwsArgs,
 }
 
+#[cfg(not(feature = "aws"))]
+pub fn run(_: Args) -> Result<()> {
+    Err(super::bootstrap::no_aws())
+}
+
+#[cfg(feature = "aws")]
 pub fn run(a: Args) -> Result<()> {
     let cluster = load_cluster(a.config.as_deref())?;
     let provider = a.aws.provider(&cluster);

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use super::gencert::files_for;
 use super::{display, read_input, Failure, Result};
@@ -34,11 +35,41 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let source = a.file.clone().unwrap_or_else(|| PathBuf::from("-"));
-    let where_ = display(&source);
     let text = read_input(&source, "cfssl JSON")?;
-    let value: Value = crate::pki::json::parse(&text)
+    let pems = read_pems(&text, a.bare, &display(&source))?;
+    if a.stdout {
+        let mut out = std::io::stdout().lock();
+        for pem in [pems.cert.as_deref(), pems.key.as_deref().map(String::as_str), pems.csr.as_deref(), pems.bundle.as_deref()].into_iter().flatten() {
+            out.write_all(pem.as_bytes()).map_err(|e| Failure::input(format!("cannot write to stdout: {e}")))?;
+        }
+        return Ok(());
+    }
+    let base = super::base_path(a.out_dir.as_deref(), &a.name);
+    let mut files: Vec<OutFile> = files_for(&base, pems.cert.as_deref(), pems.key.as_deref().map(String::as_str), pems.csr.as_deref());
+    if let Some(b) = pems.bundle {
+        let mut p = base.as_os_str().to_owned();
+        p.push("-bundle.pem");
+        files.push(OutFile::public(PathBuf::from(p), b.into_bytes()));
+    }
+    output::write_all(&files, a.force)?;
+    Ok(())
+}
+
+/// The PEMs in cfssl's JSON output, each checked to hold what its field says.
+#[derive(Default)]
+pub struct Pems {
+    pub cert: Option<String>,
+    pub key: Option<Zeroizing<String>>,
+    pub csr: Option<String>,
+    pub bundle: Option<String>,
+}
+
+/// Reads cfssl's JSON output: the bare object (`bare`) or the API envelope
+/// `{"success","result"}`. `where_` names the input in errors.
+pub fn read_pems(text: &[u8], bare: bool, where_: &str) -> Result<Pems> {
+    let value: Value = crate::pki::json::parse(text)
         .map_err(|e| Failure::input(format!("cfssl JSON from {where_}: {e}; expected the output of kpki/cfssl gencert")))?;
-    let obj = if a.bare {
+    let obj = if bare {
         value
     } else {
         let ok = value.get("success").and_then(Value::as_bool);
@@ -48,7 +79,7 @@ pub fn run(a: Args) -> Result<()> {
                 let msgs: Vec<String> = value
                     .get("errors")
                     .and_then(Value::as_array)
-                    .map(|errs| errs.iter().filter_map(|e| e.get("message").and_then(Value::as_str).map(str::to_string)).collect())
+                    .map(|errs| errs.iter().filter_map(|e| e.get("message").and_then(Value::as_str).map(one_line)).collect())
                     .unwrap_or_default();
                 return Err(Failure::input(format!("the request in {where_} failed: {}", msgs.join("; "))));
             }
@@ -90,26 +121,24 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(c) = csr_pem {
         cert::csr_from_pem(c.as_bytes()).map_err(|e| Failure::input(format!("field \"csr\" from {where_}: {e}")))?;
     }
+    if let Some(b) = bundle_pem {
+        cert::certs_from_pem(b.as_bytes()).map_err(|e| Failure::input(format!("field \"bundle\" from {where_}: {e}")))?;
+    }
     if let Some(k) = key_pem {
         match key::PrivateKey::from_pem(k.as_bytes()) {
             Ok(_) | Err(key::KeyError::Encrypted) => {}
             Err(e) => return Err(Failure::input(format!("field \"key\" from {where_}: {e}"))),
         }
     }
-    if a.stdout {
-        let mut out = std::io::stdout().lock();
-        for pem in [cert_pem, key_pem, csr_pem, bundle_pem].into_iter().flatten() {
-            out.write_all(pem.as_bytes()).map_err(|e| Failure::input(format!("cannot write to stdout: {e}")))?;
-        }
-        return Ok(());
-    }
-    let base = super::base_path(a.out_dir.as_deref(), &a.name);
-    let mut files: Vec<OutFile> = files_for(&base, cert_pem, key_pem, csr_pem);
-    if let Some(b) = bundle_pem {
-        let mut p = base.as_os_str().to_owned();
-        p.push("-bundle.pem");
-        files.push(OutFile::public(PathBuf::from(p), b.as_bytes()));
-    }
-    output::write_all(&files, a.force)?;
-    Ok(())
+    Ok(Pems {
+        cert: cert_pem.map(str::to_string),
+        key: key_pem.map(|k| Zeroizing::new(k.to_string())),
+        csr: csr_pem.map(str::to_string),
+        bundle: bundle_pem.map(str::to_string),
+    })
+}
+
+/// A message from the input, shown on one line of ours.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

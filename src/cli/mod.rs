@@ -13,13 +13,13 @@ mod bootstrap;
 mod certinfo;
 mod check_expiration;
 mod destroy;
-mod gencert;
+pub mod gencert;
 mod genkey;
-mod json;
+pub mod json;
 mod passphrase;
 mod print_defaults;
 mod renew;
-mod sign;
+pub mod sign;
 mod verify;
 
 /// Largest input file kpki reads (CSR JSON, configs, PEM): far above any real one.
@@ -246,7 +246,11 @@ pub fn io_reason(e: &std::io::Error) -> String {
 
 /// A path for messages (`stdin` for `-`).
 pub fn display(path: &Path) -> String {
-    if path == Path::new("-") { "stdin".into() } else { path.display().to_string() }
+    if path == Path::new("-") {
+        "stdin".into()
+    } else {
+        crate::pki::json::shown_max(&path.display().to_string(), 400)
+    }
 }
 
 /// The certificate files of a directory (`*.pem` except keys and hidden files), sorted.

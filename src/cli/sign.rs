@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use rcgen::{DistinguishedName, SanType};
 use time::OffsetDateTime;
 
 use super::gencert::{emit, Made};
@@ -28,27 +29,41 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let pem = read_input(&a.csr, "CSR")?;
-    let der = cert::csr_from_pem(&pem).map_err(|e| Failure::input(format!("CSR {}: {e}", display(&a.csr))))?;
-    let csr = cert::parse_csr(&der).map_err(|e| Failure::input(format!("CSR {}: {e}", display(&a.csr))))?;
-    let info = &csr.certification_request_info;
-    let subject_key = SubjectKey::from_spki(&info.subject_pki).map_err(|e| Failure::input(format!("CSR {}: {e}", display(&a.csr))))?;
-    let subject = dn_from_x509(&info.subject)
-        .map_err(|_| Failure::input(format!("CSR {}: its subject has multi-valued or non-string attributes kpki cannot copy", display(&a.csr))))?;
     let sg = &a.signing;
     let (ca_path, ca_key_path) = sg.ca_paths()?;
-    let hosts: Vec<String> = match &sg.hostname {
-        Some(h) => split_hostname_flag(h),
-        None => csr_sans(&csr),
-    };
-    let sans = parse_hosts(&hosts).map_err(|e| Failure::input(format!("SANs: {e}")))?;
+    let wanted = read_csr(&pem, &display(&a.csr), sg.hostname.as_deref())?;
     let profile = load_profile(sg.config.as_deref(), sg.profile.as_deref())?;
     let ca = load_ca(ca_path, ca_key_path, &sg.passphrase)?;
-    let plan = CertPlan { subject, sans, validity: Validity::cfssl(OffsetDateTime::now_utc(), profile.expiry) };
-    let issued = issue::sign(&plan, &subject_key, &profile, &ca)?;
+    let plan = CertPlan { subject: wanted.subject, sans: wanted.sans, validity: Validity::cfssl(OffsetDateTime::now_utc(), profile.expiry) };
+    let issued = issue::sign(&plan, &wanted.key, &profile, &ca)?;
     for w in &issued.warnings {
         warn(w);
     }
     emit(Made { cert: Some(pem_encode("CERTIFICATE", &issued.der)), csr: None, key: None }, a.bare.as_deref(), a.out_dir.as_deref(), false)
+}
+
+/// What a PKCS#10 CSR asks to be certified.
+pub struct Wanted {
+    pub subject: DistinguishedName,
+    pub key: SubjectKey,
+    pub sans: Vec<SanType>,
+}
+
+/// Reads a PEM CSR (`where_` names it in errors): checks its self-signature
+/// and key, and takes its subject and SANs (`-hostname` replaces the SANs).
+pub fn read_csr(pem: &[u8], where_: &str, hostname: Option<&str>) -> Result<Wanted> {
+    let der = cert::csr_from_pem(pem).map_err(|e| Failure::input(format!("CSR {where_}: {e}")))?;
+    let csr = cert::parse_csr(&der).map_err(|e| Failure::input(format!("CSR {where_}: {e}")))?;
+    let info = &csr.certification_request_info;
+    let key = SubjectKey::from_spki(&info.subject_pki).map_err(|e| Failure::input(format!("CSR {where_}: {e}")))?;
+    let subject = dn_from_x509(&info.subject)
+        .map_err(|_| Failure::input(format!("CSR {where_}: its subject has multi-valued or non-string attributes kpki cannot copy")))?;
+    let hosts: Vec<String> = match hostname {
+        Some(h) => split_hostname_flag(h),
+        None => csr_sans(&csr),
+    };
+    let sans = parse_hosts(&hosts).map_err(|e| Failure::input(format!("SANs: {e}")))?;
+    Ok(Wanted { subject, key, sans })
 }
 
 /// The SANs requested in a CSR's extensionRequest, as host strings.

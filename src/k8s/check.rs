@@ -22,7 +22,7 @@ pub type Findings = Vec<String>;
 /// Checks that `c` is signed by the CA `ca` (name, key id and signature).
 pub fn chain(c: &X509Certificate<'_>, ca: &X509Certificate<'_>) -> Result<(), String> {
     if c.issuer().as_raw() != ca.subject().as_raw() {
-        return Err(format!("its issuer ({}) is not the CA ({})", c.issuer(), ca.subject()));
+        return Err(format!("its issuer ({}) is not the CA ({})", cert::name_shown(c.issuer()), cert::name_shown(ca.subject())));
     }
     if let (Some(aki), Some(ski)) = (cert::aki(c), cert::ski(ca)) {
         if aki != ski {
@@ -146,5 +146,5 @@ fn ku_bit(k: rcgen::KeyUsagePurpose) -> u16 {
 }
 
 fn join(v: &[&String]) -> String {
-    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    v.iter().map(|s| crate::pki::json::shown(s)).collect::<Vec<_>>().join(", ")
 }

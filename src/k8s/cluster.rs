@@ -306,10 +306,10 @@ pub fn check_address(a: &str) -> Result<(), String> {
 
 /// The TOML error as one line: message, then where.
 fn toml_message(e: &toml::de::Error, text: &str) -> String {
-    let msg = e.message().trim().replace('\n', " ");
+    let msg = crate::pki::json::shown_max(&e.message().trim().replace('\n', " "), 300);
     match e.span() {
         Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let line = text.as_bytes()[..span.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
             format!("line {line}: {msg}")
         }
         None => msg,

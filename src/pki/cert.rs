@@ -251,6 +251,12 @@ pub fn name_attr(name: &X509Name<'_>, oid: &x509_parser::der_parser::Oid<'_>) ->
     name.iter_attributes().find(|a| a.attr_type() == oid).and_then(|a| a.as_str().ok()).map(str::to_string)
 }
 
+/// A certificate's name for a one-line message: control characters escaped,
+/// at most 200 characters (the name comes from a file that may be hostile).
+pub fn name_shown(name: &X509Name<'_>) -> String {
+    super::json::shown_max(&name.to_string(), 200)
+}
+
 /// cfssl `certinfo` JSON for a certificate, field for field (including its
 /// key identifier format: bytes as `%X` without zero padding, joined by `:`).
 pub fn certinfo(der: &[u8]) -> Result<Value, CertError> {

@@ -76,8 +76,9 @@ impl<'a> Obj<'a> {
 
     /// The path of a child field, for messages.
     pub fn child(&self, name: &str) -> String {
+        let name = shown(name);
         if self.path.is_empty() {
-            name.to_string()
+            name
         } else {
             format!("{}.{}", self.path, name)
         }
@@ -148,6 +149,28 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// Text from the input as it may appear in a one-line message: control
+/// characters escaped (a newline or a terminal escape sequence in a field
+/// name must not break the line or drive the user's terminal) and at most
+/// 80 characters.
+pub fn shown(text: &str) -> String {
+    shown_max(text, 80)
+}
+
+/// [`shown`] with another length limit (a certificate's name is longer).
+pub fn shown_max(text: &str, max: usize) -> String {
+    let clean = !text.chars().any(char::is_control);
+    let count = text.chars().count();
+    match (clean, count <= max) {
+        (true, true) => text.to_string(),
+        (true, false) => format!("{}…", text.chars().take(max).collect::<String>()),
+        (false, fits) => {
+            let head: String = text.chars().take(max).collect();
+            format!("{}{}", head.escape_debug(), if fits { "" } else { "…" })
+        }
+    }
+}
+
 fn display_path(path: &str) -> String {
     if path.is_empty() { "the document".to_string() } else { path.to_string() }
 }
@@ -161,5 +184,23 @@ pub fn kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_from_the_input_stay_on_one_line() {
+        // Found by the csr_json fuzz target: an unknown field named "alg…\n"
+        // put a line break into the one-line error.
+        let v = parse(b"{\"key\":{\"al\\ng\\u001b[31m\":1}}").unwrap();
+        let top = Obj::new("", &v).unwrap();
+        let key = top.object("key").unwrap().unwrap();
+        let e = key.only(&["algo", "size"]).unwrap_err().to_string();
+        assert_eq!(e, "key.al\\ng\\u{1b}[31m: unknown field (known fields here: algo, size)");
+        assert_eq!(shown(&"x".repeat(100)), format!("{}…", "x".repeat(80)));
+        assert_eq!(shown("kube-proxy"), "kube-proxy");
     }
 }

@@ -138,6 +138,45 @@ pub enum KeyError {
     Generate(String),
 }
 
+/// Most PBKDF2 iterations an encrypted key may ask for: 16x the 600 000
+/// kpki writes, a few seconds of work. The count comes from the file, so
+/// without a bound a hostile key could make kpki spin for hours.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
+/// Most memory an scrypt-encrypted key may ask for (128 * N * r * p bytes):
+/// OpenSSL's default limit, 32 MiB. N comes from the file and scrypt
+/// allocates it up front.
+pub const MAX_SCRYPT_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Refuses key derivation parameters that would cost unbounded time or memory.
+fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme<'_>) -> Result<(), KeyError> {
+    use pkcs8::pkcs5::{pbes2::Kdf, EncryptionScheme};
+    let EncryptionScheme::Pbes2(params) = scheme else {
+        return Err(KeyError::EncryptionScheme("PBES1 (only PBES2 is supported)".into()));
+    };
+    match &params.kdf {
+        Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => Err(KeyError::EncryptionScheme(format!(
+            "PBKDF2 with {} iterations (kpki allows at most {MAX_PBKDF2_ITERATIONS})",
+            p.iteration_count
+        ))),
+        Kdf::Scrypt(p) => {
+            let bytes = 128u128 * u128::from(p.cost_parameter) * u128::from(p.block_size) * u128::from(p.parallelization.max(1));
+            if bytes > u128::from(MAX_SCRYPT_BYTES) || p.cost_parameter < 2 || !p.cost_parameter.is_power_of_two() {
+                Err(KeyError::EncryptionScheme(format!(
+                    "scrypt with N={}, r={}, p={} (kpki allows N a power of two and at most {} MiB)",
+                    p.cost_parameter,
+                    p.block_size,
+                    p.parallelization,
+                    MAX_SCRYPT_BYTES >> 20
+                )))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A private key with its algorithm.
 pub struct PrivateKey {
     algo: KeyAlgo,
@@ -203,6 +242,7 @@ impl PrivateKey {
                 let der = encrypted_der(pem)?;
                 let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
                     .map_err(|e| KeyError::Malformed(e.to_string()))?;
+                check_kdf_cost(&info.encryption_algorithm)?;
                 let doc = info.decrypt(pass).map_err(|e| match e {
                     // pkcs5 0.7 reports a bad padding after decryption (a wrong
                     // passphrase) as EncryptFailed; both mean the same here.
@@ -415,6 +455,39 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An encrypted key whose KDF asks for `kdf`; the ciphertext is junk
+    /// because the cost check must refuse it before any decryption.
+    fn encrypted_with(kdf: pkcs8::pkcs5::pbes2::Kdf<'_>) -> String {
+        let iv = [7u8; 16];
+        let params = pkcs8::pkcs5::pbes2::Parameters { kdf, encryption: pkcs8::pkcs5::pbes2::EncryptionScheme::Aes256Cbc { iv: &iv } };
+        let info = pkcs8::EncryptedPrivateKeyInfo { encryption_algorithm: params.into(), encrypted_data: &[0u8; 48] };
+        pem_encode("ENCRYPTED PRIVATE KEY", &info.to_der().unwrap())
+    }
+
+    #[test]
+    fn hostile_kdf_costs_are_refused_before_any_work() {
+        use pkcs8::pkcs5::pbes2::{Kdf, Pbkdf2Params, Pbkdf2Prf, ScryptParams};
+        let salt = [1u8; 16];
+        let pbkdf2 = |n| Kdf::Pbkdf2(Pbkdf2Params { salt: &salt, iteration_count: n, key_length: None, prf: Pbkdf2Prf::HmacWithSha256 });
+        let scrypt = |n, r, p| Kdf::Scrypt(ScryptParams { salt: &salt, cost_parameter: n, block_size: r, parallelization: p, key_length: Some(32) });
+        for (pem, says) in [
+            (encrypted_with(pbkdf2(u32::MAX)), "4294967295 iterations"),
+            (encrypted_with(pbkdf2(MAX_PBKDF2_ITERATIONS + 1)), "10000001 iterations"),
+            (encrypted_with(scrypt(1 << 30, 8, 1)), "N=1073741824"),
+            (encrypted_with(scrypt(1 << 14, 8, 65535)), "p=65535"),
+            (encrypted_with(scrypt(3, 8, 1)), "N=3"),
+        ] {
+            match PrivateKey::from_pem_with_passphrase(pem.as_bytes(), Some(b"pass")) {
+                Err(KeyError::EncryptionScheme(m)) => assert!(m.contains(says), "{m}"),
+                other => panic!("expected a refusal naming {says}, got {other:?}"),
+            }
+        }
+        // Within the bounds the parameters are accepted and the junk
+        // ciphertext is what fails.
+        let ok = encrypted_with(pbkdf2(1000));
+        assert!(matches!(PrivateKey::from_pem_with_passphrase(ok.as_bytes(), Some(b"pass")), Err(KeyError::WrongPassphrase)));
+    }
 
     #[test]
     fn key_requests() {

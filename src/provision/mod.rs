@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::k8s::cluster::Cluster;
 
+#[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
 pub mod aws_provider;
 pub mod infra;
 pub mod sim;
