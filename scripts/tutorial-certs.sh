@@ -18,11 +18,17 @@ algo=${3:-rsa}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 mkdir -p "$out"
-cp "$here"/ca-config/*.json "$out"/
+# Copied (and for ECDSA rewritten) without `sed -i`, which replaces each file
+# and so deletes one: the benchmark runs this many times and should not
+# leave the file system with deleted inodes to skip.
+for f in "$here"/ca-config/*.json; do
+  if [ "$algo" = ecdsa ]; then
+    sed 's/"algo": "rsa"/"algo": "ecdsa"/; s/"size": 2048/"size": 256/' "$f" > "$out/$(basename "$f")"
+  else
+    cp "$f" "$out/"
+  fi
+done
 cd "$out"
-if [ "$algo" = ecdsa ]; then
-  sed -i 's/"algo": "rsa"/"algo": "ecdsa"/; s/"size": 2048/"size": 256/' ./*-csr.json
-fi
 
 cfssl gencert -initca ca-csr.json | cfssljson -bare ca
 
