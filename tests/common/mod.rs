@@ -117,7 +117,10 @@ pub struct Summary {
     pub validity_secs: i64,
     pub ski_is_sha1_of_key: bool,
     pub aki_is_key_id_only: Option<bool>,
-    pub serial_len: usize,
+    /// cfssl and kpki draw 20 random bytes with the top bit cleared; DER's
+    /// minimal encoding drops a leading zero byte (1 time in 128), so the
+    /// length is 20 or, rarely, less — never more.
+    pub serial_len_ok: bool,
     pub serial_positive: bool,
     pub extensions: Vec<String>,
 }
@@ -167,7 +170,7 @@ pub fn summary(pem_path: &Path) -> Summary {
         validity_secs: (na - nb).whole_seconds(),
         ski_is_sha1_of_key: ski_ok,
         aki_is_key_id_only: aki_only,
-        serial_len: c.raw_serial().len(),
+        serial_len_ok: (15..=20).contains(&c.raw_serial().len()),
         serial_positive: c.raw_serial().first().is_some_and(|b| b & 0x80 == 0),
         extensions: exts,
     }
