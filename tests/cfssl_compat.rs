@@ -31,6 +31,11 @@ fn tutorial_sequence_through_links_verifies_with_openssl() {
         let key_pem = std::fs::read_to_string(out.path().join(format!("{stem}-key.pem"))).unwrap();
         assert!(key_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "cfssl writes PKCS#1");
     }
+    // kpki's own RSA key generator (src/pki/rsa_gen.rs): every key sound by
+    // openssl's checks, and no two alike.
+    let moduli: std::collections::BTreeSet<String> =
+        TUTORIAL_STEMS.iter().map(|stem| assert_rsa_key_sound(&out.path().join(format!("{stem}-key.pem")), 2048)).collect();
+    assert_eq!(moduli.len(), TUTORIAL_STEMS.len(), "two keys share a modulus");
     // The apiserver cert answers for the service IP the tutorial forgot.
     let out2 = openssl_verify(&ca, &pem(out.path(), "master-kubernetes"), &["-verify_ip", "10.32.0.1"]);
     assert!(out2.status.success());

@@ -192,29 +192,18 @@ pub fn build(
         return Ok(Outcome { files: vec![], rows });
     }
 
-    // RSA key generation dominates an RSA set (~100 ms a key here), so RSA
-    // keys are made on one thread each; EC and Ed25519 keys take microseconds,
-    // less than starting a thread, so they are made in line.
-    let new_algos: Vec<(usize, KeyAlgo)> =
-        work.iter().enumerate().filter_map(|(i, w)| match w.key { KeySource::New(a) => Some((i, a)), _ => None }).collect();
-    let generated: Vec<(usize, Result<PrivateKey, String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = new_algos
-            .iter()
-            .filter(|(_, a)| matches!(a, KeyAlgo::Rsa(_)))
-            .map(|&(i, a)| s.spawn(move || (i, PrivateKey::generate(a).map_err(|e| e.to_string()))))
-            .collect();
-        let mut out: Vec<(usize, Result<PrivateKey, String>)> = new_algos
-            .iter()
-            .filter(|(_, a)| !matches!(a, KeyAlgo::Rsa(_)))
-            .map(|&(i, a)| (i, PrivateKey::generate(a).map_err(|e| e.to_string())))
-            .collect();
-        out.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|_| (usize::MAX, Err("key generation thread failed".into())))));
-        out
-    });
+    // Key generation dominates an RSA set: all new keys of one algorithm are
+    // made together, RSA keys from one pool of prime searches on every core.
+    let mut by_algo: BTreeMap<KeyAlgo, Vec<usize>> = BTreeMap::new();
+    for (i, w) in work.iter().enumerate() {
+        if let KeySource::New(a) = w.key {
+            by_algo.entry(a).or_default().push(i);
+        }
+    }
     let mut keys: BTreeMap<usize, PrivateKey> = BTreeMap::new();
-    for (i, k) in generated {
-        let k = k.map_err(SetError::Other)?;
-        keys.insert(i, k);
+    for (algo, slots) in by_algo {
+        let made = PrivateKey::generate_many(algo, slots.len()).map_err(|e| SetError::Other(e.to_string()))?;
+        keys.extend(slots.into_iter().zip(made));
     }
     let mut final_keys: Vec<PrivateKey> = Vec::with_capacity(work.len());
     let mut issue_info: Vec<Option<(Action, String)>> = Vec::with_capacity(work.len());

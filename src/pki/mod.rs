@@ -8,3 +8,4 @@ pub mod json;
 pub mod key;
 pub mod profile;
 pub mod request;
+pub mod rsa_gen;

@@ -103,6 +103,52 @@ pub fn assert_key_matches(cert_path: &Path, key_path: &Path) {
     assert_eq!(parsed.public_key().subject_public_key.data.as_ref(), k.public_key_bits(), "{} does not match {}", key_path.display(), cert_path.display());
 }
 
+/// The numbers of an RSA key file as openssl prints them (hex, no colons).
+pub fn openssl_rsa_fields(key_path: &Path) -> BTreeMap<String, String> {
+    let out = run(Command::new(require("openssl")).args(["rsa", "-noout", "-text", "-in"]).arg(key_path));
+    assert!(out.status.success(), "openssl rsa -text {}", key_path.display());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut fields = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if let Some(label) = line.strip_suffix(':').filter(|l| !l.starts_with(' ')) {
+            current = Some(label.to_string());
+            fields.insert(label.to_string(), String::new());
+        } else if let (Some(c), true) = (&current, line.starts_with(' ')) {
+            fields.get_mut(c).unwrap().push_str(&line.trim().replace(':', ""));
+        } else {
+            current = None;
+        }
+    }
+    fields
+}
+
+/// Asserts what a sound RSA key of `bits` bits is, checked by openssl rather
+/// than by kpki: `openssl rsa -check` (n = pq, d*e = 1 mod p-1 and q-1, CRT
+/// values), both factors prime by `openssl prime`, FIPS 186-4 bounds (each
+/// factor above 2^(bits/2-1)*sqrt(2), |p - q| > 2^(bits/2-100), e = 65537).
+/// Returns the modulus.
+pub fn assert_rsa_key_sound(key_path: &Path, bits: usize) -> String {
+    let check = run(Command::new(require("openssl")).args(["rsa", "-check", "-noout", "-in"]).arg(key_path));
+    assert!(check.status.success() && String::from_utf8_lossy(&check.stdout).contains("RSA key ok"), "openssl rsa -check {}: {}", key_path.display(), String::from_utf8_lossy(&check.stderr));
+    let f = openssl_rsa_fields(key_path);
+    let strip = |h: &str| h.trim_start_matches('0').to_string();
+    let (n, p, q) = (strip(&f["modulus"]), strip(&f["prime1"]), strip(&f["prime2"]));
+    assert_eq!(n.len() * 4, bits, "{}: modulus size", key_path.display());
+    for (name, prime) in [("prime1", &p), ("prime2", &q)] {
+        assert_eq!(prime.len() * 4, bits / 2, "{}: {name} size", key_path.display());
+        // 2^(k-1)*sqrt(2) = 0xB504F333F9DE6484... * 2^(k-64)
+        assert!(prime[..16].to_string() > "b504f333f9de6484".to_string(), "{}: {name} below sqrt(2)*2^(k-1)", key_path.display());
+        let out = run(Command::new(require("openssl")).args(["prime", "-hex", prime]));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("is prime"), "{}: openssl says {name} is not prime", key_path.display());
+    }
+    // |p - q| > 2^(k-100): they differ within their top 100 bits (25 hex digits).
+    assert_ne!(p[..25], q[..25], "{}: the primes are too close", key_path.display());
+    let e = run(Command::new(require("openssl")).args(["rsa", "-noout", "-text", "-in"]).arg(key_path));
+    assert!(String::from_utf8_lossy(&e.stdout).contains("publicExponent: 65537 (0x10001)"));
+    n
+}
+
 /// Everything the tests compare between kpki's and cfssl's certificates.
 #[derive(Debug, PartialEq, Eq, Clone)]
 pub struct Summary {
