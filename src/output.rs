@@ -225,12 +225,11 @@ fn stage_and_swap(dir: &Path, staging: &Path, parent_dir: &Path, files: &[OutFil
         written.push((file, path));
     }
     // Every staged file and the staging directory are durable before the
-    // switch. Measured for a set's ~30 files (bench notes in README):
-    // syncfs(2) of the file system takes 0.9 ms when little else is
-    // unwritten, but it also waits for every other program's unwritten data
-    // (53 ms while another program was writing); syncing just our files takes
-    // 2.3 ms either way. So: syncfs when the system has little unwritten
-    // data beyond ours, our files one by one otherwise.
+    // switch. Measured for a set's ~30 files: syncfs(2) of the file system
+    // takes 0.9 ms when nothing else is unwritten, but it also waits for
+    // every other program's unwritten data (53 ms while another program was
+    // writing); syncing just our files takes 2.3 ms either way. So: syncfs
+    // on a quiet system, our files one by one otherwise.
     let dir_handle = fs::File::open(staging).map_err(io_err(staging))?;
     if unwritten_bytes().is_some_and(|n| n <= staged_bytes + QUIET_UNWRITTEN) {
         use std::os::fd::AsRawFd;
@@ -255,8 +254,12 @@ fn stage_and_swap(dir: &Path, staging: &Path, parent_dir: &Path, files: &[OutFil
 }
 
 /// Unwritten data beyond a set's own below which one syncfs(2) is cheaper
-/// than syncing the set's files one by one.
-const QUIET_UNWRITTEN: u64 = 1 << 20;
+/// than syncing the set's files one by one. Measured: syncing the set's
+/// files costs ~50 µs a file more than a syncfs with nothing else to write,
+/// but every other program's unwritten small file costs a syncfs ~100 µs
+/// (a cfssl set left unsynced just before: 8.2 ms instead of 4.7 ms for a
+/// P-256 bootstrap), so the fast path is for a quiet system only.
+const QUIET_UNWRITTEN: u64 = 32 << 10;
 
 /// Dirty plus under-writeback page cache, system-wide (`/proc/meminfo`).
 fn unwritten_bytes() -> Option<u64> {
