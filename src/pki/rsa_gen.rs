@@ -627,4 +627,18 @@ mod tests {
         assert_ne!(keys[0][..], keys[1][..]);
         assert!(generate(1000, 1).is_err());
     }
+
+    #[test]
+    fn the_prime_pool_gives_exactly_the_keys_asked_for_with_any_number_of_workers() {
+        assert!(generate(2048, 0).unwrap().is_empty());
+        for (count, threads) in [(1, 1), (1, 4), (3, 2), (4, 8)] {
+            let keys = generate_on(2048, count, threads).unwrap();
+            assert_eq!(keys.len(), count, "{count} keys on {threads} threads");
+            let moduli: std::collections::BTreeSet<Vec<u8>> = keys
+                .iter()
+                .map(|der| aws_lc_rs::signature::KeyPair::public_key(&aws_lc_rs::rsa::KeyPair::from_der(der).unwrap()).as_ref().to_vec())
+                .collect();
+            assert_eq!(moduli.len(), count, "no prime is used twice");
+        }
+    }
 }
