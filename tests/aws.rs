@@ -291,15 +291,16 @@ fn read_request(conn: &mut TcpStream) -> Option<Vec<u8>> {
 
 fn serve(mut conn: TcpStream, upstream: u16, seen: &AtomicUsize, throttled: &AtomicUsize, dropped: &AtomicUsize) {
     conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    while let Some(req) = read_request(&mut conn) {
+    // One request per connection: every answer below ends it.
+    if let Some(req) = read_request(&mut conn) {
         let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
         let text = String::from_utf8_lossy(&req);
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             // Drop the connection without an answer.
             dropped.fetch_add(1, Ordering::SeqCst);
             return;
         }
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             throttled.fetch_add(1, Ordering::SeqCst);
             let body = if text.contains("Version=2015-12-01") {
                 "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
@@ -325,7 +326,6 @@ fn serve(mut conn: TcpStream, upstream: u16, seen: &AtomicUsize, throttled: &Ato
         let mut resp = Vec::new();
         let _ = up.read_to_end(&mut resp);
         let _ = conn.write_all(&resp);
-        return;
     }
 }
 

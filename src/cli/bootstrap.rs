@@ -178,7 +178,7 @@ fn report(a: &Args, rows: &[Row], inventory: &crate::provision::Inventory) -> Re
     let changed = rows.iter().filter(|r| r.action != Action::Keep).count();
     if a.dry_run || std::io::stdout().is_terminal() {
         let verb = if a.dry_run { "would write" } else { "wrote" };
-        println!("{:<34} {:<8} {:<32} {:<21} {}", "FILE", "ACTION", "SUBJECT", "EXPIRES", "REASON");
+        println!("{:<34} {:<8} {:<32} {:<21} REASON", "FILE", "ACTION", "SUBJECT", "EXPIRES");
         for r in rows {
             let action = match r.action {
                 Action::Create => "create",

@@ -45,7 +45,7 @@ pub fn run(a: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(());
     }
-    println!("{:<32} {:<36} {:<22} {:>9}  {}", "CERTIFICATE", "SUBJECT", "EXPIRES", "DAYS LEFT", "CERTIFICATE AUTHORITY");
+    println!("{:<32} {:<36} {:<22} {:>9}  CERTIFICATE AUTHORITY", "CERTIFICATE", "SUBJECT", "EXPIRES", "DAYS LEFT");
     for (f, s, na, d, ca, is_ca) in rows {
         let ca = if is_ca && ca == s { "(self-signed)".to_string() } else { ca };
         let days = if d < 0 { "expired".to_string() } else { d.to_string() };

@@ -150,10 +150,7 @@ pub fn build(
                 // A leaf is checked against the CA certificate that stays; when
                 // the CA certificate is re-issued, every leaf is re-issued too.
                 let ca_pem = if spec.role == Role::Ca { Some(pem) } else { existing.get(&ca_spec.cert_file()).filter(|_| !ca_changes) };
-                match stale(spec, pem, k, ca_pem.map(Vec::as_slice), now) {
-                    Some(reason) => Some((Action::Replace, reason)),
-                    None => None,
-                }
+                stale(spec, pem, k, ca_pem.map(Vec::as_slice), now).map(|reason| (Action::Replace, reason))
             }
         };
         if spec.role == Role::Ca && issue.is_some() {

@@ -72,7 +72,7 @@ pub fn generate(bits: u32, count: usize) -> Result<Vec<Zeroizing<Vec<u8>>>, Stri
 /// [`generate`] with at most `threads` threads searching for primes (the
 /// benchmark compares one thread with aws-lc's generator).
 pub fn generate_on(bits: u32, count: usize, threads: usize) -> Result<Vec<Zeroizing<Vec<u8>>>, String> {
-    if bits < 1024 || bits % 128 != 0 {
+    if bits < 1024 || !bits.is_multiple_of(128) {
         return Err(format!("unsupported RSA size {bits}"));
     }
     if count == 0 {
