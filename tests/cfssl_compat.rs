@@ -214,3 +214,39 @@ fn print_defaults_match_cfssl() {
         assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{what}");
     }
 }
+
+/// X.680's PrintableString includes '?', and cfssl (Go) uses it; yasna, the
+/// DER writer under rcgen, panics on it (found by fuzzing). kpki writes such
+/// text as a UTF8String, and refuses — one line, exit 2, nothing written —
+/// a CA whose subject holds it as a PrintableString, which it could not
+/// reproduce byte for byte as the issuer name.
+#[test]
+fn question_marks_in_names_neither_panic_nor_break_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("q.json"), r#"{"CN":"a?b","key":{"algo":"ecdsa","size":256},"names":[{"L":"Port?and","O":"K"}]}"#).unwrap();
+    std::fs::copy(repo().join("ca-config/ca-config.json"), d.join("ca-config.json")).unwrap();
+    std::fs::copy(repo().join("ca-config/admin-csr.json"), d.join("admin-csr.json")).unwrap();
+    let sh = |s: &str| Command::new("bash").arg("-c").arg(s).current_dir(d).output().unwrap();
+    let k = kpki();
+    let o = sh(&format!("{k} gencert -initca q.json | {k} json -bare kca", k = k.display()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let subject = run(Command::new(require("openssl")).args(["x509", "-noout", "-subject", "-nameopt", "show_type,sep_multiline", "-in"]).arg(d.join("kca.pem")));
+    let subject = String::from_utf8_lossy(&subject.stdout).to_string();
+    assert!(subject.contains("L=UTF8STRING:Port?and") && subject.contains("CN=UTF8STRING:a?b"), "{subject}");
+    let o = sh(&format!("{k} gencert -ca kca.pem -ca-key kca-key.pem -config ca-config.json -profile kubernetes admin-csr.json | {k} json -bare admin", k = k.display()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_openssl_verifies(&d.join("kca.pem"), &d.join("admin.pem"));
+
+    // cfssl's CA keeps "Port?and" as a PrintableString.
+    let cfssl = real_cfssl_dir();
+    let o = sh(&format!("{c}/cfssl gencert -initca q.json | {c}/cfssljson -bare cfca", c = cfssl.display()));
+    assert!(o.status.success());
+    let before = snapshot(d);
+    let o = sh(&format!("{k} gencert -ca cfca.pem -ca-key cfca-key.pem -config ca-config.json -profile kubernetes -bare x admin-csr.json", k = k.display()));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cfca.pem") && err.contains("'?' in a PrintableString"), "{err}");
+    assert_eq!(snapshot(d), before, "nothing written");
+}

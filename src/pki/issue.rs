@@ -23,7 +23,7 @@ pub enum IssueError {
     KeyMismatch,
     #[error("the CA certificate cannot be used: {0}")]
     NotCa(String),
-    #[error("the CA certificate's subject cannot be reproduced as an issuer name (multi-valued or unusual attributes)")]
+    #[error("the CA certificate's subject cannot be reproduced as an issuer name (multi-valued or unusual attributes, or a '?' in a PrintableString, which rcgen's DER writer cannot write)")]
     IssuerName,
     #[error("the certificate request's public key algorithm is not supported")]
     UnsupportedKey,
@@ -73,7 +73,11 @@ impl Ca {
         if parsed.public_key().subject_public_key.data.as_ref() != key.public_key_bits() {
             return Err(IssueError::KeyMismatch);
         }
-        Ok(Ca { cert_der, key })
+        let ca = Ca { cert_der, key };
+        // Refused here, where the caller can name the CA file, rather than
+        // at the first signature.
+        ca.issuer()?;
+        Ok(ca)
     }
 
     pub fn cert_der(&self) -> &[u8] {
@@ -92,6 +96,16 @@ impl Ca {
     fn issuer(&self) -> Result<Issuer<'static, &rcgen::KeyPair>, IssueError> {
         let parsed = cert::parse(&self.cert_der)?;
         if parsed.subject().iter_rdn().any(|rdn| rdn.iter().count() != 1) {
+            return Err(IssueError::IssuerName);
+        }
+        // The issuer name must be the CA's subject byte for byte (Go builds
+        // chains by comparing them), and yasna panics on '?' in a
+        // PrintableString, so such a CA (cfssl makes one from "L": "a?b")
+        // is refused rather than re-encoded.
+        let question_in_printable = parsed.subject().iter_attributes().any(|a| {
+            a.attr_value().header.tag() == x509_parser::der_parser::asn1_rs::Tag::PrintableString && a.attr_value().data.contains(&b'?')
+        });
+        if question_in_printable {
             return Err(IssueError::IssuerName);
         }
         Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), self.key.pair()).map_err(|_| IssueError::IssuerName)
@@ -276,7 +290,10 @@ pub fn dn_from_x509(name: &x509_parser::x509::X509Name<'_>) -> Result<Distinguis
         let data = attr.attr_value().data;
         let text = std::str::from_utf8(data).map_err(|_| IssueError::IssuerName)?;
         let value = match attr.attr_value().header.tag() {
-            Tag::PrintableString => DnValue::PrintableString(text.try_into().map_err(|_| IssueError::IssuerName)?),
+            Tag::PrintableString => match crate::pki::request::printable_or_utf8(text) {
+                DnValue::Utf8String(_) if !text.contains('?') => return Err(IssueError::IssuerName),
+                v => v,
+            },
             Tag::Ia5String => DnValue::Ia5String(text.try_into().map_err(|_| IssueError::IssuerName)?),
             Tag::Utf8String => DnValue::Utf8String(text.to_string()),
             _ => return Err(IssueError::IssuerName),

@@ -53,6 +53,18 @@ impl Subject {
 
 /// Go's asn1 marshalling: PrintableString if every character is printable.
 fn go_string(s: &str) -> DnValue {
+    printable_or_utf8(s)
+}
+
+/// A PrintableString when `s` fits one and can be written, else a
+/// UTF8String with the same text. X.680's PrintableString includes `?`
+/// (Go, and so cfssl, use it), but yasna 0.6, the DER writer under rcgen,
+/// panics on `?` — found by fuzzing `csr_json` — so text with `?` is written
+/// as a UTF8String: the one place kpki's encoding differs from cfssl's.
+pub fn printable_or_utf8(s: &str) -> DnValue {
+    if s.contains('?') {
+        return DnValue::Utf8String(s.to_string());
+    }
     match rcgen::string::PrintableString::try_from(s) {
         Ok(p) => DnValue::PrintableString(p),
         Err(_) => DnValue::Utf8String(s.to_string()),
