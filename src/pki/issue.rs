@@ -105,7 +105,7 @@ impl Ca {
         let question_in_printable = parsed.subject().iter_attributes().any(|a| {
             a.attr_value().header.tag() == x509_parser::der_parser::asn1_rs::Tag::PrintableString && a.attr_value().data.contains(&b'?')
         });
-        if question_in_printable {
+        if question_in_printable || parsed.subject().iter_attributes().any(|a| !writable_oid(a.attr_type())) {
             return Err(IssueError::IssuerName);
         }
         Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), self.key.pair()).map_err(|_| IssueError::IssuerName)
@@ -274,6 +274,17 @@ pub fn csr(subject: &DistinguishedName, sans: &[SanType], ca_path_len: Option<Op
     Ok(req.der().to_vec())
 }
 
+/// Whether yasna (under rcgen) can write an attribute type: it panics on an
+/// OID with fewer than two arcs or arcs outside X.660's first-two-arc rules,
+/// which a parsed certificate or CSR can carry (e.g. an empty OID).
+fn writable_oid(oid: &x509_parser::der_parser::asn1_rs::Oid<'_>) -> bool {
+    let Some(mut arcs) = oid.iter() else { return false };
+    match (arcs.next(), arcs.next()) {
+        (Some(a), Some(b)) => a < 3 && (a >= 2 || b < 40) && b < 18_446_744_073_709_551_535,
+        _ => false,
+    }
+}
+
 /// The subject of a CSR or certificate as an rcgen name, attribute tags kept.
 pub fn dn_from_x509(name: &x509_parser::x509::X509Name<'_>) -> Result<DistinguishedName, IssueError> {
     use rcgen::{DnType, DnValue};
@@ -282,6 +293,9 @@ pub fn dn_from_x509(name: &x509_parser::x509::X509Name<'_>) -> Result<Distinguis
     for rdn in name.iter_rdn() {
         let mut it = rdn.iter();
         let (Some(attr), None) = (it.next(), it.next()) else { return Err(IssueError::IssuerName) };
+        if !writable_oid(attr.attr_type()) {
+            return Err(IssueError::IssuerName);
+        }
         let oid: Vec<u64> = attr.attr_type().iter().ok_or(IssueError::IssuerName)?.collect();
         let ty = DnType::from_oid(&oid);
         if dn.get(&ty).is_some() {
@@ -306,6 +320,16 @@ pub fn dn_from_x509(name: &x509_parser::x509::X509Name<'_>) -> Result<Distinguis
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_oids_yasna_can_write_are_copied() {
+        use std::borrow::Cow;
+        use x509_parser::der_parser::asn1_rs::Oid;
+        assert!(writable_oid(&Oid::new(Cow::Borrowed(&[0x55, 0x04, 0x03]))), "2.5.4.3 (CN)");
+        assert!(!writable_oid(&Oid::new(Cow::Borrowed(&[]))), "an empty OID");
+        // A subidentifier too large for u64: no arcs to read.
+        assert!(!writable_oid(&Oid::new(Cow::Borrowed(&[0xff; 12]))));
+    }
     use crate::pki::key::KeyAlgo;
     use crate::pki::request::Subject;
     use time::macros::datetime;
