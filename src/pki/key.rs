@@ -209,7 +209,8 @@ impl PrivateKey {
                 super::rsa_gen::generate(bits, count)
                     .map_err(KeyError::Generate)?
                     .iter()
-                    .map(|der| Self::from_generated_pkcs1(algo, der))
+                    // Already checked by aws-lc (RSA_check_key): loaded once.
+                    .map(|der| Self::load_pkcs1_as_pkcs8(algo, der))
                     .collect()
             }
             _ => (0..count)
@@ -222,12 +223,11 @@ impl PrivateKey {
         }
     }
 
-    /// A key kpki just generated (already checked by aws-lc): kept as PKCS#8
-    /// and loaded once.
-    fn from_generated_pkcs1(algo: KeyAlgo, der: &[u8]) -> Result<Self, KeyError> {
+    /// Keeps an RSA key as PKCS#8 so that `to_pem` has one input format.
+    fn load_pkcs1_as_pkcs8(algo: KeyAlgo, der: &[u8]) -> Result<Self, KeyError> {
         let null = AnyRef::from(der::asn1::Null);
         let info = pkcs8::PrivateKeyInfo::new(pkcs8::AlgorithmIdentifierRef { oid: OID_RSA, parameters: Some(null) }, der);
-        let pkcs8 = Zeroizing::new(info.to_der().map_err(|e| KeyError::Generate(e.to_string()))?);
+        let pkcs8 = Zeroizing::new(info.to_der().map_err(|e| KeyError::Malformed(e.to_string()))?);
         Self::load(algo, &PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec())))
     }
 
@@ -315,12 +315,9 @@ impl PrivateKey {
 
     fn from_pkcs1(der: &[u8]) -> Result<Self, KeyError> {
         let algo = KeyAlgo::Rsa(rsa_bits(der)?);
-        // Validate as PKCS#1 first, then keep it as PKCS#8 so that `to_pem` has one input format.
+        // Validate as PKCS#1 first (its own error messages), then keep it as PKCS#8.
         Self::load(algo, &PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.to_vec())))?;
-        let null = AnyRef::from(der::asn1::Null);
-        let info = pkcs8::PrivateKeyInfo::new(pkcs8::AlgorithmIdentifierRef { oid: OID_RSA, parameters: Some(null) }, der);
-        let pkcs8 = Zeroizing::new(info.to_der().map_err(|e| KeyError::Malformed(e.to_string()))?);
-        Self::load(algo, &PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec())))
+        Self::load_pkcs1_as_pkcs8(algo, der)
     }
 
     fn from_sec1(der: &[u8]) -> Result<Self, KeyError> {

@@ -44,19 +44,14 @@ impl Subject {
         ];
         for (ty, value) in fields {
             if let Some(v) = value {
-                dn.push(ty, go_string(v));
+                dn.push(ty, printable_or_utf8(v));
             }
         }
         dn
     }
 }
 
-/// Go's asn1 marshalling: PrintableString if every character is printable.
-fn go_string(s: &str) -> DnValue {
-    printable_or_utf8(s)
-}
-
-/// A PrintableString when `s` fits one and can be written, else a
+/// Go's asn1 marshalling: a PrintableString when `s` fits one and can be written, else a
 /// UTF8String with the same text. X.680's PrintableString includes `?`
 /// (Go, and so cfssl, use it), but yasna 0.6, the DER writer under rcgen,
 /// panics on `?` — found by fuzzing `csr_json` — so text with `?` is written
