@@ -304,10 +304,9 @@ pub fn dn_from_x509(name: &x509_parser::x509::X509Name<'_>) -> Result<Distinguis
         let data = attr.attr_value().data;
         let text = std::str::from_utf8(data).map_err(|_| IssueError::IssuerName)?;
         let value = match attr.attr_value().header.tag() {
-            Tag::PrintableString => match crate::pki::request::printable_or_utf8(text) {
-                DnValue::Utf8String(_) if !text.contains('?') => return Err(IssueError::IssuerName),
-                v => v,
-            },
+            // yasna cannot write '?' in a PrintableString (see printable_or_utf8).
+            Tag::PrintableString if text.contains('?') => DnValue::Utf8String(text.to_string()),
+            Tag::PrintableString => DnValue::PrintableString(text.try_into().map_err(|_| IssueError::IssuerName)?),
             Tag::Ia5String => DnValue::Ia5String(text.try_into().map_err(|_| IssueError::IssuerName)?),
             Tag::Utf8String => DnValue::Utf8String(text.to_string()),
             _ => return Err(IssueError::IssuerName),
@@ -320,6 +319,9 @@ pub fn dn_from_x509(name: &x509_parser::x509::X509Name<'_>) -> Result<Distinguis
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::key::KeyAlgo;
+    use crate::pki::request::Subject;
+    use time::macros::datetime;
 
     #[test]
     fn only_oids_yasna_can_write_are_copied() {
@@ -330,9 +332,6 @@ mod tests {
         // A subidentifier too large for u64: no arcs to read.
         assert!(!writable_oid(&Oid::new(Cow::Borrowed(&[0xff; 12]))));
     }
-    use crate::pki::key::KeyAlgo;
-    use crate::pki::request::Subject;
-    use time::macros::datetime;
 
     #[test]
     fn validity_rounds_to_the_minute_like_cfssl() {
