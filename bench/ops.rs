@@ -30,27 +30,33 @@ fn measure(name: &str, iters: usize, mut f: impl FnMut()) -> (String, Duration, 
 }
 
 fn main() {
+    // `ops keygen-rsa2048 N`: the mean of N aws-lc RSA-2048 key generations
+    // on one thread, in one line for bench/bench.py's floor (keys x one
+    // keygen / cores).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("keygen-rsa2048") {
+        let n: u32 = args.get(1).and_then(|s| s.parse().ok()).filter(|n| *n > 0).unwrap_or(50);
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(PrivateKey::generate(KeyAlgo::Rsa(2048)).unwrap());
+        }
+        println!("mean_ms={:.3}", start.elapsed().as_secs_f64() * 1000.0 / f64::from(n));
+        return;
+    }
     let now = time::OffsetDateTime::now_utc();
     let mut rows = Vec::new();
     // RSA key generation takes a random time (how far the next primes are),
-    // so the mean is what a set of keys costs; the generators rcgen can use
-    // on the same machine: aws-lc's RSA_generate_key_ex (through aws-lc-rs),
-    // the pure-Rust `rsa` crate (ring cannot generate RSA keys), and kpki's
-    // own (src/pki/rsa_gen.rs) on one thread and on every core.
+    // so the mean is what a set of keys costs: aws-lc's RSA_generate_key_ex
+    // through aws-lc-rs directly, through kpki (one key), and ten keys on
+    // every core.
     let rsa_iters = 60;
     rows.push(measure("keygen rsa-2048 aws-lc-rs", rsa_iters, || {
         black_box(aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap());
     }));
-    rows.push(measure("keygen rsa-2048 rsa crate 0.9", rsa_iters / 3, || {
-        black_box(rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap());
-    }));
-    rows.push(measure("keygen rsa-2048 kpki, 1 thread", rsa_iters, || {
-        black_box(kpki::pki::rsa_gen::generate_on(2048, 1, 1).unwrap());
-    }));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    rows.push(measure(&format!("keygen rsa-2048 kpki, {cores} threads"), rsa_iters, || {
+    rows.push(measure("keygen rsa-2048 kpki (one key)", rsa_iters, || {
         black_box(PrivateKey::generate(KeyAlgo::Rsa(2048)).unwrap());
     }));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     rows.push(measure(&format!("10 x keygen rsa-2048 kpki, {cores} threads"), 10, || {
         black_box(PrivateKey::generate_many(KeyAlgo::Rsa(2048), 10).unwrap());
     }));

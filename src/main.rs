@@ -5,12 +5,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 fn main() {
-    // Like cfssl and other Unix tools, end quietly when the reader of our
-    // output goes away (`kpki ... | head`) instead of failing on EPIPE.
-    // SAFETY: setting a signal disposition to its default before any threads start.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    kpki::sys::restore_sigpipe();
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
     let name = Path::new(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

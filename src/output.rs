@@ -1,35 +1,132 @@
-//! Writing files safely: every file goes to a temporary file in the same
-//! directory, is fsynced and then renamed into place, so a reader never sees
-//! half a file. Private keys are 0600 from the moment they exist and are
-//! never overwritten unless the caller says so (`--force`). A set of files is
-//! staged completely before the first rename, so a failure while staging
-//! leaves the directory as it was.
+//! Reading and writing files safely.
+//!
+//! **Single files** (`gencert`, `cfssljson`): each goes to a temporary file
+//! in its directory, is synced and renamed into place, so a reader never sees
+//! half a file.
+//!
+//! **A set** (`bootstrap`, `renew`) lives in an output directory that may
+//! also hold the user's own files, subdirectories, symlinks and FIFOs, or be
+//! a mount point. kpki touches only the files it writes, always relative to
+//! the directory's descriptor, and never follows, deletes or opens for
+//! writing anything else. A set is written as a small transaction:
+//!
+//! 1. every new file is staged in `DIR/.kpki-txn/` and synced;
+//! 2. an empty `.kpki-txn/.commit` is made durable: the commit point;
+//! 3. each staged file is renamed over its name in `DIR`, `DIR` is synced,
+//!    and `.kpki-txn` is removed.
+//!
+//! A run killed before step 2 leaves the directory as it was (the next run
+//! discards the staged files); killed after it, the next run under the lock
+//! finishes the renames first. Readers may see a mix of old and new files
+//! only during step 3 (microseconds) or until an interrupted run is resumed;
+//! `verify` says when a transaction is pending.
+//!
+//! Private keys are 0600 from the moment they exist and are never replaced
+//! unless the caller says so (`--force`).
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use zeroize::Zeroizing;
 
 /// File mode for private keys.
 pub const KEY_MODE: u32 = 0o600;
 /// File mode for certificates, CSRs, kubeconfigs without secrets, reports.
 pub const PUBLIC_MODE: u32 = 0o644;
+/// Mode for a directory kpki creates (the umask can only narrow it).
+pub const DIR_MODE: u32 = 0o755;
+/// Largest file kpki reads (CSR JSON, configs, PEM, kubeconfigs): far above any real one.
+pub const MAX_INPUT: u64 = 4 * 1024 * 1024;
+/// The staging directory of a set's transaction, inside the output directory.
+/// Member names never start with a dot, so it cannot collide with one.
+pub const TXN_DIR: &str = ".kpki-txn";
+const COMMIT_MARK: &str = ".commit";
+/// Files synced per batch: a set of any size keeps at most this many
+/// descriptors open (the usual `ulimit -n` is 1024).
+const SYNC_BATCH: usize = 64;
 
-/// Why writing failed.
+/// Why reading or writing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("{0} already exists; kpki never overwrites a private key unless you pass --force")]
+    #[error("{} already exists; kpki never overwrites a private key unless you pass --force", shown(.0))]
     KeyExists(PathBuf),
-    #[error("another kpki run is writing {0} (it holds {1}); wait for it to finish")]
-    Locked(PathBuf, PathBuf),
-    #[error("cannot write {path}: {source}")]
+    #[error("another kpki run is writing {} (it holds the directory's lock); wait for it to finish", shown(.0))]
+    Locked(PathBuf),
+    #[error("{} is {kind}, not a regular file; kpki does not {verb} it (move it away if it is in the way)", shown(.path))]
+    NotRegular { path: PathBuf, kind: &'static str, verb: &'static str },
+    #[error("{} is larger than {} MiB; that is not a file kpki reads", shown(.0), MAX_INPUT >> 20)]
+    TooLarge(PathBuf),
+    #[error("{} is not kpki's staging directory (it should be a directory holding only regular files); remove it yourself if it is not yours", shown(.0))]
+    StrangeTxn(PathBuf),
+    #[error("{}: {}", shown(.path), io_reason(.source))]
     Io { path: PathBuf, source: std::io::Error },
+}
+
+/// A path for messages: one line, control characters escaped, at most 400 characters.
+pub fn shown(path: &Path) -> String {
+    crate::pki::json::shown_max(&path.display().to_string(), 400)
+}
+
+/// An I/O error's reason without Rust's "(os error N)" suffix.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     move |source| OutputError::Io { path: path.to_path_buf(), source }
+}
+
+fn rio(path: &Path) -> impl FnOnce(rustix::io::Errno) -> OutputError + '_ {
+    move |e| OutputError::Io { path: path.to_path_buf(), source: e.into() }
+}
+
+/// What a non-regular file is, for messages.
+fn kind_name(t: FileType) -> &'static str {
+    match t {
+        FileType::Directory => "a directory",
+        FileType::Symlink => "a symbolic link",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        _ => "not a regular file",
+    }
+}
+
+/// Reads a regular file, following symbolic links, with the size limit.
+/// Never blocks on a FIFO or a device: the file is opened non-blocking and
+/// refused unless it is a regular file.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, OutputError> {
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty()).map_err(rio(path))?;
+    read_fd(fd, path)
+}
+
+fn read_fd(fd: OwnedFd, path: &Path) -> Result<Vec<u8>, OutputError> {
+    let st = rustix::fs::fstat(&fd).map_err(rio(path))?;
+    let t = FileType::from_raw_mode(st.st_mode);
+    if t != FileType::RegularFile {
+        return Err(OutputError::NotRegular { path: path.to_path_buf(), kind: kind_name(t), verb: "read" });
+    }
+    let mut buf = Vec::new();
+    fs::File::from(fd).take(MAX_INPUT + 1).read_to_end(&mut buf).map_err(io_err(path))?;
+    if buf.len() as u64 > MAX_INPUT {
+        return Err(OutputError::TooLarge(path.to_path_buf()));
+    }
+    Ok(buf)
 }
 
 /// One file to write.
@@ -58,29 +155,57 @@ impl OutFile {
         self.mode = mode;
         self
     }
+    /// The bytes to write.
+    pub fn contents(&self) -> &[u8] {
+        &self.contents
+    }
 }
 
-/// Refuses the set if it would overwrite a private key without `force`.
-pub fn check(files: &[OutFile], force: bool) -> Result<(), OutputError> {
-    if force {
-        return Ok(());
+/// Creates `dir` and its missing parents with [`DIR_MODE`].
+pub fn create_dirs(dir: &Path) -> Result<(), OutputError> {
+    fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir).map_err(io_err(dir))
+}
+
+/// Refuses a target that kpki must not replace: a symlink, FIFO, directory
+/// or other non-regular file (replacing it would delete the user's), or a
+/// private key without `force`.
+fn check_target(at: impl AsFd, name: &Path, shown_path: &Path, secret: bool, force: bool) -> Result<(), OutputError> {
+    match rustix::fs::statat(at, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => {
+            let t = FileType::from_raw_mode(st.st_mode);
+            if t != FileType::RegularFile {
+                return Err(OutputError::NotRegular { path: shown_path.to_path_buf(), kind: kind_name(t), verb: "replace" });
+            }
+            if secret && !force {
+                return Err(OutputError::KeyExists(shown_path.to_path_buf()));
+            }
+            Ok(())
+        }
+        Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(OutputError::Io { path: shown_path.to_path_buf(), source: e.into() }),
     }
+}
+
+/// Writes single files (each in its own directory, possibly different ones),
+/// all or none as far as checks go: every target is checked before the first
+/// is written; each file is staged as a synced temporary file and renamed
+/// into place; the directories are synced.
+pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
     for f in files {
-        if f.secret && f.path.symlink_metadata().is_ok() {
-            return Err(OutputError::KeyExists(f.path.clone()));
+        let dir = parent(&f.path);
+        if dir.is_dir() {
+            let name = f.path.file_name().map(Path::new).ok_or_else(|| OutputError::Io {
+                path: f.path.clone(),
+                source: std::io::ErrorKind::InvalidInput.into(),
+            })?;
+            let d = fs::File::open(dir).map_err(io_err(dir))?;
+            check_target(&d, name, &f.path, f.secret, force)?;
         }
     }
-    Ok(())
-}
-
-/// Writes all files or none: stages each as a synced temporary file, then
-/// renames them into place and syncs the directories.
-pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
-    check(files, force)?;
     let mut staged: Vec<(tempfile::NamedTempFile, &OutFile)> = Vec::with_capacity(files.len());
     for f in files {
         let dir = parent(&f.path);
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        create_dirs(dir)?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".kpki-")
             .permissions(fs::Permissions::from_mode(f.mode))
@@ -89,14 +214,9 @@ pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
         // The umask may have narrowed the mode; set it exactly.
         tmp.as_file().set_permissions(fs::Permissions::from_mode(f.mode)).map_err(io_err(&f.path))?;
         tmp.write_all(&f.contents).map_err(io_err(&f.path))?;
+        tmp.as_file().sync_data().map_err(io_err(&f.path))?;
         staged.push((tmp, f));
     }
-    // Every staged file is durable before any rename. Not syncfs(2): that
-    // would also flush every other program's unwritten data on the file
-    // system, which for cfssljson-sized sets (three files) cost twice as
-    // much as syncing just ours.
-    let handles: Vec<&fs::File> = staged.iter().map(|(tmp, _)| tmp.as_file()).collect();
-    sync_data_all(&handles).map_err(|(i, e)| OutputError::Io { path: staged[i].1.path.clone(), source: e })?;
     let mut dirs: Vec<&Path> = Vec::new();
     for (tmp, f) in staged {
         if f.secret && !force {
@@ -121,194 +241,249 @@ pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
     Ok(())
 }
 
-/// Holds an exclusive lock on an output directory (`<dir>.lock` beside it)
-/// for as long as it lives, so two runs cannot interleave.
-pub struct DirLock {
-    _file: fs::File,
+/// An output directory, open by descriptor. Every member is read and
+/// written relative to it, so the path being replaced by a symlink during a
+/// run changes nothing. [`OutDir::lock`] also holds an exclusive `flock(2)`
+/// on the directory itself for as long as the value lives: `pki`, `pki/` and
+/// `./pki` are one lock, and no lock file is created anywhere.
+pub struct OutDir {
+    path: PathBuf,
+    fd: OwnedFd,
 }
 
-/// Takes the lock for `dir`, or says who holds it.
-pub fn lock_dir(dir: &Path) -> Result<DirLock, OutputError> {
-    use std::os::fd::AsRawFd;
-    let lock_path = sibling(dir, ".lock");
-    let parent_dir = parent(&lock_path);
-    fs::create_dir_all(parent_dir).map_err(io_err(parent_dir))?;
-    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
-    // SAFETY: flock on a file descriptor we own; no memory is shared.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        return Err(OutputError::Locked(dir.to_path_buf(), lock_path));
-    }
-    Ok(DirLock { _file: file })
+/// What opening an output directory found of an interrupted run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Nothing pending.
+    Clean,
+    /// A run was killed after its commit point; its files were put in place now.
+    Completed,
+    /// A run was killed before its commit point; its staged files were discarded.
+    Discarded,
 }
 
-fn sibling(dir: &Path, suffix: &str) -> PathBuf {
-    let mut s = dir.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// Replaces the files of a set in `dir` all at once: the new set (the
-/// existing files, hard-linked, plus `files`) is built in a staging
-/// directory beside `dir`, synced, and exchanged with `dir` in one
-/// `renameat2(RENAME_EXCHANGE)`. Killed at any moment, `dir` is either as it
-/// was or complete; a leftover staging directory is removed by the next run.
-/// Call with the directory's lock held.
-pub fn replace_set(dir: &Path, files: &[OutFile], force: bool) -> Result<(), OutputError> {
-    for f in files {
-        if !force && f.secret && dir.join(&f.path).symlink_metadata().is_ok() {
-            return Err(OutputError::KeyExists(dir.join(&f.path)));
+impl OutDir {
+    /// Opens an existing directory for reading (no lock). `None` when it does not exist.
+    pub fn open(path: &Path) -> Result<Option<OutDir>, OutputError> {
+        match rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => Ok(Some(OutDir { path: path.to_path_buf(), fd })),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(rustix::io::Errno::NOTDIR) => Err(OutputError::Io { path: path.to_path_buf(), source: std::io::Error::other("it exists and is not a directory") }),
+            Err(e) => Err(OutputError::Io { path: path.to_path_buf(), source: e.into() }),
         }
     }
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let parent_dir = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    // A run killed after its switch but before removing the old set leaves
-    // a staging directory; the next run removes it even when it has nothing
-    // to write (the killed run's set is then complete).
-    let prefix = format!(".{name}.kpki-staging-");
-    if let Ok(entries) = fs::read_dir(&parent_dir) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = fs::remove_dir_all(e.path());
-            }
+
+    /// Creates the directory if needed, takes its lock (or says another run
+    /// holds it), and finishes or discards an interrupted run's transaction.
+    pub fn lock(path: &Path) -> Result<(OutDir, Recovery), OutputError> {
+        create_dirs(path)?;
+        let dir = Self::open(path)?.ok_or_else(|| OutputError::Io { path: path.to_path_buf(), source: std::io::ErrorKind::NotFound.into() })?;
+        match rustix::fs::flock(&dir.fd, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => return Err(OutputError::Locked(path.to_path_buf())),
+            Err(e) => return Err(OutputError::Io { path: path.to_path_buf(), source: e.into() }),
+        }
+        let recovery = dir.recover()?;
+        Ok((dir, recovery))
+    }
+
+    /// The directory's path as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn member_path(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Reads member `name` (a symlink is followed: a key kept elsewhere is
+    /// the user's choice); `None` when it does not exist. Never blocks on a
+    /// FIFO; refuses anything but a regular file.
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, OutputError> {
+        let path = self.member_path(name);
+        match rustix::fs::openat(&self.fd, name, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty()) {
+            Ok(fd) => read_fd(fd, &path).map(Some),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(OutputError::Io { path, source: e.into() }),
         }
     }
-    if files.is_empty() {
-        return Ok(());
-    }
-    fs::create_dir_all(&parent_dir).map_err(io_err(&parent_dir))?;
-    let staging = parent_dir.join(format!("{prefix}{}", std::process::id()));
-    fs::create_dir(&staging).map_err(io_err(&staging))?;
-    let result = stage_and_swap(dir, &staging, &parent_dir, files);
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
-    result
-}
 
-fn stage_and_swap(dir: &Path, staging: &Path, parent_dir: &Path, files: &[OutFile]) -> Result<(), OutputError> {
-    let exists = dir.is_dir();
-    let mut written: Vec<(fs::File, PathBuf)> = Vec::with_capacity(files.len());
-    if exists {
-        fs::set_permissions(staging, fs::metadata(dir).map_err(io_err(dir))?.permissions()).map_err(io_err(staging))?;
-        for e in fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
-            let from = e.path();
-            if !e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+    /// The names of the directory's entries that are regular files (not
+    /// followed through symlinks), sorted; hidden names are skipped.
+    pub fn regular_files(&self) -> Result<Vec<String>, OutputError> {
+        let mut names = Vec::new();
+        for e in fs::read_dir(&self.path).map_err(io_err(&self.path))?.flatten() {
+            let Ok(name) = e.file_name().into_string() else { continue };
+            if name.starts_with('.') {
                 continue;
             }
-            if files.iter().any(|f| f.path.as_os_str() == e.file_name()) {
-                continue;
+            if let Ok(st) = rustix::fs::statat(&self.fd, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
+                    names.push(name);
+                }
             }
-            let to = staging.join(e.file_name());
-            if fs::hard_link(&from, &to).is_err() {
-                // A copy (no hard links here) is new data that must be synced too.
-                fs::copy(&from, &to).map_err(io_err(&from))?;
-                written.push((fs::File::open(&to).map_err(io_err(&to))?, to));
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The permission bits of member `name` when it is a regular file (not a symlink).
+    pub fn mode_of(&self, name: &str) -> Option<u32> {
+        let st = rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile).then_some(st.st_mode & 0o7777)
+    }
+
+    /// Sets member `name`'s mode; only for a regular file (never through a symlink).
+    pub fn set_mode(&self, name: &str, mode: u32) -> Result<(), OutputError> {
+        let path = self.member_path(name);
+        let fd = rustix::fs::openat(&self.fd, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+            .map_err(rio(&path))?;
+        let st = rustix::fs::fstat(&fd).map_err(rio(&path))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(OutputError::NotRegular { path, kind: kind_name(FileType::from_raw_mode(st.st_mode)), verb: "change" });
+        }
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(rio(&path))
+    }
+
+    /// Whether an interrupted run's transaction is pending (for `verify`).
+    pub fn pending_transaction(&self) -> bool {
+        rustix::fs::statat(&self.fd, TXN_DIR, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+    }
+
+    /// Opens the transaction directory if it exists; refuses anything that
+    /// is not a plain directory (a planted symlink is never followed).
+    fn open_txn(&self) -> Result<Option<OwnedFd>, OutputError> {
+        let path = self.member_path(TXN_DIR);
+        match rustix::fs::openat(&self.fd, TXN_DIR, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(rustix::io::Errno::NOTDIR) | Err(rustix::io::Errno::LOOP) => Err(OutputError::StrangeTxn(path)),
+            Err(e) => Err(OutputError::Io { path, source: e.into() }),
+        }
+    }
+
+    /// The staged names of a transaction directory; every entry must be a
+    /// regular file (or the commit mark).
+    fn txn_entries(&self, txn: &OwnedFd) -> Result<(Vec<String>, bool), OutputError> {
+        let path = self.member_path(TXN_DIR);
+        let mut names = Vec::new();
+        let mut committed = false;
+        for e in fs::read_dir(&path).map_err(io_err(&path))?.flatten() {
+            let name = e.file_name().into_string().map_err(|_| OutputError::StrangeTxn(path.clone()))?;
+            let st = rustix::fs::statat(txn, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(rio(&path))?;
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                return Err(OutputError::StrangeTxn(path));
+            }
+            if name == COMMIT_MARK {
+                committed = true;
+            } else {
+                names.push(name);
+            }
+        }
+        Ok((names, committed))
+    }
+
+    fn recover(&self) -> Result<Recovery, OutputError> {
+        let Some(txn) = self.open_txn()? else { return Ok(Recovery::Clean) };
+        let (names, committed) = self.txn_entries(&txn)?;
+        if committed {
+            self.finish(&txn, &names)?;
+            Ok(Recovery::Completed)
+        } else {
+            let path = self.member_path(TXN_DIR);
+            for n in &names {
+                rustix::fs::unlinkat(&txn, n.as_str(), AtFlags::empty()).map_err(rio(&path))?;
+            }
+            rustix::fs::unlinkat(&self.fd, TXN_DIR, AtFlags::REMOVEDIR).map_err(rio(&path))?;
+            Ok(Recovery::Discarded)
+        }
+    }
+
+    /// Step 3: the renames, then the directory sync and clean-up.
+    fn finish(&self, txn: &OwnedFd, names: &[String]) -> Result<(), OutputError> {
+        for n in names {
+            // Re-checked: the user may have put something else there since.
+            check_target(&self.fd, Path::new(n), &self.member_path(n), false, true)?;
+            rustix::fs::renameat(txn, n.as_str(), &self.fd, n.as_str()).map_err(rio(&self.member_path(n)))?;
+        }
+        rustix::fs::fsync(&self.fd).map_err(rio(&self.path))?;
+        let txn_path = self.member_path(TXN_DIR);
+        rustix::fs::unlinkat(txn, COMMIT_MARK, AtFlags::empty()).map_err(rio(&txn_path))?;
+        rustix::fs::unlinkat(&self.fd, TXN_DIR, AtFlags::REMOVEDIR).map_err(rio(&txn_path))?;
+        Ok(())
+    }
+
+    /// Writes `files` (plain names inside the directory) as one transaction;
+    /// see the module comment. Every target is checked before anything is
+    /// written: a private key is not replaced without `force`, and a symlink,
+    /// FIFO, directory or other non-regular file is never replaced.
+    pub fn commit(&self, files: &[OutFile], force: bool) -> Result<(), OutputError> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut names: Vec<&str> = Vec::with_capacity(files.len());
+        for f in files {
+            let name = f.path.to_str().filter(|n| is_member_name(n)).ok_or_else(|| OutputError::Io {
+                path: self.path.join(&f.path),
+                source: std::io::Error::other("not a plain file name inside the output directory"),
+            })?;
+            if names.contains(&name) {
+                return Err(OutputError::Io { path: self.member_path(name), source: std::io::Error::other("written twice in one set") });
+            }
+            check_target(&self.fd, Path::new(name), &self.member_path(name), f.secret, force)?;
+            names.push(name);
+        }
+        let txn_path = self.member_path(TXN_DIR);
+        rustix::fs::mkdirat(&self.fd, TXN_DIR, Mode::from_raw_mode(0o700)).map_err(rio(&txn_path))?;
+        let result = self.stage(files, &names);
+        match result {
+            Ok(txn) => self.finish(&txn, &names.iter().map(|n| n.to_string()).collect::<Vec<_>>()),
+            Err(e) => {
+                // Not committed: leave the directory as it was.
+                let _ = self.recover();
+                Err(e)
             }
         }
     }
-    let mut staged_bytes = 0;
-    for f in files {
-        let path = staging.join(&f.path);
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode_for(f.mode)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        file.set_permissions(fs::Permissions::from_mode(f.mode)).map_err(io_err(&path))?;
-        file.write_all(&f.contents).map_err(io_err(&path))?;
-        staged_bytes += f.contents.len() as u64;
-        written.push((file, path));
-    }
-    // Every staged file and the staging directory are durable before the
-    // switch. Measured for a set's ~30 files: syncfs(2) of the file system
-    // takes 0.9 ms when nothing else is unwritten, but it also waits for
-    // every other program's unwritten data (53 ms while another program was
-    // writing); syncing just our files takes 2.3 ms either way. So: syncfs
-    // on a quiet system, our files one by one otherwise.
-    let dir_handle = fs::File::open(staging).map_err(io_err(staging))?;
-    if unwritten_bytes().is_some_and(|n| n <= staged_bytes + QUIET_UNWRITTEN) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: syncfs on a descriptor we own.
-        if unsafe { libc::syncfs(dir_handle.as_raw_fd()) } != 0 {
-            return Err(OutputError::Io { path: staging.to_path_buf(), source: std::io::Error::last_os_error() });
+
+    /// Steps 1 and 2: staged, synced, committed.
+    fn stage(&self, files: &[OutFile], names: &[&str]) -> Result<OwnedFd, OutputError> {
+        let txn_path = self.member_path(TXN_DIR);
+        let txn = self.open_txn()?.ok_or_else(|| OutputError::StrangeTxn(txn_path.clone()))?;
+        for (chunk_files, chunk_names) in files.chunks(SYNC_BATCH).zip(names.chunks(SYNC_BATCH)) {
+            let mut open: Vec<(fs::File, PathBuf)> = Vec::with_capacity(chunk_files.len());
+            for (f, name) in chunk_files.iter().zip(chunk_names) {
+                let path = self.member_path(name);
+                let fd = rustix::fs::openat(
+                    &txn,
+                    *name,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(f.mode),
+                )
+                .map_err(rio(&path))?;
+                // The umask may have narrowed the mode; set it exactly.
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(f.mode)).map_err(rio(&path))?;
+                let mut file = fs::File::from(fd);
+                file.write_all(&f.contents).map_err(io_err(&path))?;
+                open.push((file, path));
+            }
+            for (file, path) in &open {
+                file.sync_data().map_err(io_err(path))?;
+            }
         }
-    } else {
-        let handles: Vec<&fs::File> = written.iter().map(|(f, _)| f).collect();
-        sync_data_all(&handles).map_err(|(i, e)| OutputError::Io { path: written[i].1.clone(), source: e })?;
-        dir_handle.sync_all().map_err(io_err(staging))?;
+        rustix::fs::fsync(&txn).map_err(rio(&txn_path))?;
+        let mark = rustix::fs::openat(&txn, COMMIT_MARK, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))
+            .map_err(rio(&txn_path))?;
+        drop(mark);
+        rustix::fs::fsync(&txn).map_err(rio(&txn_path))?;
+        Ok(txn)
     }
-    if exists {
-        exchange(staging, dir)?;
-        // `staging` now holds the old set.
-        fs::remove_dir_all(staging).map_err(io_err(staging))?;
-    } else {
-        fs::rename(staging, dir).map_err(io_err(dir))?;
-    }
-    let _ = fs::File::open(parent_dir).and_then(|d| d.sync_all());
-    Ok(())
 }
 
-/// Unwritten data beyond a set's own below which one syncfs(2) is cheaper
-/// than syncing the set's files one by one. Measured: syncing the set's
-/// files costs ~50 µs a file more than a syncfs with nothing else to write,
-/// but every other program's unwritten small file costs a syncfs ~100 µs
-/// (a cfssl set left unsynced just before: 8.2 ms instead of 4.7 ms for a
-/// P-256 bootstrap), so the fast path is for a quiet system only.
-const QUIET_UNWRITTEN: u64 = 32 << 10;
-
-/// Dirty plus under-writeback page cache, system-wide (`/proc/meminfo`).
-fn unwritten_bytes() -> Option<u64> {
-    let text = fs::read_to_string("/proc/meminfo").ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = text.lines().find(|l| l.starts_with(name))?;
-        line[name.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok().map(|kb| kb * 1024)
-    };
-    Some(field("Dirty:")? + field("Writeback:")?)
-}
-
-/// fdatasync(2)s every file; first asks the kernel to start writing all of
-/// them (sync_file_range, a hint), so their writes overlap instead of
-/// queueing one file at a time (30 files: 2.3 ms instead of 4.8 ms). On
-/// failure, the index of the file that failed.
-fn sync_data_all(files: &[&fs::File]) -> Result<(), (usize, std::io::Error)> {
-    use std::os::fd::AsRawFd;
-    for f in files {
-        // SAFETY: a descriptor we own; the call only starts write-back and
-        // its failure (e.g. not supported) is harmless: fdatasync follows.
-        unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-    }
-    for (i, f) in files.iter().enumerate() {
-        f.sync_data().map_err(|e| (i, e))?;
-    }
-    Ok(())
-}
-
-/// Atomically exchanges two directories (Linux renameat2 RENAME_EXCHANGE).
-fn exchange(a: &Path, b: &Path) -> Result<(), OutputError> {
-    use std::os::unix::ffi::OsStrExt;
-    let ca = std::ffi::CString::new(a.as_os_str().as_bytes()).map_err(|_| OutputError::Io { path: a.into(), source: std::io::ErrorKind::InvalidInput.into() })?;
-    let cb = std::ffi::CString::new(b.as_os_str().as_bytes()).map_err(|_| OutputError::Io { path: b.into(), source: std::io::ErrorKind::InvalidInput.into() })?;
-    // SAFETY: two valid NUL-terminated paths; AT_FDCWD resolves them relative to the cwd.
-    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
-    if rc != 0 {
-        return Err(OutputError::Io { path: b.into(), source: std::io::Error::last_os_error() });
-    }
-    Ok(())
-}
-
-trait ModeFor {
-    fn mode_for(&mut self, mode: u32) -> &mut Self;
-}
-
-impl ModeFor for fs::OpenOptions {
-    fn mode_for(&mut self, mode: u32) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::mode(self, mode)
-    }
+/// A name kpki may write inside an output directory: one path component,
+/// not hidden (so never `.kpki-txn` or `..`).
+pub fn is_member_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains('/') && !name.contains('\0')
 }
 
 fn parent(path: &Path) -> &Path {
@@ -321,51 +496,88 @@ fn parent(path: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::symlink;
 
-    #[test]
-    fn a_run_with_nothing_to_write_still_removes_a_killed_runs_staging_directory() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("pki");
-        fs::create_dir(&dir).unwrap();
-        let leftover = tmp.path().join(".pki.kpki-staging-4242");
-        fs::create_dir(&leftover).unwrap();
-        fs::write(leftover.join("ca.pem"), "old").unwrap();
-        replace_set(&dir, &[], false).unwrap();
-        assert!(!leftover.exists());
-        assert!(dir.is_dir());
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
     }
 
     #[test]
-    fn unwritten_data_is_read_and_files_sync() {
-        // Linux always has both fields; a parse failure would silently turn
-        // the syncfs fast path off.
-        assert!(unwritten_bytes().is_some());
+    fn a_set_is_written_and_others_files_stay() {
         let tmp = tempfile::tempdir().unwrap();
-        let files: Vec<fs::File> = (0..3)
-            .map(|i| {
-                let mut f = fs::File::create(tmp.path().join(format!("f{i}"))).unwrap();
-                f.write_all(b"data").unwrap();
-                f
-            })
-            .collect();
-        sync_data_all(&files.iter().collect::<Vec<_>>()).unwrap();
+        let path = tmp.path().join("pki");
+        fs::create_dir_all(path.join("backup")).unwrap();
+        fs::write(path.join("backup/old.pem"), "mine").unwrap();
+        fs::write(tmp.path().join("elsewhere"), "target").unwrap();
+        symlink(tmp.path().join("elsewhere"), path.join("link")).unwrap();
+        let (dir, rec) = OutDir::lock(&path).unwrap();
+        assert_eq!(rec, Recovery::Clean);
+        dir.commit(&[OutFile::secret("a-key.pem", "k1"), OutFile::public("a.pem", "c1")], false).unwrap();
+        assert_eq!(fs::metadata(path.join("a-key.pem")).unwrap().permissions().mode() & 0o777, 0o600);
+        dir.commit(&[OutFile::public("a.pem", "c2")], false).unwrap();
+        assert_eq!(fs::read(path.join("a.pem")).unwrap(), b"c2");
+        assert_eq!(fs::read(path.join("backup/old.pem")).unwrap(), b"mine");
+        assert!(fs::symlink_metadata(path.join("link")).unwrap().file_type().is_symlink());
+        assert_eq!(names(&path), ["a-key.pem", "a.pem", "backup", "link"]);
+        assert!(matches!(dir.commit(&[OutFile::secret("a-key.pem", "k2")], false), Err(OutputError::KeyExists(_))));
+        assert!(matches!(dir.commit(&[OutFile::public("link", "x")], true), Err(OutputError::NotRegular { .. })));
+        assert!(matches!(dir.commit(&[OutFile::public("backup", "x")], true), Err(OutputError::NotRegular { .. })));
+        assert_eq!(fs::read(tmp.path().join("elsewhere")).unwrap(), b"target");
+        assert!(!path.join(TXN_DIR).exists());
     }
 
     #[test]
-    fn replace_set_swaps_everything_at_once_and_locks() {
+    fn the_lock_is_the_directory_whatever_the_spelling() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("pki");
-        let _lock = lock_dir(&dir).unwrap();
-        assert!(matches!(lock_dir(&dir), Err(OutputError::Locked(..))));
-        replace_set(&dir, &[OutFile::secret("a-key.pem", "k1"), OutFile::public("a.pem", "c1"), OutFile::public("b.pem", "b1")], false).unwrap();
-        assert_eq!(fs::metadata(dir.join("a-key.pem")).unwrap().permissions().mode() & 0o777, 0o600);
-        replace_set(&dir, &[OutFile::public("a.pem", "c2")], false).unwrap();
-        assert_eq!(fs::read(dir.join("a.pem")).unwrap(), b"c2");
-        assert_eq!(fs::read(dir.join("b.pem")).unwrap(), b"b1", "kept files survive the swap");
-        assert_eq!(fs::read(dir.join("a-key.pem")).unwrap(), b"k1");
-        assert!(matches!(replace_set(&dir, &[OutFile::secret("a-key.pem", "k2")], false), Err(OutputError::KeyExists(_))));
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-        assert!(leftovers.iter().all(|n| !n.contains("staging")), "{leftovers:?}");
+        let path = tmp.path().join("pki");
+        let _held = OutDir::lock(&path).unwrap();
+        let slash = PathBuf::from(format!("{}/", path.display()));
+        assert!(matches!(OutDir::lock(&slash), Err(OutputError::Locked(_))));
+        assert!(matches!(OutDir::lock(&path.join(".")), Err(OutputError::Locked(_))));
+        assert_eq!(names(tmp.path()), ["pki"], "no lock file beside the directory");
+    }
+
+    #[test]
+    fn interrupted_transactions_are_finished_or_discarded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("pki");
+        fs::create_dir_all(path.join(TXN_DIR)).unwrap();
+        fs::write(path.join("a.pem"), "old").unwrap();
+        fs::write(path.join(TXN_DIR).join("a.pem"), "new").unwrap();
+        assert_eq!(OutDir::lock(&path).unwrap().1, Recovery::Discarded);
+        assert_eq!(fs::read(path.join("a.pem")).unwrap(), b"old");
+        fs::create_dir_all(path.join(TXN_DIR)).unwrap();
+        fs::write(path.join(TXN_DIR).join("a.pem"), "new").unwrap();
+        fs::write(path.join(TXN_DIR).join(COMMIT_MARK), "").unwrap();
+        assert_eq!(OutDir::lock(&path).unwrap().1, Recovery::Completed);
+        assert_eq!(fs::read(path.join("a.pem")).unwrap(), b"new");
+        assert_eq!(names(&path), ["a.pem"]);
+        // A planted symlink in place of the staging directory is refused, not followed.
+        symlink(tmp.path(), path.join(TXN_DIR)).unwrap();
+        assert!(matches!(OutDir::lock(&path), Err(OutputError::StrangeTxn(_))));
+    }
+
+    #[test]
+    fn reading_never_blocks_on_a_fifo() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("ca.pem");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+        assert!(matches!(read_file(&fifo), Err(OutputError::NotRegular { kind: "a FIFO", .. })));
+        let dir = OutDir::open(tmp.path()).unwrap().unwrap();
+        assert!(matches!(dir.read("ca.pem"), Err(OutputError::NotRegular { .. })));
+        assert_eq!(dir.read("missing.pem").unwrap(), None);
+        assert!(dir.regular_files().unwrap().is_empty());
+    }
+
+    #[test]
+    fn many_files_keep_few_descriptors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, _) = OutDir::lock(&tmp.path().join("pki")).unwrap();
+        let files: Vec<OutFile> = (0..3 * SYNC_BATCH + 1).map(|i| OutFile::public(format!("f{i}.pem"), "x")).collect();
+        dir.commit(&files, false).unwrap();
+        assert_eq!(dir.regular_files().unwrap().len(), files.len());
     }
 
     #[test]
@@ -383,5 +595,7 @@ mod tests {
         assert_eq!(fs::read(&key).unwrap(), b"k2");
         let leftovers = fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".kpki-")).count();
         assert_eq!(leftovers, 0);
+        symlink(&cert, dir.path().join("l.pem")).unwrap();
+        assert!(matches!(write_all(&[OutFile::public(dir.path().join("l.pem"), "x")], true), Err(OutputError::NotRegular { .. })));
     }
 }

@@ -91,7 +91,7 @@ fn certinfo_agrees_with_cfssl_on_cfssl_certs() {
     tutorial(&real_cfssl_dir(), dir.path(), "rsa");
     for stem in TUTORIAL_STEMS {
         let c = pem(dir.path(), stem);
-        let theirs = run(Command::new("cfssl").arg("certinfo").arg("-cert").arg(&c)).stdout;
+        let theirs = run(Command::new(real_cfssl_dir().join("cfssl")).arg("certinfo").arg("-cert").arg(&c)).stdout;
         let ours = run(Command::new(kpki()).arg("certinfo").arg("-cert").arg(&c)).stdout;
         assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{stem}");
     }
@@ -209,7 +209,7 @@ fn pkilint_finds_no_errors_in_kpki_certs() {
 #[test]
 fn print_defaults_match_cfssl() {
     for what in ["csr", "config"] {
-        let theirs = run(Command::new("cfssl").args(["print-defaults", what])).stdout;
+        let theirs = run(Command::new(real_cfssl_dir().join("cfssl")).args(["print-defaults", what])).stdout;
         let ours = run(Command::new(kpki()).args(["print-defaults", what])).stdout;
         assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{what}");
     }

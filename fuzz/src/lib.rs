@@ -140,7 +140,7 @@ pub fn cluster_config(data: &[u8]) {
         Ok(p) => p,
         Err(e) => return one_line("static provider", &e.to_string()),
     };
-    let plan = kpki::k8s::plan::plan(&cluster, &provisioned.inventory);
+    let plan = kpki::k8s::plan::plan(&cluster, &provisioned.inventory).unwrap_or_else(|e| panic!("a config that passed validation makes a plan that does not: {e}"));
     let ca = plan.ca().expect("every plan has a CA");
     assert!(!ca.cert_file().is_empty());
     for spec in &plan.certs {
@@ -237,14 +237,30 @@ pub fn cfssljson(data: &[u8]) {
     }
 }
 
-/// The kubeconfig and encryption-config readers of `verify` and `renew`.
+/// The kubeconfig and encryption-config readers of `verify` and `renew`,
+/// on any bytes (not only UTF-8): every error is one line, an accepted
+/// kubeconfig survives a write and re-read unchanged, and the client key
+/// inside one is read like any key file.
 pub fn k8s_files(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    for field in ["certificate-authority-data", "client-certificate-data", "client-key-data"] {
-        let _ = kpki::k8s::files::kubeconfig_field(text, field);
+    use kpki::k8s::files::{EncryptionConfiguration, Kubeconfig};
+    match Kubeconfig::from_yaml(data) {
+        Ok(kc) => {
+            let again = Kubeconfig::from_yaml(kc.to_yaml().as_bytes()).expect("a kubeconfig kpki wrote reads back");
+            assert_eq!(again, kc, "a kubeconfig changes when written and read again");
+            match kc.current() {
+                Ok(view) => {
+                    if let Some(key) = &view.key {
+                        if let Err(e) = kpki::pki::key::PrivateKey::from_pem(key) {
+                            one_line("kubeconfig client key", &e.to_string());
+                        }
+                    }
+                }
+                Err(e) => one_line("kubeconfig", &e),
+            }
+        }
+        Err(e) => one_line("kubeconfig", &e.to_string()),
     }
-    let _ = kpki::k8s::files::kubeconfig_server(text);
-    match kpki::k8s::files::check_encryption_config(text) {
+    match EncryptionConfiguration::check(data) {
         Ok(key) => assert_eq!(key.len(), 32, "an accepted aescbc key must be 32 bytes"),
         Err(e) => one_line("encryption config", &e.to_string()),
     }

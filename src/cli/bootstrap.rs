@@ -116,16 +116,42 @@ pub fn load_cluster(config: Option<&Path>) -> Result<Cluster> {
     }
 }
 
-/// The files of the plan that exist in `dir`.
-pub fn read_existing(dir: &Path, names: &[String]) -> Result<Existing> {
+/// The files of the plan that exist in the output directory (none when it
+/// does not exist yet).
+pub fn read_existing(dir: Option<&output::OutDir>, names: &[String]) -> Result<Existing> {
     let mut existing = Existing::new();
+    let Some(dir) = dir else { return Ok(existing) };
     for name in names {
-        let path = dir.join(name);
-        if path.symlink_metadata().is_ok() {
-            existing.insert(name.clone(), read_input(&path, "file")?);
+        if let Some(bytes) = dir.read(name)? {
+            existing.insert(name.clone(), bytes);
         }
     }
     Ok(existing)
+}
+
+/// Says what opening the directory found of an interrupted run.
+pub fn report_recovery(dir: &output::OutDir, r: output::Recovery) {
+    match r {
+        output::Recovery::Clean => {}
+        output::Recovery::Completed => eprintln!("kpki: {}: finished writing the set of an interrupted run", display(dir.path())),
+        output::Recovery::Discarded => eprintln!("kpki: {}: discarded the unfinished files of an interrupted run", display(dir.path())),
+    }
+}
+
+/// Private keys that other users may read are narrowed to 0600 (said on
+/// stderr); with `dry_run` only said.
+pub fn tighten_key_modes(dir: &output::OutDir, names: &[String], dry_run: bool) -> Result<()> {
+    for name in names.iter().filter(|n| n.ends_with("-key.pem") || n.as_str() == plan::ENCRYPTION_FILE || n.ends_with(".kubeconfig")) {
+        if let Some(mode) = dir.mode_of(name).filter(|m| m & 0o077 != 0) {
+            if dry_run {
+                eprintln!("kpki: {}: mode {mode:04o} lets other users read it; a real run sets 0600", display(&dir.path().join(name)));
+            } else {
+                dir.set_mode(name, output::KEY_MODE)?;
+                eprintln!("kpki: {}: was mode {mode:04o}, readable by other users; set to 0600", display(&dir.path().join(name)));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -139,27 +165,37 @@ pub fn run(a: Args) -> Result<()> {
         eprintln!("kpki: {n}");
     }
     let inventory = provisioned.inventory;
-    let plan: Plan = plan::plan(&cluster, &inventory);
+    let plan: Plan = plan::plan(&cluster, &inventory).map_err(|e| Failure::input(e.to_string()))?;
     // Held until the set is in place: a second run waits its turn with a clear error.
-    let _lock = if a.dry_run { None } else { Some(output::lock_dir(&a.out)?) };
-    let existing = read_existing(&a.out, &set::relevant_files(&plan))?;
+    let dir = if a.dry_run {
+        output::OutDir::open(&a.out)?
+    } else {
+        let (dir, recovery) = output::OutDir::lock(&a.out)?;
+        report_recovery(&dir, recovery);
+        Some(dir)
+    };
+    let names = set::relevant_files(&plan);
+    let existing = read_existing(dir.as_ref(), &names)?;
+    if let Some(dir) = &dir {
+        tighten_key_modes(dir, &names, a.dry_run)?;
+    }
     let ca_key_file = plan.ca().map(|c| c.key_file()).unwrap_or_default();
     let encrypted = existing.get(&ca_key_file).is_some_and(|k| crate::pki::key::PrivateKey::is_encrypted_pem(k)) && !a.force;
     let pass = if a.encrypt_ca_key && !a.dry_run {
         Some(a.passphrase.require("Passphrase for the CA key: ", "--encrypt-ca-key needs a passphrase")?)
     } else if encrypted {
-        Some(a.passphrase.require("Passphrase for the CA key: ", &format!("{} is encrypted", a.out.join(&ca_key_file).display()))?)
+        Some(a.passphrase.require("Passphrase for the CA key: ", &format!("{} is encrypted", display(&a.out.join(&ca_key_file))))?)
     } else {
         None
     };
     let protection = set::CaKeyProtection { passphrase: pass.as_ref().map(|p| p.as_slice()), encrypt: a.encrypt_ca_key };
     let outcome = set::build(&plan, &inventory, &existing, OffsetDateTime::now_utc(), a.force, a.dry_run, protection)
         .map_err(|e| match e {
-            set::SetError::File { file, message } => Failure::input(format!("{}: {message}", a.out.join(file).display())),
-            set::SetError::Other(m) => Failure::input(format!("{}: {m}", a.out.display())),
+            set::SetError::File { file, message } => Failure::input(format!("{}: {message}", display(&a.out.join(file)))),
+            set::SetError::Other(m) => Failure::input(format!("{}: {m}", display(&a.out))),
         })?;
-    if !a.dry_run {
-        output::replace_set(&a.out, &outcome.files, a.force)?;
+    if let (Some(dir), false) = (&dir, a.dry_run) {
+        dir.commit(&outcome.files, a.force)?;
     }
     report(&a, &outcome.rows, &inventory)
 }
@@ -187,7 +223,7 @@ fn report(a: &Args, rows: &[Row], inventory: &crate::provision::Inventory) -> Re
             };
             println!("{:<34} {:<8} {:<32} {:<21} {}", r.file, action, r.subject, r.expires, r.reason);
         }
-        println!("{verb} {changed} of {} files in {}", rows.len(), a.out.display());
+        println!("{verb} {changed} of {} files in {}", rows.len(), display(&a.out));
     }
     if changed == 0 && !a.dry_run {
         warn_none_changed();

@@ -125,6 +125,19 @@ pub fn read_request(path: &std::path::Path) -> Result<CsrRequest> {
 }
 
 fn sans_for(req: &CsrRequest, csr_path: &std::path::Path, hostname: Option<&str>) -> Result<Vec<rcgen::SanType>> {
+    let sans = sans_from(req, csr_path, hostname)?;
+    // cfssl issues a certificate that names nothing for `{}`; it identifies
+    // no one, so it is refused.
+    if sans.is_empty() && req.subject.is_empty() {
+        return Err(Failure::input(format!(
+            "CSR JSON {}: it has no subject (CN, names) and no hosts; a certificate must name something",
+            display(csr_path)
+        )));
+    }
+    Ok(sans)
+}
+
+fn sans_from(req: &CsrRequest, csr_path: &std::path::Path, hostname: Option<&str>) -> Result<Vec<rcgen::SanType>> {
     match hostname {
         Some(h) => parse_hosts(&split_hostname_flag(h)).map_err(|e| {
             let index: usize = e.field.trim_start_matches("hosts[").trim_end_matches(']').parse().unwrap_or(0);
@@ -196,7 +209,7 @@ pub fn emit(made: Made, bare: Option<&str>, out_dir: Option<&std::path::Path>, f
             if name.is_empty() {
                 return Err(Failure::input("-bare needs a file name stem, e.g. -bare admin"));
             }
-            let base = super::base_path(out_dir, name);
+            let base = super::base_path(out_dir, name)?;
             let files = files_for(&base, made.cert.as_deref(), made.key.as_deref().map(|k| k.as_str()), made.csr.as_deref());
             output::write_all(&files, force)?;
             Ok(())

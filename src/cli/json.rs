@@ -44,7 +44,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         return Ok(());
     }
-    let base = super::base_path(a.out_dir.as_deref(), &a.name);
+    let base = super::base_path(a.out_dir.as_deref(), &a.name)?;
     let mut files: Vec<OutFile> = files_for(&base, pems.cert.as_deref(), pems.key.as_deref().map(String::as_str), pems.csr.as_deref());
     if let Some(b) = pems.bundle {
         let mut p = base.as_os_str().to_owned();

@@ -22,8 +22,7 @@ mod renew;
 pub mod sign;
 mod verify;
 
-/// Largest input file kpki reads (CSR JSON, configs, PEM): far above any real one.
-pub const MAX_INPUT: u64 = 4 * 1024 * 1024;
+pub use crate::output::MAX_INPUT;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -201,55 +200,31 @@ fn normalize(args: Vec<String>) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Reads an input file, or stdin for `-`, with a size limit.
+/// Reads an input file, or stdin for `-`, with a size limit; never blocks
+/// on a FIFO or device given as a file.
 pub fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
     if path == Path::new("-") {
+        let mut buf = Vec::new();
         std::io::stdin()
             .take(MAX_INPUT + 1)
             .read_to_end(&mut buf)
             .map_err(|e| Failure::input(format!("cannot read {what} from stdin: {e}")))?;
-    } else {
-        let f = std::fs::File::open(path)
-            .map_err(|e| Failure::input(format!("cannot read {what} {}: {}", path.display(), io_reason(&e))))?;
-        if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-            return Err(Failure::input(format!("cannot read {what} {}: it is a directory", path.display())));
+        if buf.len() as u64 > MAX_INPUT {
+            return Err(Failure::input(format!("{what} on stdin is larger than {} MiB; that is not a {what}", MAX_INPUT >> 20)));
         }
-        f.take(MAX_INPUT + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| Failure::input(format!("cannot read {what} {}: {}", path.display(), io_reason(&e))))?;
+        return Ok(buf);
     }
-    if buf.len() as u64 > MAX_INPUT {
-        return Err(Failure::input(format!(
-            "{what} {} is larger than {} MiB; that is not a {what}",
-            display(path),
-            MAX_INPUT / 1024 / 1024
-        )));
-    }
-    Ok(buf)
+    crate::output::read_file(path).map_err(|e| Failure::input(format!("cannot read {what} {e}")))
 }
 
-/// An I/O error's reason without Rust's "(os error N)" suffix.
-pub fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => {
-            let s = e.to_string();
-            match s.find(" (os error") {
-                Some(i) => s[..i].to_string(),
-                None => s,
-            }
-        }
-    }
-}
+pub use crate::output::io_reason;
 
-/// A path for messages (`stdin` for `-`).
+/// A path for messages (`stdin` for `-`): one line, control characters escaped.
 pub fn display(path: &Path) -> String {
     if path == Path::new("-") {
         "stdin".into()
     } else {
-        crate::pki::json::shown_max(&path.display().to_string(), 400)
+        crate::output::shown(path)
     }
 }
 
@@ -323,11 +298,23 @@ pub fn load_profile(config: Option<&Path>, profile: Option<&str>) -> Result<crat
     Ok(chosen.clone())
 }
 
-/// The base path for `-bare NAME` with an optional `--out-dir`.
-pub fn base_path(out_dir: Option<&Path>, name: &str) -> PathBuf {
+/// The base path for `-bare NAME` with an optional `--out-dir`. Without
+/// `--out-dir`, NAME is a path as cfssljson takes it; with it, NAME must stay
+/// inside the directory (no absolute path, no `..`).
+pub fn base_path(out_dir: Option<&Path>, name: &str) -> Result<PathBuf> {
     match out_dir {
-        Some(d) => d.join(name),
-        None => PathBuf::from(name),
+        Some(d) => {
+            let inside = Path::new(name).components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+            if !inside {
+                return Err(Failure::input(format!(
+                    "-bare {}: with --out-dir the name must stay inside {} (no absolute path, no '..')",
+                    crate::pki::json::shown(name),
+                    display(d)
+                )));
+            }
+            Ok(d.join(name))
+        }
+        None => Ok(PathBuf::from(name)),
     }
 }
 

@@ -57,32 +57,13 @@ impl PassphraseArgs {
     }
 }
 
-/// Reads a line from the terminal with echo off.
+/// Reads a line from the terminal with echo off (rpassword opens the
+/// controlling terminal itself, so the prompt works even when stdin is
+/// redirected, and restores the terminal's mode afterwards).
 fn read_hidden(prompt: &str) -> Result<Zeroizing<Vec<u8>>> {
-    use std::io::Write;
-    use std::os::fd::AsRawFd;
-    eprint!("{prompt}");
-    let _ = std::io::stderr().flush();
-    let stdin = std::io::stdin();
-    let fd = stdin.as_raw_fd();
-    // SAFETY: termios calls on our own stdin descriptor with a zeroed struct they fill in.
-    let mut term: libc::termios = unsafe { std::mem::zeroed() };
-    let have_term = unsafe { libc::tcgetattr(fd, &mut term) } == 0;
-    let saved = term;
-    if have_term {
-        term.c_lflag &= !libc::ECHO;
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
-    }
-    let mut line = Zeroizing::new(String::new());
-    let r = stdin.read_line(&mut line);
-    if have_term {
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-    }
-    eprintln!();
-    r.map_err(|e| Failure::input(format!("cannot read the passphrase: {e}")))?;
-    let pass = line.trim_end_matches(['\n', '\r']);
-    if pass.is_empty() {
+    let line = Zeroizing::new(rpassword::prompt_password(prompt).map_err(|e| Failure::input(format!("cannot read the passphrase: {e}")))?);
+    if line.is_empty() {
         return Err(Failure::input("the passphrase is empty"));
     }
-    Ok(Zeroizing::new(pass.as_bytes().to_vec()))
+    Ok(Zeroizing::new(line.as_bytes().to_vec()))
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 
 use super::bootstrap::OutputFormat;
-use super::{load_ca, Failure, Result};
+use super::{display, load_ca, Failure, Result};
 use crate::k8s::plan::{Plan, Role, PLAN_FILE};
 use crate::k8s::set::Action;
 use crate::output;
@@ -49,19 +49,24 @@ fn role_name(r: Role) -> &'static str {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if !a.dir.is_dir() {
-        return Err(Failure::input(format!("--dir {}: no such directory", a.dir.display())));
+    if output::OutDir::open(&a.dir)?.is_none() {
+        return Err(Failure::input(format!("--dir {}: no such directory", display(&a.dir))));
     }
-    let _lock = output::lock_dir(&a.dir)?;
+    let (dir, recovery) = output::OutDir::lock(&a.dir)?;
+    super::bootstrap::report_recovery(&dir, recovery);
     let ca = load_ca(&a.dir.join("ca.pem"), &a.dir.join("ca-key.pem"), &a.passphrase)?;
     let mut files = std::collections::BTreeMap::new();
-    for e in std::fs::read_dir(&a.dir).map_err(|e| Failure::input(format!("--dir {}: {}", a.dir.display(), super::io_reason(&e))))?.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if e.file_type().map(|t| t.is_file()).unwrap_or(false) && !name.starts_with('.') && (name.ends_with(".pem") || name.ends_with(".kubeconfig")) {
-            files.insert(name, super::read_input(&e.path(), "file")?);
+    for name in dir.regular_files()? {
+        if name.ends_with(".pem") || name.ends_with(".kubeconfig") {
+            if let Some(bytes) = dir.read(&name)? {
+                files.insert(name, bytes);
+            }
         }
     }
-    let plan: Option<Plan> = files.get(PLAN_FILE).cloned().or_else(|| std::fs::read(a.dir.join(PLAN_FILE)).ok()).and_then(|t| serde_json::from_slice(&t).ok());
+    let plan: Option<Plan> = match dir.read(PLAN_FILE)? {
+        Some(t) => Some(serde_json::from_slice(&t).map_err(|e| Failure::input(format!("{}: not a kpki plan: {e}", display(&a.dir.join(PLAN_FILE)))))?),
+        None => None,
+    };
     let leaf_stems: Vec<String> = files
         .keys()
         .filter(|n| n.ends_with(".pem") && !n.ends_with("-key.pem") && n.as_str() != "ca.pem")
@@ -84,17 +89,17 @@ pub fn run(a: Args) -> Result<()> {
             } else if leaf_stems.contains(r) {
                 out.push(r.clone());
             } else {
-                return Err(Failure::input(format!("--role {r}: no such role or certificate in {} (certificates: {})", a.dir.display(), leaf_stems.join(", "))));
+                return Err(Failure::input(format!("--role {r}: no such role or certificate in {} (certificates: {})", display(&a.dir), leaf_stems.join(", "))));
             }
         }
         out.dedup();
         out
     };
     let (out_files, rows) = crate::k8s::renew::renew(&files, &ca, &stems, a.rekey, OffsetDateTime::now_utc()).map_err(|e| match e {
-        crate::k8s::set::SetError::File { file, message } => Failure::input(format!("{}: {message}", a.dir.join(file).display())),
+        crate::k8s::set::SetError::File { file, message } => Failure::input(format!("{}: {message}", display(&a.dir.join(file)))),
         crate::k8s::set::SetError::Other(m) => Failure::input(m),
     })?;
-    output::replace_set(&a.dir, &out_files, true)?;
+    dir.commit(&out_files, true)?;
     if a.output == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"dir": a.dir.display().to_string(), "files": rows})).unwrap_or_default());
     } else {

@@ -11,6 +11,8 @@ use super::{display, read_input, Failure, Result};
 use crate::k8s::check;
 use crate::k8s::files;
 use crate::k8s::plan::{Plan, ENCRYPTION_FILE, PLAN_FILE};
+use crate::output;
+use crate::pki::json::shown;
 use crate::pki::{cert, key};
 
 #[derive(clap::Args, Debug)]
@@ -51,19 +53,27 @@ pub fn run(a: Args) -> Result<()> {
         None => OffsetDateTime::now_utc(),
     };
     let mut r = Report::default();
+    let mut out_dir = None;
     let (ca_path, files, plan) = match &a.dir {
         Some(dir) => {
-            if !dir.is_dir() {
-                return Err(Failure::input(format!("--dir {}: no such directory", dir.display())));
-            }
+            let od = output::OutDir::open(dir)?.ok_or_else(|| Failure::input(format!("--dir {}: no such directory", display(dir))))?;
             let ca = a.ca.clone().unwrap_or_else(|| dir.join("ca.pem"));
-            let plan = match std::fs::read(dir.join(PLAN_FILE)) {
-                Ok(text) => Some(
+            let plan = match od.read(PLAN_FILE)? {
+                Some(text) => Some(
                     serde_json::from_slice::<Plan>(&text)
-                        .map_err(|e| Failure::input(format!("{}: not a kpki plan: {e}", dir.join(PLAN_FILE).display())))?,
+                        .map_err(|e| Failure::input(format!("{}: not a kpki plan: {e}", display(&dir.join(PLAN_FILE)))))?,
                 ),
-                Err(_) => None,
+                None => None,
             };
+            if od.pending_transaction() {
+                r.problems.push(format!("{}: a kpki run was interrupted while writing the set; run the same bootstrap or renew again to finish it", output::TXN_DIR));
+            }
+            for name in od.regular_files()? {
+                if let Some(mode) = od.mode_of(&name).filter(|m| m & 0o077 != 0 && (name.ends_with("-key.pem") || name == ENCRYPTION_FILE)) {
+                    r.problems.push(format!("{}: mode {mode:04o} lets other users read a secret; chmod 600 it (bootstrap does)", shown(&name)));
+                }
+            }
+            out_dir = Some(od);
             (ca, super::cert_files(dir)?, plan)
         }
         None => {
@@ -140,20 +150,33 @@ pub fn run(a: Args) -> Result<()> {
         for k in &plan.kubeconfigs {
             let path = dir.join(&k.file);
             r.checked.push(k.file.clone());
-            let Ok(bytes) = std::fs::read(&path) else {
-                r.problems.push(format!("{}: missing", k.file));
-                continue;
+            let bytes = match read_input(&path, "kubeconfig") {
+                Ok(b) => b,
+                Err(_) if !path.exists() => {
+                    r.problems.push(format!("{}: missing", k.file));
+                    continue;
+                }
+                Err(f) => {
+                    r.problems.push(f.message);
+                    continue;
+                }
             };
-            let text = String::from_utf8_lossy(&bytes);
+            let view = match files::Kubeconfig::from_yaml(&bytes).map_err(|e| e.to_string()).and_then(|kc| kc.current()) {
+                Ok(v) => v,
+                Err(e) => {
+                    r.problems.push(format!("{}: {e}", k.file));
+                    continue;
+                }
+            };
             let cert_file = dir.join(format!("{}.pem", k.stem));
             let want_cert = std::fs::read(&cert_file).unwrap_or_default();
-            if files::kubeconfig_field(&text, "client-certificate-data").as_deref() != Some(&want_cert[..]) {
+            if view.cert.as_deref() != Some(&want_cert[..]) {
                 r.problems.push(format!("{}: its client certificate is not {}", k.file, name(&cert_file)));
             }
-            if files::kubeconfig_field(&text, "certificate-authority-data").as_deref() != Some(&ca_pem[..]) {
+            if view.ca.as_deref() != Some(&ca_pem[..]) {
                 r.problems.push(format!("{}: its certificate authority is not {}", k.file, name(&ca_path)));
             }
-            match files::kubeconfig_field(&text, "client-key-data").map(|k| key::PrivateKey::from_pem(&k)) {
+            match view.key.as_ref().map(|k| key::PrivateKey::from_pem(k)) {
                 Some(Ok(key)) => {
                     let matches = cert::cert_from_pem(&want_cert)
                         .ok()
@@ -165,19 +188,27 @@ pub fn run(a: Args) -> Result<()> {
                 }
                 _ => r.problems.push(format!("{}: it has no readable client key", k.file)),
             }
-            if files::kubeconfig_server(&text).as_deref() != Some(k.server.as_str()) {
-                r.problems.push(format!("{}: its server is not {}", k.file, k.server));
+            if view.server != k.server {
+                r.problems.push(format!("{}: its server is {} but the plan says {}", k.file, shown(&view.server), k.server));
+            }
+            if view.user != k.user {
+                r.problems.push(format!("{}: its user is {} but the plan says {}", k.file, shown(&view.user), k.user));
             }
         }
-        let enc = dir.join(ENCRYPTION_FILE);
-        r.checked.push(ENCRYPTION_FILE.into());
-        match std::fs::read(&enc) {
-            Ok(text) => {
-                if let Err(e) = files::check_encryption_config(&String::from_utf8_lossy(&text)) {
+    }
+    // The encryption config is checked whenever it is there; a kpki set
+    // (with a plan) must have one.
+    if let Some(od) = &out_dir {
+        match od.read(ENCRYPTION_FILE) {
+            Ok(Some(text)) => {
+                r.checked.push(ENCRYPTION_FILE.into());
+                if let Err(e) = files::EncryptionConfiguration::check(&text) {
                     r.problems.push(format!("{ENCRYPTION_FILE}: {e}"));
                 }
             }
-            Err(_) => r.problems.push(format!("{ENCRYPTION_FILE}: missing")),
+            Ok(None) if plan.is_some() => r.problems.push(format!("{ENCRYPTION_FILE}: missing")),
+            Ok(None) => {}
+            Err(e) => r.problems.push(e.to_string()),
         }
     }
     print(&a, &r);

@@ -191,8 +191,27 @@ impl Cluster {
         if let Some(a) = &raw.api_address {
             check_address(a).map_err(|m| field("api_address", m))?;
         }
-        crate::pki::request::check_dns_name(&raw.cluster_domain)
-            .map_err(|m| field("cluster_domain", format!("{:?} is not a domain: {m}", raw.cluster_domain)))?;
+        if let Some(k) = &raw.aws.key_name {
+            if k.is_empty() || k.len() > 255 || k.chars().any(|c| c.is_control() || !c.is_ascii()) {
+                return Err(field("aws.key_name", format!("{} is not an EC2 key pair name (1-255 printable ASCII characters)", shown(k))));
+            }
+        }
+        crate::pki::request::check_host_name(&raw.cluster_domain)
+            .map_err(|m| field("cluster_domain", format!("{} is not a domain: {m}", shown(&raw.cluster_domain))))?;
+        // The apiserver's longest name must still be a DNS name.
+        if raw.cluster_domain.len() + "kubernetes.default.svc.".len() > 253 {
+            return Err(field("cluster_domain", "is too long: kubernetes.default.svc.<cluster_domain> must fit in 253 characters"));
+        }
+        let subject = SubjectDefaults { c: raw.subject.c, st: raw.subject.st, l: raw.subject.l, ou: raw.subject.ou };
+        crate::pki::request::Subject { c: subject.c.clone(), st: subject.st.clone(), l: subject.l.clone(), ou: subject.ou.clone(), ..Default::default() }
+            .check(|f| format!("subject.{f}"))
+            .map_err(|e| field(e.field, e.message))?;
+        if raw.masters.len() > MAX_MASTERS {
+            return Err(field("masters", format!("{} masters; kpki supports at most {MAX_MASTERS} (etcd recommends at most 7 members)", raw.masters.len())));
+        }
+        if raw.workers.len() > MAX_WORKERS {
+            return Err(field("workers", format!("{} workers; kpki supports at most {MAX_WORKERS} (Kubernetes' largest tested cluster)", raw.workers.len())));
+        }
         let key_algo = KeyAlgo::from_name(&raw.pki.key_algo).map_err(|e| field("pki.key_algo", e.to_string()))?;
         let validity = duration::parse(&raw.pki.validity).map_err(|e| field("pki.validity", e.to_string()))?;
         let ca_validity = duration::parse(&raw.pki.ca_validity).map_err(|e| field("pki.ca_validity", e.to_string()))?;
@@ -220,13 +239,15 @@ impl Cluster {
                     return Err(field(format!("{at}.ip"), format!("{ip} is used twice")));
                 }
                 if let Some(name) = &n.name {
-                    crate::pki::request::check_dns_name(name).map_err(|m| field(format!("{at}.name"), format!("{name:?} is not a valid node name: {m}")))?;
-                    if name.chars().any(|c| c.is_ascii_uppercase()) {
-                        return Err(field(format!("{at}.name"), format!("{name:?} must be lower case (Kubernetes node names are)")));
-                    }
-                    if !seen_names.insert(name.clone()) {
-                        return Err(field(format!("{at}.name"), format!("{name:?} is used twice")));
-                    }
+                    check_node_name(name).map_err(|m| field(format!("{at}.name"), format!("{} is not a valid node name: {m}", shown(name))))?;
+                }
+                // Unnamed nodes get AWS's name for their IP; a named node may not take it.
+                let effective = n.name.clone().unwrap_or_else(|| crate::provision::aws_host_name(ip));
+                if !seen_names.insert(effective.clone()) {
+                    return Err(field(
+                        format!("{at}.name"),
+                        format!("{} is used twice (a node without a name is called after its IP, e.g. ip-172-31-0-20)", shown(&effective)),
+                    ));
                 }
                 let pod_cidr = match &n.pod_cidr {
                     None => None,
@@ -276,7 +297,7 @@ impl Cluster {
             validity,
             ca_validity,
             kubelet_public_ip: raw.pki.kubelet_public_ip,
-            subject: SubjectDefaults { c: raw.subject.c, st: raw.subject.st, l: raw.subject.l, ou: raw.subject.ou },
+            subject,
             masters,
             workers,
             aws: raw.aws,
@@ -296,12 +317,43 @@ fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-/// An API address is an IP or a DNS name.
+/// An API address is an IP or a host name (no wildcard).
 pub fn check_address(a: &str) -> Result<(), String> {
     if a.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
-    crate::pki::request::check_dns_name(a).map_err(|m| format!("{a:?} is neither an IP address nor a DNS name: {m}"))
+    crate::pki::request::check_host_name(a).map_err(|m| format!("{} is neither an IP address nor a host name: {m}", shown(a)))
+}
+
+/// Most masters a config may have.
+pub const MAX_MASTERS: usize = 7;
+/// Most workers a config may have.
+pub const MAX_WORKERS: usize = 5000;
+
+/// The file stems of the set's fixed certificates: no node may be named so,
+/// or its files would replace theirs (a worker named `ca` would overwrite
+/// `ca.pem`).
+pub const RESERVED_STEMS: [&str; 7] = ["ca", "admin", "kube-proxy", "kube-controller-manager", "kube-scheduler", "service-account", "master-kubernetes"];
+
+/// A node name: a lower-case host name that is not a fixed file's stem and
+/// cannot collide with another node's key file.
+pub fn check_node_name(name: &str) -> Result<(), String> {
+    crate::pki::request::check_host_name(name)?;
+    if RESERVED_STEMS.contains(&name) {
+        return Err(format!("{name}.pem is one of the set's fixed files (reserved names: {})", RESERVED_STEMS.join(", ")));
+    }
+    if name.ends_with("-key") {
+        return Err("a name ending in -key would collide with another node's key file".into());
+    }
+    // "system:node:" + name is the kubelet certificate's CN (at most 64 characters).
+    if name.len() > 52 {
+        return Err("it is longer than 52 characters (the kubelet's CN system:node:<name> must fit in 64)".into());
+    }
+    Ok(())
+}
+
+fn shown(s: &str) -> String {
+    crate::pki::json::shown_max(s, 100)
 }
 
 /// The TOML error as one line: message, then where.

@@ -1,96 +1,366 @@
 //! The text files of the set: kubeconfigs (certificates embedded, as
 //! `kubectl config ... --embed-certs` writes them) and the encryption-at-rest
-//! config. Both are small and fixed in shape, so they are written directly
-//! rather than through a YAML library; every string is a double-quoted YAML
-//! scalar (JSON string syntax, which YAML accepts).
+//! config. Both are typed structs written and read through serde and a YAML
+//! library (serde-saphyr), never by formatting or scanning lines, so what
+//! `verify` reads is what kube-apiserver and kubectl read.
 
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+/// Unmodelled fields of a YAML mapping.
+pub type Extra = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// A kubeconfig (`clientcmd/v1` `Config`): the fields kpki writes and reads.
+/// Unknown fields are ignored on reading, as kubectl does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kubeconfig {
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub clusters: Vec<NamedCluster>,
+    #[serde(default)]
+    pub contexts: Vec<NamedContext>,
+    #[serde(rename = "current-context", default)]
+    pub current_context: String,
+    #[serde(default)]
+    pub preferences: Preferences,
+    #[serde(default)]
+    pub users: Vec<NamedUser>,
+    /// Fields kpki does not model, kept as they are when a file is rewritten.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
-/// A kubeconfig with one cluster, one user and the context `default`.
-pub fn kubeconfig(cluster: &str, server: &str, ca_pem: &str, user: &str, cert_pem: &str, key_pem: &str) -> Zeroizing<String> {
-    Zeroizing::new(format!(
-        "apiVersion: v1\n\
-kind: Config\n\
-clusters:\n\
-- cluster:\n    certificate-authority-data: {ca}\n    server: {server}\n  name: {cluster}\n\
-contexts:\n\
-- context:\n    cluster: {cluster}\n    user: {user}\n  name: default\n\
-current-context: default\n\
-preferences: {{}}\n\
-users:\n\
-- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\n",
-        ca = B64.encode(ca_pem),
-        server = q(server),
-        cluster = q(cluster),
-        user = q(user),
-        cert = B64.encode(cert_pem),
-        key = B64.encode(key_pem),
-    ))
+/// `preferences: {}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Preferences {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedCluster {
+    pub name: String,
+    pub cluster: ClusterEntry,
+    /// Fields kpki does not model, kept as they are when a file is rewritten.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
-/// The base64 data of a kubeconfig field such as `client-certificate-data`, decoded.
-pub fn kubeconfig_field(text: &str, field: &str) -> Option<Vec<u8>> {
-    let prefix = format!("{field}: ");
-    text.lines().find_map(|l| l.trim_start().strip_prefix(&prefix)).and_then(|v| B64.decode(v.trim().trim_matches('"')).ok())
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterEntry {
+    pub server: String,
+    #[serde(rename = "certificate-authority-data", default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority_data: Option<String>,
+    /// Fields kpki does not model, kept as they are when a file is rewritten.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
-/// The `server:` of a kubeconfig.
-pub fn kubeconfig_server(text: &str) -> Option<String> {
-    text.lines()
-        .find_map(|l| l.trim_start().strip_prefix("server: "))
-        .map(|v| serde_json::from_str::<String>(v.trim()).unwrap_or_else(|_| v.trim().to_string()))
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedContext {
+    pub name: String,
+    pub context: ContextEntry,
+    /// Fields kpki does not model, kept as they are when a file is rewritten.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextEntry {
+    pub cluster: String,
+    pub user: String,
+    /// Fields kpki does not model, kept as they are when a file is rewritten.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedUser {
+    pub name: String,
+    pub user: UserEntry,
+    /// Fields kpki does not model, kept as they are when a file is rewritten.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserEntry {
+    #[serde(rename = "client-certificate-data", default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate_data: Option<String>,
+    #[serde(rename = "client-key-data", default, skip_serializing_if = "Option::is_none")]
+    pub client_key_data: Option<String>,
+    /// Fields kpki does not model, kept as they are when a file is rewritten.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Drop for UserEntry {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        if let Some(k) = self.client_key_data.as_mut() {
+            k.zeroize();
+        }
+    }
+}
+
+/// Why a kubeconfig or encryption config could not be read.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("it is not UTF-8 text")]
+    NotUtf8,
+    #[error("it is not valid YAML for a {what}: {message}")]
+    Yaml { what: &'static str, message: String },
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, ReadError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)?;
+    serde_saphyr::from_str(text).map_err(|e| ReadError::Yaml { what, message: yaml_message(&e.to_string()) })
+}
+
+/// A YAML error as one line: its first line (the rest is a source snippet).
+fn yaml_message(text: &str) -> String {
+    crate::pki::json::shown_max(text.lines().find(|l| !l.trim().is_empty()).unwrap_or("unreadable").trim(), 300)
+}
+
+fn to_yaml<T: Serialize>(value: &T) -> Zeroizing<String> {
+    // Serialising these plain structs cannot fail (no maps with non-string
+    // keys, no non-finite floats); an empty file would be caught by verify.
+    Zeroizing::new(serde_saphyr::to_string(value).unwrap_or_default())
+}
+
+/// What a kubeconfig's current context points at, decoded.
+pub struct KubeconfigView {
+    pub server: String,
+    pub ca: Option<Vec<u8>>,
+    pub cert: Option<Vec<u8>>,
+    pub key: Option<Zeroizing<Vec<u8>>>,
+    pub user: String,
+}
+
+impl Kubeconfig {
+    /// A kubeconfig with one cluster, one user and the context `default`.
+    pub fn new(cluster: &str, server: &str, ca_pem: &str, user: &str, cert_pem: &str, key_pem: &str) -> Self {
+        Kubeconfig {
+            api_version: "v1".into(),
+            kind: "Config".into(),
+            clusters: vec![NamedCluster {
+                name: cluster.into(),
+                cluster: ClusterEntry { server: server.into(), certificate_authority_data: Some(B64.encode(ca_pem)), extra: Extra::new() },
+                extra: Extra::new(),
+            }],
+            contexts: vec![NamedContext {
+                name: "default".into(),
+                context: ContextEntry { cluster: cluster.into(), user: user.into(), extra: Extra::new() },
+                extra: Extra::new(),
+            }],
+            current_context: "default".into(),
+            preferences: Preferences {},
+            users: vec![NamedUser {
+                name: user.into(),
+                user: UserEntry {
+                    client_certificate_data: Some(B64.encode(cert_pem)),
+                    client_key_data: Some(B64.encode(key_pem)),
+                    extra: Extra::new(),
+                },
+                extra: Extra::new(),
+            }],
+            extra: Extra::new(),
+        }
+    }
+
+    /// The YAML text.
+    pub fn to_yaml(&self) -> Zeroizing<String> {
+        to_yaml(self)
+    }
+
+    /// Reads kubeconfig YAML.
+    pub fn from_yaml(bytes: &[u8]) -> Result<Self, ReadError> {
+        parse_yaml(bytes, "kubeconfig")
+    }
+
+    /// Replaces embedded data equal to `old` (a certificate, key or CA in
+    /// PEM) with `new`, in every cluster and user; whether anything changed.
+    pub fn replace_embedded(&mut self, old: &[u8], new: &[u8]) -> bool {
+        let mut changed = false;
+        let mut swap = |field: &mut Option<String>| {
+            if field.as_ref().and_then(|v| B64.decode(v.trim()).ok()).is_some_and(|d| d == old) {
+                *field = Some(B64.encode(new));
+                changed = true;
+            }
+        };
+        for c in &mut self.clusters {
+            swap(&mut c.cluster.certificate_authority_data);
+        }
+        for u in &mut self.users {
+            swap(&mut u.user.client_certificate_data);
+            swap(&mut u.user.client_key_data);
+        }
+        changed
+    }
+
+    /// The cluster and user of the current context, with their data decoded.
+    pub fn current(&self) -> Result<KubeconfigView, String> {
+        if self.api_version != "v1" || self.kind != "Config" {
+            return Err(format!("it is apiVersion {:?} kind {:?}, not v1 Config", self.api_version, self.kind));
+        }
+        let ctx = self
+            .contexts
+            .iter()
+            .find(|c| c.name == self.current_context)
+            .ok_or_else(|| format!("its current-context {:?} is not one of its contexts", self.current_context))?;
+        let cluster = self
+            .clusters
+            .iter()
+            .find(|c| c.name == ctx.context.cluster)
+            .ok_or_else(|| format!("its context names cluster {:?}, which it does not have", ctx.context.cluster))?;
+        let user = self
+            .users
+            .iter()
+            .find(|u| u.name == ctx.context.user)
+            .ok_or_else(|| format!("its context names user {:?}, which it does not have", ctx.context.user))?;
+        let decode = |field: &str, v: &Option<String>| -> Result<Option<Vec<u8>>, String> {
+            v.as_ref().map(|s| B64.decode(s.trim()).map_err(|_| format!("its {field} is not base64"))).transpose()
+        };
+        Ok(KubeconfigView {
+            server: cluster.cluster.server.clone(),
+            ca: decode("certificate-authority-data", &cluster.cluster.certificate_authority_data)?,
+            cert: decode("client-certificate-data", &user.user.client_certificate_data)?,
+            key: decode("client-key-data", &user.user.client_key_data)?.map(Zeroizing::new),
+            user: user.name.clone(),
+        })
+    }
 }
 
 /// Size of an aescbc key: AES-256. The tutorial's `head -c 64` makes a key
 /// kube-apiserver rejects.
 pub const AESCBC_KEY_LEN: usize = 32;
 
-/// The EncryptionConfiguration (apiserver.config.k8s.io/v1) for `secrets`:
-/// aescbc with `key1`, then identity so existing plain secrets stay readable.
-pub fn encryption_config(key: &[u8; AESCBC_KEY_LEN]) -> Zeroizing<String> {
-    Zeroizing::new(format!(
-        "kind: EncryptionConfiguration\n\
-apiVersion: apiserver.config.k8s.io/v1\n\
-resources:\n\
-  - resources:\n      - secrets\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\n              secret: {}\n      - identity: {{}}\n",
-        Zeroizing::new(B64.encode(key)).as_str()
-    ))
+/// An `EncryptionConfiguration` (`apiserver.config.k8s.io/v1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncryptionConfiguration {
+    pub kind: String,
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub resources: Vec<ResourceConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceConfig {
+    pub resources: Vec<String>,
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// One provider entry: exactly one of its fields is set. Providers kpki does
+/// not write (aesgcm, secretbox, kms) are read so that `verify` can say which
+/// one comes first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProviderConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aescbc: Option<KeysConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aesgcm: Option<KeysConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secretbox: Option<KeysConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Empty>,
+}
+
+/// `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Empty {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeysConfig {
+    pub keys: Vec<KeyConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyConfig {
+    pub name: String,
+    pub secret: String,
+}
+
+impl Drop for KeyConfig {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.secret.zeroize();
+    }
 }
 
 /// Why an existing encryption config is not usable.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EncryptionConfigError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("it is not an EncryptionConfiguration (apiserver.config.k8s.io/v1); the retired kind EncryptionConfig is not read by current kube-apiservers")]
     Kind,
-    #[error("it has no aescbc secret")]
+    #[error("it does not cover secrets")]
+    NoSecrets,
+    #[error("its first provider for secrets is not aescbc with a key, so secrets would not be encrypted with kpki's key")]
     NoSecret,
+    #[error("its aescbc key {0:?} is not base64")]
+    NotBase64(String),
     #[error("its aescbc key is {0} bytes; aescbc needs exactly 32 (the tutorial's `head -c 64` key is rejected by kube-apiserver)")]
     KeyLength(usize),
 }
 
-/// Checks an existing encryption config; returns the length-checked key.
-pub fn check_encryption_config(text: &str) -> Result<Zeroizing<Vec<u8>>, EncryptionConfigError> {
-    let kind_ok = text.lines().any(|l| l.trim() == "kind: EncryptionConfiguration")
-        && text.lines().any(|l| l.trim() == "apiVersion: apiserver.config.k8s.io/v1");
-    if !kind_ok {
-        return Err(EncryptionConfigError::Kind);
+impl EncryptionConfiguration {
+    /// The config for `secrets`: aescbc with `key1`, then identity so
+    /// existing plain secrets stay readable.
+    pub fn new(key: &[u8; AESCBC_KEY_LEN]) -> Self {
+        EncryptionConfiguration {
+            kind: "EncryptionConfiguration".into(),
+            api_version: "apiserver.config.k8s.io/v1".into(),
+            resources: vec![ResourceConfig {
+                resources: vec!["secrets".into()],
+                providers: vec![
+                    ProviderConfig {
+                        aescbc: Some(KeysConfig { keys: vec![KeyConfig { name: "key1".into(), secret: B64.encode(key) }] }),
+                        ..Default::default()
+                    },
+                    ProviderConfig { identity: Some(Empty {}), ..Default::default() },
+                ],
+            }],
+        }
     }
-    let secret = text
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix("secret: "))
-        .ok_or(EncryptionConfigError::NoSecret)?;
-    let key = Zeroizing::new(B64.decode(secret.trim().trim_matches('"')).map_err(|_| EncryptionConfigError::NoSecret)?);
-    if key.len() != AESCBC_KEY_LEN {
-        return Err(EncryptionConfigError::KeyLength(key.len()));
+
+    /// The YAML text.
+    pub fn to_yaml(&self) -> Zeroizing<String> {
+        to_yaml(self)
     }
-    Ok(key)
+
+    /// Reads and checks an encryption config: secrets are encrypted first by
+    /// aescbc, whose every key is 32 bytes. Returns the first key.
+    pub fn check(bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, EncryptionConfigError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)?;
+        // The kind first, so a retired EncryptionConfig gets its own message.
+        #[derive(Deserialize)]
+        struct Head {
+            kind: Option<String>,
+            #[serde(rename = "apiVersion")]
+            api_version: Option<String>,
+        }
+        let head: Head = serde_saphyr::from_str(text).map_err(|e| ReadError::Yaml { what: "EncryptionConfiguration", message: yaml_message(&e.to_string()) })?;
+        if head.kind.as_deref() != Some("EncryptionConfiguration") || head.api_version.as_deref() != Some("apiserver.config.k8s.io/v1") {
+            return Err(EncryptionConfigError::Kind);
+        }
+        let cfg: EncryptionConfiguration = parse_yaml(bytes, "EncryptionConfiguration")?;
+        let rc = cfg.resources.iter().find(|r| r.resources.iter().any(|x| x == "secrets")).ok_or(EncryptionConfigError::NoSecrets)?;
+        let keys = rc.providers.first().and_then(|p| p.aescbc.as_ref()).filter(|k| !k.keys.is_empty()).ok_or(EncryptionConfigError::NoSecret)?;
+        let mut first = None;
+        for k in &keys.keys {
+            let key = Zeroizing::new(B64.decode(k.secret.trim()).map_err(|_| EncryptionConfigError::NotBase64(k.name.clone()))?);
+            if key.len() != AESCBC_KEY_LEN {
+                return Err(EncryptionConfigError::KeyLength(key.len()));
+            }
+            first.get_or_insert(key);
+        }
+        first.ok_or(EncryptionConfigError::NoSecret)
+    }
 }
 
 #[cfg(test)]
@@ -99,20 +369,38 @@ mod tests {
 
     #[test]
     fn encryption_config_round_trip() {
-        let text = encryption_config(&[7u8; 32]);
-        assert_eq!(check_encryption_config(&text).unwrap().as_slice(), &[7u8; 32]);
+        let text = EncryptionConfiguration::new(&[7u8; 32]).to_yaml();
+        assert_eq!(EncryptionConfiguration::check(text.as_bytes()).unwrap().as_slice(), &[7u8; 32]);
         let tutorial = text.replace(&B64.encode([7u8; 32]), &B64.encode([7u8; 64]));
-        assert_eq!(check_encryption_config(&tutorial), Err(EncryptionConfigError::KeyLength(64)));
+        assert_eq!(EncryptionConfiguration::check(tutorial.as_bytes()), Err(EncryptionConfigError::KeyLength(64)));
         let old = text.replace("kind: EncryptionConfiguration", "kind: EncryptionConfig");
-        assert_eq!(check_encryption_config(&old), Err(EncryptionConfigError::Kind));
+        assert_eq!(EncryptionConfiguration::check(old.as_bytes()), Err(EncryptionConfigError::Kind));
     }
 
     #[test]
-    fn kubeconfig_fields() {
-        let k = kubeconfig("k8s-cluster", "https://1.2.3.4:6443", "CA", "system:node:x", "CERT", "KEY");
-        assert_eq!(kubeconfig_field(&k, "client-certificate-data").unwrap(), b"CERT");
-        assert_eq!(kubeconfig_field(&k, "certificate-authority-data").unwrap(), b"CA");
-        assert_eq!(kubeconfig_server(&k).unwrap(), "https://1.2.3.4:6443");
-        assert!(k.contains("user: \"system:node:x\""));
+    fn the_defect_that_line_scanning_missed_is_caught() {
+        // The text main wrote before: `secret:` lost its indentation, so the
+        // YAML does not parse; a line scanner found "secret: ..." and said ok.
+        let broken = "kind: EncryptionConfiguration\napiVersion: apiserver.config.k8s.io/v1\nresources:\n  - resources:\n      - secrets\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\nsecret: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n      - identity: {}\n";
+        assert!(matches!(EncryptionConfiguration::check(broken.as_bytes()), Err(EncryptionConfigError::Read(ReadError::Yaml { .. }))));
+        assert!(matches!(EncryptionConfiguration::check(b"\xff\xfe"), Err(EncryptionConfigError::Read(ReadError::NotUtf8))));
+        let identity_first = "kind: EncryptionConfiguration\napiVersion: apiserver.config.k8s.io/v1\nresources:\n- resources: [secrets]\n  providers:\n  - identity: {}\n";
+        assert_eq!(EncryptionConfiguration::check(identity_first.as_bytes()), Err(EncryptionConfigError::NoSecret));
+    }
+
+    #[test]
+    fn kubeconfig_round_trip_and_yaml_1_1_booleans_stay_strings() {
+        let k = Kubeconfig::new("on", "https://1.2.3.4:6443", "CA", "no", "CERT", "KEY");
+        let text = k.to_yaml();
+        // go-yaml v2 (YAML 1.1) reads bare on/no as booleans.
+        assert!(!text.lines().any(|l| l.trim_end().ends_with(": on") || l.trim_end().ends_with(": no")), "{}", text.as_str());
+        let back = Kubeconfig::from_yaml(text.as_bytes()).unwrap();
+        assert_eq!(back, k);
+        let v = back.current().unwrap();
+        assert_eq!(v.cert.unwrap(), b"CERT");
+        assert_eq!(v.ca.unwrap(), b"CA");
+        assert_eq!(v.key.unwrap().as_slice(), b"KEY");
+        assert_eq!(v.server, "https://1.2.3.4:6443");
+        assert_eq!(v.user, "no");
     }
 }

@@ -107,8 +107,75 @@ impl Plan {
 const LEAF_USAGES_SERVER: [&str; 4] = ["signing", "key encipherment", "server auth", "client auth"];
 const LEAF_USAGES_CLIENT: [&str; 3] = ["signing", "key encipherment", "client auth"];
 
-/// Computes the plan for a cluster and its inventory.
-pub fn plan(cluster: &Cluster, inv: &Inventory) -> Plan {
+/// Why a plan cannot be issued: checked once, when it is made, so that no
+/// bad value fails late (after keys were made) or blames the wrong file.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("{file}: {field}: {message}")]
+    Field { file: String, field: String, message: String },
+    #[error("{file} would be written for both {first} and {second}; rename one of them")]
+    Collision { file: String, first: String, second: String },
+}
+
+impl Plan {
+    /// Checks every certificate's subject and SANs with the same rules as a
+    /// CSR JSON, node names, and that no two entries share a file name.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let mut owners: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        let mut claim = |file: String, owner: String| -> Result<(), PlanError> {
+            if !crate::output::is_member_name(&file) {
+                return Err(PlanError::Field { file: file.clone(), field: "file".into(), message: "is not a plain file name".into() });
+            }
+            match owners.get(&file) {
+                Some(first) => Err(PlanError::Collision { file, first: first.clone(), second: owner }),
+                None => {
+                    owners.insert(file, owner);
+                    Ok(())
+                }
+            }
+        };
+        for c in &self.certs {
+            let err = |e: crate::pki::json::FieldError| PlanError::Field { file: c.cert_file(), field: e.field, message: e.message };
+            c.subject().check(|f| f.to_string()).map_err(err)?;
+            crate::pki::request::parse_hosts(&c.sans).map_err(err)?;
+            if c.sans.is_empty() && c.cn.is_empty() {
+                return Err(PlanError::Field { file: c.cert_file(), field: "CN".into(), message: "is empty and there are no hosts".into() });
+            }
+            let owner = format!("the {} certificate {:?}", role_label(c.role), c.cn);
+            claim(c.cert_file(), owner.clone())?;
+            claim(c.key_file(), owner)?;
+        }
+        for k in &self.kubeconfigs {
+            claim(k.file.clone(), format!("the kubeconfig of {:?}", k.user))?;
+        }
+        for f in [ENCRYPTION_FILE, PLAN_FILE, INVENTORY_FILE] {
+            claim(f.to_string(), "the set's own records".into())?;
+        }
+        Ok(())
+    }
+}
+
+fn role_label(r: Role) -> &'static str {
+    match r {
+        Role::Ca => "CA",
+        Role::Apiserver => "API server",
+        Role::Admin => "admin",
+        Role::Kubelet => "kubelet",
+        Role::KubeProxy => "kube-proxy",
+        Role::ControllerManager => "controller manager",
+        Role::Scheduler => "scheduler",
+        Role::ServiceAccount => "service account",
+    }
+}
+
+/// Computes the plan for a cluster and its inventory, and validates it.
+pub fn plan(cluster: &Cluster, inv: &Inventory) -> Result<Plan, PlanError> {
+    let p = plan_unchecked(cluster, inv);
+    p.validate()?;
+    Ok(p)
+}
+
+fn plan_unchecked(cluster: &Cluster, inv: &Inventory) -> Plan {
     let algo = cluster.key_algo.name();
     let hours = cluster.validity.whole_hours();
     let s = &cluster.subject;
@@ -219,7 +286,7 @@ mod tests {
     fn seed_plan() -> Plan {
         let c = Cluster::default_seed();
         let inv = StaticProvider.provision(&c, false).unwrap().inventory;
-        plan(&c, &inv)
+        plan(&c, &inv).unwrap()
     }
 
     #[test]

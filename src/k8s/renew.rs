@@ -76,23 +76,32 @@ pub fn renew(files: &BTreeMap<String, Vec<u8>>, ca: &Ca, stems: &[String], rekey
         let cn = cert::name_attr(c.subject(), &x509_parser::oid_registry::OID_X509_COMMON_NAME).unwrap_or_default();
         rows.push(Row { file: cert_file, action: Action::Replace, reason: "renewed".into(), subject: cn, expires });
     }
-    let b64 = base64::engine::general_purpose::STANDARD;
     for (name, bytes) in files.iter().filter(|(n, _)| n.ends_with(".kubeconfig")) {
-        let mut text = String::from_utf8_lossy(bytes).into_owned();
+        let mut kc = match super::files::Kubeconfig::from_yaml(bytes) {
+            Ok(kc) => kc,
+            // A file that is not a kubeconfig kpki can read is left alone,
+            // unless it embeds a renewed certificate: then it would go stale.
+            Err(e) if swaps.iter().any(|(old, _)| embeds(bytes, old)) => {
+                return Err(ferr(name, format!("it embeds a certificate being renewed but cannot be read ({e}); fix it or renew without it")))
+            }
+            Err(_) => continue,
+        };
         let mut changed = false;
         for (old, new) in &swaps {
-            let (o, n) = (b64.encode(old), b64.encode(new));
-            if text.contains(&o) {
-                text = text.replace(&o, &n);
-                changed = true;
-            }
+            changed |= kc.replace_embedded(old, new);
         }
         if changed {
-            out.push(OutFile::private(name, text.into_bytes()));
+            out.push(OutFile::private(name, kc.to_yaml().as_bytes()));
             rows.push(Row::file(name.clone(), Action::Replace, "embeds a renewed certificate"));
         }
     }
     Ok((out, rows))
+}
+
+/// Whether `text` holds `data` base64-encoded (a kubeconfig embedding it).
+fn embeds(text: &[u8], data: &[u8]) -> bool {
+    let needle = base64::engine::general_purpose::STANDARD.encode(data);
+    text.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 fn key_usages(c: &x509_parser::certificate::X509Certificate<'_>) -> Vec<K> {

@@ -274,12 +274,12 @@ pub fn build(
         let (Some(cert_pem), Some(key_pem)) = (cert_pems.get(&k.stem), key_pems.get(&k.stem)) else {
             return Err(ferr(&k.file, format!("the plan has no certificate {}", k.stem)));
         };
-        let text = files::kubeconfig(&plan.cluster, &k.server, &ca_pem, &k.user, cert_pem, key_pem);
+        let text = files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, cert_pem, key_pem).to_yaml();
         push_if_changed(&mut out, &mut rows, existing, &k.file, text.as_bytes(), true, "embedded certificate or server changed");
     }
 
     match existing.get(ENCRYPTION_FILE) {
-        Some(text) => match files::check_encryption_config(&String::from_utf8_lossy(text)) {
+        Some(text) => match files::EncryptionConfiguration::check(text) {
             Ok(_) => rows.push(Row::file(ENCRYPTION_FILE, Action::Keep, String::new())),
             Err(e) if force => {
                 out.push(OutFile::secret(ENCRYPTION_FILE, new_encryption_config()?.as_bytes()));
@@ -302,7 +302,7 @@ pub fn build(
 fn new_encryption_config() -> Result<Zeroizing<String>, SetError> {
     let mut key = Zeroizing::new([0u8; files::AESCBC_KEY_LEN]);
     aws_lc_rs::rand::fill(key.as_mut()).map_err(|_| SetError::Other("the random number generator failed".into()))?;
-    Ok(files::encryption_config(&key))
+    Ok(files::EncryptionConfiguration::new(&key).to_yaml())
 }
 
 fn push_cert(out: &mut Vec<OutFile>, rows: &mut Vec<Row>, spec: &CertSpec, pem: &str, der: &[u8], issue_: Option<(Action, String)>) -> Result<(), SetError> {

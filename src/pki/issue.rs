@@ -29,6 +29,10 @@ pub enum IssueError {
     UnsupportedKey,
     #[error("signing failed: {0}")]
     Sign(String),
+    #[error("the CA certificate expired on {}; renew the CA (or make a new one) before issuing from it", cert::rfc3339(*.0))]
+    CaExpired(OffsetDateTime),
+    #[error("the CA certificate is not valid until {}; check the clock", cert::rfc3339(*.0))]
+    CaNotYetValid(OffsetDateTime),
 }
 
 /// Certificate validity.
@@ -36,6 +40,8 @@ pub enum IssueError {
 pub struct Validity {
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// The moment of issue (NotBefore is backdated from it).
+    pub at: OffsetDateTime,
 }
 
 impl Validity {
@@ -46,7 +52,7 @@ impl Validity {
         let secs = now.unix_timestamp();
         let rounded = (secs + 30).div_euclid(60) * 60;
         let not_before = OffsetDateTime::from_unix_timestamp(rounded).unwrap_or(now) - Duration::minutes(5);
-        Validity { not_before, not_after: not_before + expiry }
+        Validity { not_before, not_after: not_before + expiry, at: now }
     }
 }
 
@@ -218,7 +224,16 @@ pub struct Issued {
 pub fn sign(plan: &CertPlan, subject_key: &SubjectKey, profile: &Profile, ca: &Ca) -> Result<Issued, IssueError> {
     let mut warnings = Vec::new();
     let mut plan = plan.clone();
-    let ca_not_after = ca.not_after()?;
+    let (ca_not_before, ca_not_after) = cert::validity(&cert::parse(&ca.cert_der)?);
+    // A CA signs only while it is valid: an expired one would otherwise
+    // make a certificate whose NotAfter (clamped to the CA's) precedes its
+    // NotBefore, or one no verifier accepts.
+    if plan.validity.at >= ca_not_after {
+        return Err(IssueError::CaExpired(ca_not_after));
+    }
+    if plan.validity.at < ca_not_before {
+        return Err(IssueError::CaNotYetValid(ca_not_before));
+    }
     if plan.validity.not_after > ca_not_after {
         warnings.push(format!(
             "the requested validity ends after the CA's ({}); the certificate's NotAfter is set to the CA's",

@@ -190,28 +190,60 @@ impl std::fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
-    /// Generates a new key. RSA keys come from [`rsa_gen`](super::rsa_gen)
-    /// (a sieved prime search on every core, about twice as fast as aws-lc's
-    /// generator per key); EC and Ed25519 keys from aws-lc through rcgen.
+    /// Generates a new key: RSA with aws-lc's own generator (through
+    /// aws-lc-rs), EC and Ed25519 with aws-lc through rcgen.
     pub fn generate(algo: KeyAlgo) -> Result<Self, KeyError> {
         let mut keys = Self::generate_many(algo, 1)?;
         keys.pop().ok_or_else(|| KeyError::Generate("no key was generated".into()))
     }
 
-    /// Generates `count` keys of one algorithm. RSA keys share one pool of
-    /// prime searches, one per core, so the cores stay busy to the last key.
+    /// Generates `count` keys of one algorithm. RSA keys take tens of
+    /// milliseconds each, so they are made one key per thread on every core;
+    /// each key is still aws-lc's `RSA_generate_key_ex`, unchanged.
     pub fn generate_many(algo: KeyAlgo, count: usize) -> Result<Vec<Self>, KeyError> {
         match algo {
             KeyAlgo::Rsa(bits) => {
-                if !matches!(bits, 2048 | 3072 | 4096 | 8192) {
-                    return Err(KeyError::Generate(format!("unsupported RSA size {bits}")));
+                let size = match bits {
+                    2048 => aws_lc_rs::rsa::KeySize::Rsa2048,
+                    3072 => aws_lc_rs::rsa::KeySize::Rsa3072,
+                    4096 => aws_lc_rs::rsa::KeySize::Rsa4096,
+                    8192 => aws_lc_rs::rsa::KeySize::Rsa8192,
+                    _ => return Err(KeyError::Generate(format!("unsupported RSA size {bits}"))),
+                };
+                let one = || -> Result<Self, KeyError> {
+                    use aws_lc_rs::encoding::AsDer;
+                    let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(|_| KeyError::Generate("aws-lc could not generate an RSA key".into()))?;
+                    let der: aws_lc_rs::encoding::Pkcs8V1Der<'static> =
+                        pair.as_der().map_err(|_| KeyError::Generate("aws-lc could not encode an RSA key".into()))?;
+                    Self::load(algo, &PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.as_ref().to_vec())))
+                };
+                let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(count);
+                if workers <= 1 {
+                    return (0..count).map(|_| one()).collect();
                 }
-                super::rsa_gen::generate(bits, count)
-                    .map_err(KeyError::Generate)?
-                    .iter()
-                    // Already checked by aws-lc (RSA_check_key): loaded once.
-                    .map(|der| Self::load_pkcs1_as_pkcs8(algo, der))
-                    .collect()
+                let next = std::sync::atomic::AtomicUsize::new(0);
+                let made: Vec<Result<Vec<Self>, KeyError>> = std::thread::scope(|s| {
+                    let handles: Vec<_> = (0..workers)
+                        .map(|_| {
+                            s.spawn(|| {
+                                let mut mine = Vec::new();
+                                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                                    mine.push(one()?);
+                                }
+                                Ok(mine)
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| Err(KeyError::Generate("a key generation thread panicked".into()))))
+                        .collect()
+                });
+                let mut keys = Vec::with_capacity(count);
+                for batch in made {
+                    keys.extend(batch?);
+                }
+                Ok(keys)
             }
             _ => (0..count)
                 .map(|_| {

@@ -8,4 +8,3 @@ pub mod json;
 pub mod key;
 pub mod profile;
 pub mod request;
-pub mod rsa_gen;

@@ -29,6 +29,33 @@ impl Subject {
         Subject { cn: Some(cn.into()), o: Some(o.into()), ..Default::default() }
     }
 
+    /// Checks every attribute as RFC 5280 bounds them: no control
+    /// characters, C exactly two letters (ISO 3166), the others at most 64
+    /// characters. `field` names an attribute ("C", "CN", ...) for the error.
+    /// CSR JSON, the cluster config and the plan all go through this one check.
+    pub fn check(&self, field: impl Fn(&str) -> String) -> Result<(), FieldError> {
+        let attrs = [("C", &self.c), ("ST", &self.st), ("L", &self.l), ("O", &self.o), ("OU", &self.ou), ("CN", &self.cn), ("SerialNumber", &self.serial_number)];
+        for (name, value) in attrs {
+            let Some(v) = value else { continue };
+            if v.chars().any(char::is_control) {
+                return Err(FieldError::new(field(name), format!("{} contains a control character", super::json::shown(v))));
+            }
+            if v.chars().count() > 64 {
+                let head: String = v.chars().take(20).collect();
+                return Err(FieldError::new(field(name), format!("{}... is longer than 64 characters (RFC 5280's upper bound for name attributes)", super::json::shown(&head))));
+            }
+            if name == "C" && !(v.len() == 2 && v.chars().all(|c| c.is_ascii_alphabetic())) {
+                return Err(FieldError::new(field(name), format!("{} is not a two-letter country code such as US (RFC 5280: ISO 3166)", super::json::shown(v))));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the subject has no attribute at all.
+    pub fn is_empty(&self) -> bool {
+        [&self.c, &self.st, &self.l, &self.o, &self.ou, &self.cn, &self.serial_number].iter().all(|v| v.is_none())
+    }
+
     /// The distinguished name in cfssl's order: C, ST, L, O, OU, CN, serialNumber;
     /// strings as Go encodes them (PrintableString when they fit, else UTF8String).
     pub fn to_dn(&self) -> DistinguishedName {
@@ -127,16 +154,7 @@ impl CsrRequest {
                 }
             }
         }
-        for (field, value) in [("CN", &subject.cn), ("names.O", &subject.o), ("names.OU", &subject.ou), ("names.C", &subject.c), ("names.ST", &subject.st), ("names.L", &subject.l)] {
-            if let Some(v) = value {
-                if v.chars().any(char::is_control) {
-                    return Err(FieldError::new(field, format!("{v:?} contains a control character")));
-                }
-                if v.len() > 64 {
-                    return Err(FieldError::new(field, format!("{:?}... is longer than 64 characters (RFC 5280's upper bound for name attributes)", &v[..v.char_indices().nth(20).map(|(i, _)| i).unwrap_or(v.len())])));
-                }
-            }
-        }
+        subject.check(|f| if f == "CN" { "CN".to_string() } else { format!("names.{f}") })?;
         let hosts = top
             .strings("hosts")?
             .unwrap_or_default()
@@ -225,6 +243,24 @@ pub fn split_hostname_flag(value: &str) -> Vec<String> {
 }
 
 /// Checks a DNS name (a leading `*.` wildcard label is allowed).
+/// A host name from a config (a node name, the cluster domain, an API
+/// address): a DNS name in lower case without a wildcard, underscore or
+/// trailing dot, as Kubernetes' RFC 1123 names are.
+pub fn check_host_name(name: &str) -> Result<(), String> {
+    check_dns_name(name)?;
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.')) {
+        return Err(match c {
+            '*' => "a wildcard is not a host name".into(),
+            c if c.is_ascii_uppercase() => "it must be lower case".into(),
+            c => format!("it contains {c:?}"),
+        });
+    }
+    if name.ends_with('.') {
+        return Err("it ends with '.'".into());
+    }
+    Ok(())
+}
+
 pub fn check_dns_name(name: &str) -> Result<(), String> {
     let body = name.strip_prefix("*.").unwrap_or(name);
     let body = body.strip_suffix('.').unwrap_or(body);

@@ -39,9 +39,29 @@ pub fn path_with(first: &Path) -> String {
     format!("{}:{}", first.display(), std::env::var("PATH").unwrap_or_default())
 }
 
-/// The PATH where the real cfssl (from /usr/bin) is found.
+/// The PATH where the real cfssl is found, after making sure it is cfssl
+/// 1.2 itself and not kpki through a link (a comparison of kpki with itself
+/// would always pass).
 pub fn real_cfssl_dir() -> PathBuf {
-    require("cfssl").parent().unwrap().to_path_buf()
+    let cfssl = require("cfssl");
+    let dir = cfssl.parent().unwrap().to_path_buf();
+    assert_real_cfssl(&dir);
+    dir
+}
+
+/// Asserts that `dir/cfssl` and `dir/cfssljson` are the real cfssl 1.2.
+pub fn assert_real_cfssl(dir: &Path) {
+    for tool in ["cfssl", "cfssljson"] {
+        let path = dir.join(tool);
+        let resolved = std::fs::canonicalize(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_ne!(resolved, std::fs::canonicalize(kpki()).unwrap(), "{} is kpki, not the real {tool}", path.display());
+        let bytes = std::fs::read(&resolved).unwrap();
+        assert!(!bytes.windows(4).any(|w| w == b"kpki"), "{} looks like kpki, not the real {tool}", resolved.display());
+    }
+    let out = Command::new(dir.join("cfssl")).arg("version").stdin(Stdio::null()).output().expect("cfssl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "cfssl version failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.lines().any(|l| l.trim() == "Version: 1.2.0"), "cfssl on PATH is not cfssl 1.2.0: {text}");
 }
 
 pub fn run(cmd: &mut Command) -> Output {
@@ -229,8 +249,19 @@ pub fn summary(pem_path: &Path) -> Summary {
 /// Kubernetes needs them (`kubernetes`, node host names); those are dropped
 /// here after checking they are valid labels.
 pub fn pkilint_findings(pem_path: &Path) -> Vec<String> {
-    let out = Command::new(require("lint_pkix_cert")).arg("lint").arg(pem_path).output().unwrap();
+    let out = Command::new(require("lint_pkix_cert")).arg("lint").arg(pem_path).stdin(Stdio::null()).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // pkilint's exit status is the number of findings it printed (at most
+    // 255); a file it cannot load is exit 1 with a message on stderr, a usage
+    // error exit 2 on stderr. So: nothing on stderr, and the status must
+    // equal the findings counted here, or pkilint did not lint at all.
+    assert!(stderr.trim().is_empty(), "pkilint failed on {}: {:?}\n{stderr}", pem_path.display(), out.status);
+    let printed = text
+        .lines()
+        .filter(|l| ["(FATAL)", "(ERROR)", "(WARNING)", "(NOTICE)", "(INFO)"].iter().any(|s| l.trim_end().ends_with(s)))
+        .count();
+    assert_eq!(out.status.code(), Some(printed.min(255) as i32), "pkilint's exit status is not its finding count for {}:\n{text}", pem_path.display());
     let mut findings = Vec::new();
     for line in text.lines() {
         let l = line.trim();
@@ -307,4 +338,50 @@ pub fn seed_with(from: &str, to: &str) -> String {
     let text = kpki::k8s::cluster::DEFAULT_TOML;
     assert!(text.contains(from), "{from:?} not in the seed config");
     text.replacen(from, to, 1)
+}
+
+/// A YAML file parsed by PyYAML (YAML 1.1, as go-yaml v2 in Kubernetes),
+/// returned as JSON. Fails when python3 or PyYAML fails.
+pub fn pyyaml(path: &Path) -> serde_json::Value {
+    let out = Command::new("python3")
+        .args(["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1], 'rb'))))"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success() && out.stderr.is_empty(), "PyYAML cannot read {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The encryption config as kube-apiserver needs it, checked by PyYAML and
+/// kubectl: kind, apiVersion, aescbc first for secrets with a 32-byte key,
+/// identity after it.
+pub fn assert_encryption_config_valid(path: &Path) {
+    use base64::Engine;
+    let v = pyyaml(path);
+    assert_eq!(v["kind"], "EncryptionConfiguration", "{v}");
+    assert_eq!(v["apiVersion"], "apiserver.config.k8s.io/v1", "{v}");
+    let rc = &v["resources"][0];
+    assert_eq!(rc["resources"], serde_json::json!(["secrets"]), "{v}");
+    let key = rc["providers"][0]["aescbc"]["keys"][0]["secret"].as_str().unwrap_or_else(|| panic!("no aescbc key: {v}"));
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(key).unwrap().len(), 32);
+    assert_eq!(rc["providers"][1], serde_json::json!({"identity": {}}), "{v}");
+    // kubectl decodes it with Kubernetes' own YAML reader; without a server
+    // it then stops at the kind's REST mapping, which is past the parse.
+    let out = Command::new(require("kubectl"))
+        .args(["create", "--dry-run=client", "-o", "json", "--validate=false", "-f"])
+        .arg(path)
+        .env("KUBECONFIG", "/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("yaml:") && !err.contains("error converting YAML") && !err.contains("error parsing"), "kubectl cannot parse {}: {err}", path.display());
+}
+
+/// A kubeconfig as kubectl reads it (`kubectl config view --raw -o json`).
+pub fn kubectl_config_view(path: &Path) -> serde_json::Value {
+    let out = Command::new(require("kubectl")).args(["config", "view", "--raw", "-o", "json", "--kubeconfig"]).arg(path).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "kubectl cannot read {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -1,0 +1,363 @@
+//! Regression tests for the defects an independent review found (issue
+//! "Trust what we ship"): each failed on the code before the fix. Every file
+//! checked here is read by an independent consumer (kubectl, PyYAML,
+//! openssl) or compared byte for byte, not only by kpki's own reader.
+
+mod common;
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn kpki_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(kpki()).args(args).current_dir(dir).stdin(Stdio::null()).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn verify(dir: &Path) -> Output {
+    Command::new(kpki()).arg("verify").arg("--dir").arg(dir).stdin(Stdio::null()).output().unwrap()
+}
+
+fn mkfifo(path: &Path) {
+    run(Command::new("mkfifo").arg(path));
+}
+
+/// Runs a command that must end within `limit` (a FIFO must never block kpki).
+fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {limit:?} (blocked?)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A P-256 config (fast keys) with extra TOML appended.
+fn p256(extra: &str) -> String {
+    seed_with("key_algo = \"rsa-2048\"", "key_algo = \"ecdsa-p256\"") + extra
+}
+
+#[test]
+fn every_kubeconfig_and_the_encryption_config_parse_in_kubectl_and_pyyaml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    // A cluster named like a YAML 1.1 boolean must still be a string to go-yaml.
+    bootstrap(&out, Some(&p256("").replacen("name = \"k8s-cluster\"", "name = \"on\"", 1)), &[]);
+    assert_encryption_config_valid(&out.join("encryption-config.yaml"));
+    let plan: kpki::k8s::plan::Plan = serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
+    for k in &plan.kubeconfigs {
+        let path = out.join(&k.file);
+        let v = kubectl_config_view(&path);
+        assert_eq!(v["clusters"][0]["name"], "on", "{}", k.file);
+        assert_eq!(v["clusters"][0]["cluster"]["server"], k.server.as_str(), "{}", k.file);
+        assert_eq!(v["users"][0]["name"], k.user.as_str(), "{}", k.file);
+        assert_eq!(v["current-context"], "default");
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let cert = b64.decode(v["users"][0]["user"]["client-certificate-data"].as_str().unwrap()).unwrap();
+        assert_eq!(cert, std::fs::read(out.join(format!("{}.pem", k.stem))).unwrap(), "{}", k.file);
+        let ca = b64.decode(v["clusters"][0]["cluster"]["certificate-authority-data"].as_str().unwrap()).unwrap();
+        assert_eq!(ca, std::fs::read(out.join("ca.pem")).unwrap());
+        // The embedded key is the certificate's, as openssl sees it.
+        let key = b64.decode(v["users"][0]["user"]["client-key-data"].as_str().unwrap()).unwrap();
+        let key_file = tmp.path().join("embedded-key.pem");
+        std::fs::write(&key_file, key).unwrap();
+        assert_key_matches(&out.join(format!("{}.pem", k.stem)), &key_file);
+        let py = pyyaml(&path);
+        assert_eq!(py["clusters"][0]["name"], "on", "PyYAML (YAML 1.1) reads the name as a string");
+    }
+}
+
+#[test]
+fn verify_parses_yaml_instead_of_scanning_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    bootstrap(&out, Some(&p256("")), &[]);
+    assert!(verify(&out).status.success());
+    // The file main used to write: `secret:` lost its indentation.
+    let broken = "kind: EncryptionConfiguration\napiVersion: apiserver.config.k8s.io/v1\nresources:\n  - resources:\n      - secrets\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\nsecret: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n      - identity: {}\n";
+    std::fs::write(out.join("encryption-config.yaml"), broken).unwrap();
+    let o = verify(&out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("encryption-config.yaml: it is not valid YAML"), "{}", String::from_utf8_lossy(&o.stdout));
+    // A kubeconfig whose text still contains the right base64 but is not YAML.
+    let adm = std::fs::read_to_string(out.join("admin.kubeconfig")).unwrap();
+    std::fs::write(out.join("admin.kubeconfig"), adm.replacen("users:", "users:\n  - [", 1)).unwrap();
+    let text = String::from_utf8_lossy(&verify(&out).stdout).into_owned();
+    assert!(text.contains("admin.kubeconfig: it is not valid YAML"), "{text}");
+}
+
+#[test]
+fn verify_checks_the_encryption_key_without_a_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    bootstrap(&out, Some(&p256("")), &[]);
+    std::fs::remove_file(out.join("plan.json")).unwrap();
+    use base64::Engine;
+    let long = base64::engine::general_purpose::STANDARD.encode([1u8; 64]);
+    let text = format!("kind: EncryptionConfiguration\napiVersion: apiserver.config.k8s.io/v1\nresources:\n- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - name: key1\n        secret: {long}\n  - identity: {{}}\n");
+    std::fs::write(out.join("encryption-config.yaml"), text).unwrap();
+    let o = verify(&out);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("64 bytes"));
+}
+
+#[test]
+fn a_rerun_and_a_renewal_keep_everything_kpki_does_not_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    bootstrap(&out, Some(&p256("")), &[]);
+    // The user's things: a subdirectory, a file, a symlink to elsewhere, a
+    // FIFO, and the CA key kept outside the directory behind a symlink.
+    std::fs::create_dir(out.join("backup")).unwrap();
+    std::fs::write(out.join("backup/old-ca.pem"), "mine").unwrap();
+    std::fs::create_dir(out.join("manifests")).unwrap();
+    std::fs::write(out.join("NOTES"), "mine too").unwrap();
+    std::fs::write(tmp.path().join("elsewhere.txt"), "outside").unwrap();
+    symlink(tmp.path().join("elsewhere.txt"), out.join("link.txt")).unwrap();
+    mkfifo(&out.join("pipe"));
+    let vault = tmp.path().join("vault");
+    std::fs::create_dir(&vault).unwrap();
+    std::fs::rename(out.join("ca-key.pem"), vault.join("ca-key.pem")).unwrap();
+    symlink(vault.join("ca-key.pem"), out.join("ca-key.pem")).unwrap();
+    let ca_before = std::fs::read(out.join("ca.pem")).unwrap();
+    // One more worker: certificates, kubeconfigs, plan and inventory change.
+    let cfg = p256("\n[[workers]]\nip = \"172.31.0.23\"\npod_cidr = \"172.20.3.0/24\"\n");
+    let o = run_bounded(Command::new(kpki()).arg("bootstrap").arg("--out").arg(&out).arg("--config").arg(write(&tmp, "more.toml", &cfg)), Duration::from_secs(60));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_bounded(Command::new(kpki()).args(["renew", "--all", "--dir"]).arg(&out), Duration::from_secs(60));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("ip-172-31-0-23.pem").is_file());
+    assert_eq!(std::fs::read(out.join("backup/old-ca.pem")).unwrap(), b"mine");
+    assert!(out.join("manifests").is_dir());
+    assert_eq!(std::fs::read(out.join("NOTES")).unwrap(), b"mine too");
+    assert!(std::fs::symlink_metadata(out.join("link.txt")).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(tmp.path().join("elsewhere.txt")).unwrap(), b"outside");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(out.join("pipe")).unwrap().file_type().is_fifo());
+    assert!(std::fs::symlink_metadata(out.join("ca-key.pem")).unwrap().file_type().is_symlink(), "the kept key is still the user's symlink");
+    assert_eq!(std::fs::read(out.join("ca.pem")).unwrap(), ca_before, "the CA is kept");
+    assert!(!out.join(kpki::output::TXN_DIR).exists());
+    for leaf in ["admin.pem", "ip-172-31-0-23.pem", "master-kubernetes.pem"] {
+        assert_openssl_verifies(&out.join("ca.pem"), &out.join(leaf));
+    }
+    let o = verify(&out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
+fn write(tmp: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let p = tmp.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn node_names_never_collide_with_the_sets_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    bootstrap(&out, Some(&p256("")), &[]);
+    let before = snapshot(&out);
+    for (name, ip) in [("ca", "172.31.0.23"), ("admin", "172.31.0.23"), ("kube-proxy", "172.31.0.23"), ("ip-172-31-0-20", "172.31.0.23"), ("x-key", "172.31.0.23")] {
+        let cfg = p256(&format!("\n[[workers]]\nip = \"{ip}\"\nname = \"{name}\"\n"));
+        let o = kpki_in(tmp.path(), &["bootstrap", "--out", "pki", "--config", write(&tmp, "c.toml", &cfg).to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "worker {name}: {}", stderr(&o));
+        assert!(stderr(&o).contains("workers[3].name"), "worker {name}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        assert_eq!(snapshot(&out), before, "worker {name}: nothing is written");
+    }
+    // The CA is still the CA.
+    let text = String::from_utf8_lossy(&run(Command::new("openssl").args(["x509", "-noout", "-subject", "-in"]).arg(out.join("ca.pem"))).stdout).into_owned();
+    assert!(text.contains("CN = Kubernetes"), "{text}");
+}
+
+#[test]
+fn an_expired_ca_does_not_sign() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // NotBefore is backdated five minutes (as cfssl does), so a one-minute CA is born expired.
+    std::fs::write(d.join("ca-csr.json"), r#"{"CN":"Old CA","key":{"algo":"ecdsa","size":256},"ca":{"expiry":"1m"}}"#).unwrap();
+    let o = kpki_in(d, &["gencert", "-initca", "-bare", "ca", "ca-csr.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::copy(repo().join("ca-config/admin-csr.json"), d.join("admin-csr.json")).unwrap();
+    let o = kpki_in(d, &["gencert", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "-bare", "admin", "admin-csr.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the CA certificate expired on"), "{}", stderr(&o));
+    assert!(!d.join("admin.pem").exists());
+    run(Command::new(kpki()).args(["genkey", "-bare", "adm", "admin-csr.json"]).current_dir(d));
+    let o = kpki_in(d, &["sign", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "adm.csr"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn the_lock_holds_for_every_spelling_and_creates_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    // A planted lock-file symlink (what kpki used to create beside the
+    // directory) must not make kpki create its target.
+    let target = tmp.path().join("planted-target");
+    symlink(&target, tmp.path().join("pki.lock")).unwrap();
+    bootstrap(&out, Some(&p256("")), &[]);
+    assert!(!target.exists(), "kpki created a file through a planted symlink");
+    // Held by "pki/": runs on "pki", "pki/" and "./pki" are refused, certainly overlapping.
+    let held = kpki::output::OutDir::lock(&tmp.path().join("pki/")).unwrap();
+    for spelling in ["pki", "pki/", "./pki", "pki/."] {
+        let o = kpki_in(tmp.path(), &["bootstrap", "--out", spelling, "--config", write(&tmp, "c.toml", &p256("")).to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{spelling}: {}", stderr(&o));
+        assert!(stderr(&o).contains("another kpki run is writing"), "{}", stderr(&o));
+        let o = kpki_in(tmp.path(), &["renew", "--all", "--dir", spelling]);
+        assert_eq!(o.status.code(), Some(2), "{spelling}: {}", stderr(&o));
+    }
+    drop(held);
+    let o = kpki_in(tmp.path(), &["renew", "--all", "--dir", "pki/"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn fifos_never_block() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    bootstrap(&out, Some(&p256("")), &[]);
+    mkfifo(&out.join("stray.pem"));
+    for args in [&["verify", "--dir"][..], &["check-expiration", "--dir"]] {
+        let o = run_bounded(Command::new(kpki()).args(args).arg(&out), Duration::from_secs(20));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    // A FIFO named like a member file: a clear error, nothing changed.
+    std::fs::remove_file(out.join("admin.pem")).unwrap();
+    mkfifo(&out.join("admin.pem"));
+    let o = run_bounded(Command::new(kpki()).arg("bootstrap").arg("--out").arg(&out).arg("--config").arg(write(&tmp, "c.toml", &p256(""))), Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("admin.pem is a FIFO"), "{}", stderr(&o));
+    // gencert's input as a FIFO too.
+    mkfifo(&tmp.path().join("csr.json"));
+    let o = run_bounded(Command::new(kpki()).args(["gencert", "-initca"]).arg(tmp.path().join("csr.json")), Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn hundreds_of_workers_under_a_small_descriptor_limit_and_a_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = p256("")
+        .replacen("subnet_cidr = \"172.31.0.0/24\"", "subnet_cidr = \"172.31.0.0/20\"", 1);
+    for i in 0..400u32 {
+        let ip = 30 + i;
+        cfg.push_str(&format!("\n[[workers]]\nip = \"172.31.{}.{}\"\n", ip / 256, ip % 256));
+    }
+    let cfg_path = write(&tmp, "big.toml", &cfg);
+    let o = run_bounded(
+        Command::new("sh").arg("-c").arg(format!("ulimit -n 128 && exec {} bootstrap --out pki --config big.toml", kpki().display())).current_dir(tmp.path()),
+        Duration::from_secs(300),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let _ = cfg_path;
+    assert!(tmp.path().join("pki/ip-172-31-1-173.kubeconfig").is_file());
+    // Far too many: refused before any work.
+    let mut huge = p256("").replacen("subnet_cidr = \"172.31.0.0/24\"", "subnet_cidr = \"172.31.0.0/16\"", 1);
+    for i in 0..5001u32 {
+        let ip = 300 + i;
+        huge.push_str(&format!("\n[[workers]]\nip = \"172.31.{}.{}\"\n", ip / 256, ip % 256));
+    }
+    let start = Instant::now();
+    let o = kpki_in(tmp.path(), &["bootstrap", "--out", "huge", "--config", write(&tmp, "huge.toml", &huge).to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("at most 5000"), "{}", stderr(&o));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(!tmp.path().join("huge").exists());
+}
+
+#[test]
+fn the_cluster_configs_subject_is_checked_like_csr_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (field, value) in [("C", "United States"), ("L", &"x".repeat(121)), ("ST", "bad\u{7}bell"), ("OU", "two\nlines")] {
+        let value_toml = serde_json::to_string(value).unwrap();
+        // The seed sets C, ST, L and OU: comment its line out, then set ours.
+        let cfg = kpki::k8s::cluster::DEFAULT_TOML
+            .replacen(&format!("\n{field} = \""), &format!("\n# {field} = \""), 1)
+            .replacen("[subject]\n", &format!("[subject]\n{field} = {value_toml}\n"), 1);
+        let o = kpki_in(tmp.path(), &["bootstrap", "--dry-run", "--out", "pki", "--config", write(&tmp, "s.toml", &cfg).to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{field}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("subject.{field}")), "{}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    }
+    // The same values in CSR JSON are refused too.
+    std::fs::write(tmp.path().join("c.json"), r#"{"CN":"x","names":[{"C":"United States"}]}"#).unwrap();
+    assert_eq!(kpki_in(tmp.path(), &["gencert", "-initca", "c.json"]).status.code(), Some(2));
+    // A wildcard cluster domain is refused where it is read, naming the field.
+    let o = kpki_in(tmp.path(), &["bootstrap", "--dry-run", "--out", "pki", "--config", write(&tmp, "d.toml", &seed_with("[pki]", "cluster_domain = \"*.cluster.local\"\n\n[pki]")).to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cluster_domain"), "{}", stderr(&o));
+}
+
+#[test]
+fn small_trust_defects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // An existing CA key readable by others is narrowed to 0600, and said.
+    let out = d.join("pki");
+    bootstrap(&out, Some(&p256("")), &[]);
+    std::fs::set_permissions(out.join("ca-key.pem"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = verify(&out);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ca-key.pem: mode 0644"), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = kpki_in(d, &["bootstrap", "--out", "pki", "--config", write(&tmp, "c.toml", &p256("")).to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("set to 0600"), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(out.join("ca-key.pem")).unwrap().permissions().mode() & 0o777, 0o600);
+    // umask 000 does not make a world-writable directory.
+    let o = Command::new("sh").arg("-c").arg(format!("umask 000 && exec {} bootstrap --out open/pki --config c.toml", kpki().display())).current_dir(d).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for dir in ["open", "open/pki"] {
+        assert_eq!(std::fs::metadata(d.join(dir)).unwrap().permissions().mode() & 0o777, 0o755, "{dir}");
+    }
+    assert_eq!(std::fs::metadata(d.join("open/pki/ca-key.pem")).unwrap().permissions().mode() & 0o777, 0o600);
+    // An empty CSR names nothing: refused.
+    std::fs::write(d.join("empty.json"), "{}").unwrap();
+    for args in [&["gencert", "-initca", "empty.json"][..], &["genkey", "empty.json"]] {
+        let o = kpki_in(d, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("no subject"), "{}", stderr(&o));
+    }
+    // A path with a newline is one line in an error.
+    let o = kpki_in(d, &["gencert", "-initca", "no\nsuch.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1, "{:?}", stderr(&o));
+    // -bare with --out-dir stays inside it.
+    std::fs::copy(repo().join("ca-config/ca-csr.json"), d.join("ca-csr.json")).unwrap();
+    let json = run(Command::new(kpki()).args(["gencert", "-initca", "ca-csr.json"]).current_dir(d)).stdout;
+    for bare in ["../x", "/tmp/kpki-outside-x", "a/../../x"] {
+        let mut child = Command::new(kpki())
+            .args(["json", "--out-dir", "out", "-bare", bare])
+            .current_dir(d)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), &json).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bare}: {}", stderr(&o));
+        assert!(stderr(&o).contains("must stay inside"), "{}", stderr(&o));
+    }
+    assert!(!d.join("x.pem").exists() && !Path::new("/tmp/kpki-outside-x.pem").exists());
+}
+
+#[test]
+fn the_executable_is_position_independent() {
+    // ELF e_type at offset 16: 3 is ET_DYN (a PIE), 2 ET_EXEC (-no-pie).
+    let bytes = std::fs::read(kpki()).unwrap();
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    assert_eq!(u16::from_le_bytes([bytes[16], bytes[17]]), 3, "kpki must be linked as a PIE (ASLR)");
+}
