@@ -56,9 +56,9 @@ pub enum OutputError {
     KeyExists(PathBuf),
     #[error("another kpki run is writing {} (it holds the directory's lock); wait for it to finish", shown(.0))]
     Locked(PathBuf),
-    #[error("{} is {kind}, not a regular file; kpki does not {verb} it (move it away if it is in the way)", shown(.path))]
+    #[error("{}: it is {kind}, not a regular file; kpki does not {verb} it", shown(.path))]
     NotRegular { path: PathBuf, kind: &'static str, verb: &'static str },
-    #[error("{} is larger than {} MiB; that is not a file kpki reads", shown(.0), MAX_INPUT >> 20)]
+    #[error("{}: it is larger than {} MiB; that is not a file kpki reads", shown(.0), MAX_INPUT >> 20)]
     TooLarge(PathBuf),
     #[error("{} is not kpki's staging directory (it should be a directory holding only regular files); remove it yourself if it is not yours", shown(.0))]
     StrangeTxn(PathBuf),

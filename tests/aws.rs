@@ -388,3 +388,49 @@ fn clear_errors_for_missing_credentials_and_a_missing_ami() {
     ok(&o);
     assert_end_state(&state(m.port, "noami"), "noami");
 }
+
+/// A loopback server that answers every request with HTTP 500 and an HTML
+/// page (what a broken proxy or endpoint sends), counting the requests.
+fn always_500() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(50) {
+            let Ok(mut conn) = conn else { continue };
+            if read_request(&mut conn).is_some() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = "<html><body><h1>500 Internal Server Error</h1></body></html>";
+                let _ = write!(conn, "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            }
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn endpoint_failures_are_one_line_with_operation_endpoint_status_and_attempts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (port, seen) = always_500();
+    let o = kpki_aws(port, tmp.path()).env("AWS_MAX_ATTEMPTS", "2").args(["bootstrap", "--provider", "aws", "--out", "pki"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let line = err.lines().find(|l| l.starts_with("kpki: error:")).unwrap_or_else(|| panic!("no error line: {err}"));
+    assert_eq!(err.lines().filter(|l| l.starts_with("kpki: error:")).count(), 1, "{err}");
+    assert!(line.len() < 300, "the error is a dump, not a line: {line}");
+    assert!(line.contains(&format!("http://127.0.0.1:{port}")), "{line}");
+    assert!(line.contains("HTTP 500"), "{line}");
+    assert!(line.contains("after 2 attempts"), "{line}");
+    assert!(line.contains("Describe"), "names the operation: {line}");
+    assert!(!line.contains("SdkError") && !line.contains("{") && !line.contains("ServiceError"), "{line}");
+    assert!(seen.load(Ordering::SeqCst) >= 2, "the SDK retried as configured");
+    // Nothing listening: the connection failure, as one line.
+    let dead = free_port();
+    let o = kpki_aws(dead, tmp.path()).env("AWS_MAX_ATTEMPTS", "1").args(["bootstrap", "--provider", "aws", "--out", "pki"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let line = err.lines().find(|l| l.starts_with("kpki: error:")).unwrap();
+    assert!(line.len() < 300 && line.contains("connection failed") && line.contains(&dead.to_string()), "{line}");
+    assert!(!tmp.path().join("pki").exists());
+}

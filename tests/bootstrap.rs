@@ -247,7 +247,9 @@ fn verify_catches_each_planted_fault() {
             let then = time::OffsetDateTime::now_utc() - time::Duration::days(365);
             let mut s = request::Subject::cn_o("system:kube-scheduler", "system:kube-scheduler");
             s.c = Some("US".into()); s.st = Some("Oregon".into()); s.l = Some("Portland".into()); s.ou = Some("Kubernetes The Hard Way".into());
-            let plan = issue::CertPlan { subject: s.to_dn(), sans: vec![], validity: issue::Validity::cfssl(then, time::Duration::days(1)) };
+            // Signed now (the CA signs only while valid), with dates of a year ago.
+            let validity = issue::Validity { at: time::OffsetDateTime::now_utc(), ..issue::Validity::cfssl(then, time::Duration::days(1)) };
+            let plan = issue::CertPlan { subject: s.to_dn(), sans: vec![], validity };
             let p = profile::Profile::from_usages(&["signing", "key encipherment", "client auth"], time::Duration::days(1)).unwrap();
             let der = issue::sign(&plan, &issue::SubjectKey::of(&k), &p, &ca).unwrap().der;
             std::fs::write(d.join("kube-scheduler.pem"), key::pem_encode("CERTIFICATE", &der)).unwrap();

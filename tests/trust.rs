@@ -24,11 +24,22 @@ fn a_run_killed_at_any_moment_leaves_the_directory_as_it_was_or_complete() {
     // b moves a master and adds a worker: several certificates and kubeconfigs change.
     let b = seed_with("ip = \"172.31.0.12\"", "ip = \"172.31.0.13\"") + "\n[[workers]]\nip = \"172.31.0.23\"\npod_cidr = \"172.20.3.0/24\"\n";
     std::fs::write(&cfg_b, b).unwrap();
-    let mut outcomes = (0, 0);
-    for (i, delay_ms) in [0u64, 20, 50, 100, 150, 200, 300, 400, 600, 800, 1100, 1500].into_iter().enumerate() {
-        // A fresh set from config a, then a killed run towards config b.
+    let fresh_a = || {
         let _ = std::fs::remove_dir_all(&out);
         run(Command::new(kpki()).arg("bootstrap").arg("--config").arg(&cfg_a).arg("--out").arg(&out));
+    };
+    // How long an uninterrupted a -> b run takes here, so that the kills
+    // spread over the whole run whatever the machine's speed.
+    fresh_a();
+    let start = std::time::Instant::now();
+    run(Command::new(kpki()).arg("bootstrap").arg("--config").arg(&cfg_b).arg("--out").arg(&out));
+    let whole = start.elapsed();
+    let new_set = snapshot(&out);
+    // (old set, complete new set, committed but unfinished transaction)
+    let mut outcomes = (0, 0, 0);
+    let fractions = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.1, 1.3, 2.0, 4.0];
+    for (i, f) in fractions.into_iter().enumerate() {
+        fresh_a();
         let before = snapshot(&out);
         let mut child = Command::new(kpki())
             .arg("bootstrap")
@@ -40,48 +51,62 @@ fn a_run_killed_at_any_moment_leaves_the_directory_as_it_was_or_complete() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        std::thread::sleep(whole.mul_f64(f));
         let _ = child.kill();
         let _ = child.wait();
         let after = snapshot(&out);
-        if after == before {
+        let pending = out.join(kpki::output::TXN_DIR).exists();
+        if after == before && !pending {
             outcomes.0 += 1;
+        } else if pending {
+            // Killed between its commit point and the end of its renames, or
+            // before its commit: verify says so, and the next run under the
+            // lock finishes (or discards) it before anything else.
+            outcomes.2 += 1;
+            assert!(!verify_ok(&out), "kill #{i}: verify must report the interrupted run");
         } else {
             outcomes.1 += 1;
-            assert!(verify_ok(&out), "kill #{i} after {delay_ms} ms left a set that does not verify");
+            assert!(verify_ok(&out), "kill #{i} at {f} of a run left a set that does not verify");
             assert!(after.contains_key("ip-172-31-0-23.pem"), "kill #{i}: the set changed but is not the new one");
             assert!(after.contains_key("ip-172-31-0-23.kubeconfig"));
         }
         // The next run finishes the job.
         run(Command::new(kpki()).arg("bootstrap").arg("--config").arg(&cfg_b).arg("--out").arg(&out));
         assert!(verify_ok(&out));
-        let leftovers: Vec<String> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.contains("staging")).collect();
-        assert!(leftovers.is_empty(), "staging directories left behind: {leftovers:?}");
+        assert!(!out.join(kpki::output::TXN_DIR).exists());
+        let names: Vec<String> = snapshot(&out).into_keys().collect();
+        assert_eq!(names, new_set.keys().cloned().collect::<Vec<_>>(), "kill #{i}: the finished set has other files");
     }
-    eprintln!("killed runs: {} left the old set, {} the complete new one", outcomes.0, outcomes.1);
+    eprintln!("killed runs: {} left the old set, {} the complete new one, {} an interrupted transaction", outcomes.0, outcomes.1, outcomes.2);
+    assert!(outcomes.0 > 0 && outcomes.1 > 0, "both outcomes must occur: {outcomes:?}");
 }
 
 #[test]
 fn a_second_concurrent_run_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("pki");
-    // RSA-4096 keys make the first run long enough to overlap.
-    let cfg = tmp.path().join("slow.toml");
-    std::fs::write(&cfg, seed_with("key_algo = \"rsa-2048\"", "key_algo = \"rsa-4096\"")).unwrap();
-    let mut first = Command::new(kpki()).arg("bootstrap").arg("--config").arg(&cfg).arg("--out").arg(&out).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(150));
-    let second = Command::new(kpki()).arg("bootstrap").arg("--config").arg(&cfg).arg("--out").arg(&out).output().unwrap();
-    let first_ok = first.wait().unwrap().success();
-    assert!(first_ok);
-    let err = String::from_utf8_lossy(&second.stderr);
-    if second.status.success() {
-        // The first run finished before the second started: nothing to test on this machine's timing.
-        eprintln!("the first run finished before the second began");
-    } else {
+    run(Command::new(kpki()).arg("bootstrap").arg("--out").arg(&out));
+    let before = snapshot(&out);
+    // The test holds the lock, as a running bootstrap would: the overlap is certain.
+    let held = kpki::output::OutDir::lock(&out).unwrap();
+    for args in [&["bootstrap", "--force", "--out"][..], &["renew", "--all", "--dir"]] {
+        let second = Command::new(kpki()).args(args).arg(&out).stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&second.stderr);
         assert_eq!(second.status.code(), Some(2), "{err}");
         assert!(err.contains("another kpki run is writing"), "{err}");
     }
+    drop(held);
+    assert_eq!(snapshot(&out), before, "a refused run writes nothing");
+    // Two real runs at once: exactly one may write at a time, and the set verifies.
+    let spawn = || Command::new(kpki()).args(["bootstrap", "--force", "--out"]).arg(&out).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for o in [&a, &b] {
+        assert!(o.status.success() || String::from_utf8_lossy(&o.stderr).contains("another kpki run is writing"), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(a.status.success() || b.status.success());
     assert!(verify_ok(&out));
+    let _ = Duration::from_millis(0);
 }
 
 #[test]

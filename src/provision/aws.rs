@@ -13,6 +13,8 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2 as ec2;
 use aws_sdk_elasticloadbalancingv2 as elb;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use ec2::config::http::HttpResponse;
+use ec2::error::SdkError;
 use base64::Engine;
 use ec2::types::{AttributeBooleanValue, Filter, ResourceType, Tag, TagSpecification};
 use zeroize::Zeroizing;
@@ -26,6 +28,10 @@ use super::infra::{
 pub struct Aws {
     ec2: ec2::Client,
     elb: elb::Client,
+    /// Where requests go, for errors: `AWS_ENDPOINT_URL` or the region's endpoint.
+    endpoint: String,
+    /// The retry policy's attempts, for errors after retries.
+    max_attempts: u32,
 }
 
 /// How the SDK is set up.
@@ -55,21 +61,69 @@ impl Aws {
             loader = loader.profile_name(p);
         }
         let conf = loader.load().await;
-        Aws { ec2: ec2::Client::new(&conf), elb: elb::Client::new(&conf) }
+        let endpoint = conf.endpoint_url().map(str::to_string).unwrap_or_else(|| format!("the {} endpoints", o.region));
+        let max_attempts = conf.retry_config().map_or(3, |r| r.max_attempts());
+        Aws { ec2: ec2::Client::new(&conf), elb: elb::Client::new(&conf), endpoint, max_attempts }
     }
-}
 
-fn err<E: ProvideErrorMetadata + std::error::Error>(e: E) -> CloudError {
-    let code = e.code().unwrap_or("").to_string();
-    let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-    if code.is_empty() && (text.contains("credentials") || text.contains("Credentials")) {
-        return CloudError::new(
-            "NoCredentials",
-            "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--profile), or run where an instance role is available",
-        );
+    /// One line for a failed call: operation, endpoint, HTTP status or what
+    /// went wrong on the way, the service's code and message, and the
+    /// attempts when the SDK retried. Never the SDK's Debug structures.
+    fn err<E>(&self, e: SdkError<E, HttpResponse>) -> CloudError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        // The operation's error type is `<Operation>Error`, e.g. DescribeVpcsError.
+        let op = std::any::type_name::<E>().rsplit("::").next().unwrap_or("request").trim_end_matches("Error").to_string();
+        let code = e.code().unwrap_or("").to_string();
+        let service_message = e.message().map(|m| crate::pki::json::shown_max(m, 200));
+        let (what, retried) = match &e {
+            SdkError::ServiceError(ctx) => {
+                let status = ctx.raw().status().as_u16();
+                (format!("HTTP {status}"), status >= 500 || status == 429 || code.contains("Throttl") || code == "RequestLimitExceeded")
+            }
+            SdkError::ResponseError(ctx) => (format!("HTTP {} with a response kpki could not read", ctx.raw().status().as_u16()), true),
+            SdkError::TimeoutError(_) => ("no answer in time".to_string(), true),
+            SdkError::DispatchFailure(f) => {
+                let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+                if text.contains("credentials") || text.contains("Credentials") {
+                    return CloudError::new(
+                        "NoCredentials",
+                        "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--profile), or run where an instance role is available",
+                    );
+                }
+                let why = if f.is_timeout() {
+                    "the connection timed out"
+                } else if f.is_io() {
+                    "the connection failed"
+                } else {
+                    "the request could not be sent"
+                };
+                (why.to_string(), true)
+            }
+            _ => {
+                let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+                if text.contains("credentials") || text.contains("Credentials") {
+                    return CloudError::new(
+                        "NoCredentials",
+                        "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--profile), or run where an instance role is available",
+                    );
+                }
+                ("the request could not be built".to_string(), false)
+            }
+        };
+        let mut line = format!("{op} to {} failed: {what}", self.endpoint);
+        if !code.is_empty() {
+            line.push_str(&format!(", {code}"));
+        }
+        if let Some(m) = service_message.filter(|m| !m.is_empty()) {
+            line.push_str(&format!(": {m}"));
+        }
+        if retried && self.max_attempts > 1 {
+            line.push_str(&format!(" (after {} attempts)", self.max_attempts));
+        }
+        CloudError::new(code, line)
     }
-    let message = e.message().map(str::to_string).unwrap_or(text);
-    CloudError::new(code, message)
 }
 
 fn tags(d: &Desired, name: &str, role: &str) -> Vec<(String, String)> {
@@ -105,7 +159,7 @@ fn is_not_found(e: &CloudError) -> bool {
 
 impl Aws {
     async fn vpcs(&self, d: &Desired) -> Result<Vec<Vpc>, CloudError> {
-        let out = self.ec2.describe_vpcs().set_filters(Some(role_filters(d, "vpc"))).send().await.map_err(err)?;
+        let out = self.ec2.describe_vpcs().set_filters(Some(role_filters(d, "vpc"))).send().await.map_err(|e| self.err(e))?;
         let mut vpcs = Vec::new();
         for v in out.vpcs() {
             let id = v.vpc_id().unwrap_or_default().to_string();
@@ -113,8 +167,8 @@ impl Aws {
                 self.ec2.describe_vpc_attribute().vpc_id(&id).attribute(ec2::types::VpcAttributeName::EnableDnsSupport).send(),
                 self.ec2.describe_vpc_attribute().vpc_id(&id).attribute(ec2::types::VpcAttributeName::EnableDnsHostnames).send(),
             );
-            let support = support.map_err(err)?.enable_dns_support().and_then(|a| a.value()).unwrap_or(false);
-            let hostnames = hostnames.map_err(err)?.enable_dns_hostnames().and_then(|a| a.value()).unwrap_or(false);
+            let support = support.map_err(|e| self.err(e))?.enable_dns_support().and_then(|a| a.value()).unwrap_or(false);
+            let hostnames = hostnames.map_err(|e| self.err(e))?.enable_dns_hostnames().and_then(|a| a.value()).unwrap_or(false);
             vpcs.push(Vpc {
                 id,
                 cidr: v.cidr_block().unwrap_or_default().to_string(),
@@ -129,7 +183,7 @@ impl Aws {
     async fn instances(&self, d: &Desired) -> Result<Vec<Instance>, CloudError> {
         let mut filters = vec![Filter::builder().name(format!("tag:{}", cluster_tag(&d.cluster))).values("owned").build()];
         filters.push(Filter::builder().name("instance-state-name").values("pending").values("running").values("stopping").values("stopped").values("shutting-down").build());
-        let out = self.ec2.describe_instances().set_filters(Some(filters)).send().await.map_err(err)?;
+        let out = self.ec2.describe_instances().set_filters(Some(filters)).send().await.map_err(|e| self.err(e))?;
         let mut v = Vec::new();
         for r in out.reservations() {
             for i in r.instances() {
@@ -149,7 +203,7 @@ impl Aws {
     }
 
     async fn lb_and_more(&self, d: &Desired) -> Result<(Option<Lb>, Vec<Listener>), CloudError> {
-        let lbs = match self.elb.describe_load_balancers().names(&d.lb_name).send().await.map_err(err) {
+        let lbs = match self.elb.describe_load_balancers().names(&d.lb_name).send().await.map_err(|e| self.err(e)) {
             Ok(o) => o,
             Err(e) if is_not_found(&e) => return Ok((None, vec![])),
             Err(e) => return Err(e),
@@ -158,7 +212,7 @@ impl Aws {
         let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
         let owned = self.elb_owned(&arn, d).await?;
         let listeners = if owned {
-            let out = self.elb.describe_listeners().load_balancer_arn(&arn).send().await.map_err(err)?;
+            let out = self.elb.describe_listeners().load_balancer_arn(&arn).send().await.map_err(|e| self.err(e))?;
             out.listeners()
                 .iter()
                 .map(|l| Listener {
@@ -182,13 +236,13 @@ impl Aws {
     }
 
     async fn elb_owned(&self, arn: &str, d: &Desired) -> Result<bool, CloudError> {
-        let out = self.elb.describe_tags().resource_arns(arn).send().await.map_err(err)?;
+        let out = self.elb.describe_tags().resource_arns(arn).send().await.map_err(|e| self.err(e))?;
         let key = cluster_tag(&d.cluster);
         Ok(out.tag_descriptions().iter().any(|td| td.tags().iter().any(|t| t.key() == Some(key.as_str()) && t.value() == Some("owned"))))
     }
 
     async fn tg(&self, d: &Desired) -> Result<Option<Tg>, CloudError> {
-        let out = match self.elb.describe_target_groups().names(&d.tg_name).send().await.map_err(err) {
+        let out = match self.elb.describe_target_groups().names(&d.tg_name).send().await.map_err(|e| self.err(e)) {
             Ok(o) => o,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(e),
@@ -196,7 +250,7 @@ impl Aws {
         let Some(tg) = out.target_groups().first() else { return Ok(None) };
         let arn = tg.target_group_arn().unwrap_or_default().to_string();
         let owned = self.elb_owned(&arn, d).await?;
-        let health = self.elb.describe_target_health().target_group_arn(&arn).send().await.map_err(err)?;
+        let health = self.elb.describe_target_health().target_group_arn(&arn).send().await.map_err(|e| self.err(e))?;
         let targets = health.target_health_descriptions().iter().filter_map(|t| t.target().and_then(|t| t.id()).map(str::to_string)).collect();
         Ok(Some(Tg {
             arn,
@@ -225,7 +279,7 @@ impl Cloud for Aws {
             self.tg(d),
         );
         let dhcps = dhcps
-            .map_err(err)?
+            .map_err(|e| self.err(e))?
             .dhcp_options()
             .iter()
             .map(|o| Dhcp {
@@ -240,7 +294,7 @@ impl Cloud for Aws {
             })
             .collect();
         let subnets = subnets
-            .map_err(err)?
+            .map_err(|e| self.err(e))?
             .subnets()
             .iter()
             .map(|s| Subnet {
@@ -250,7 +304,7 @@ impl Cloud for Aws {
             })
             .collect();
         let igws = igws
-            .map_err(err)?
+            .map_err(|e| self.err(e))?
             .internet_gateways()
             .iter()
             .map(|g| Igw {
@@ -259,7 +313,7 @@ impl Cloud for Aws {
             })
             .collect();
         let route_tables = rts
-            .map_err(err)?
+            .map_err(|e| self.err(e))?
             .route_tables()
             .iter()
             .map(|r| RouteTable {
@@ -278,7 +332,7 @@ impl Cloud for Aws {
             })
             .collect();
         let sgs = sgs
-            .map_err(err)?
+            .map_err(|e| self.err(e))?
             .security_groups()
             .iter()
             .map(|g| Sg {
@@ -297,7 +351,7 @@ impl Cloud for Aws {
                     .collect(),
             })
             .collect();
-        let key_pair = match keys.map_err(err) {
+        let key_pair = match keys.map_err(|e| self.err(e)) {
             Ok(k) => !k.key_pairs().is_empty(),
             Err(e) if is_not_found(&e) => false,
             Err(e) => return Err(e),
@@ -316,7 +370,7 @@ impl Cloud for Aws {
             .filters(Filter::builder().name("root-device-type").values("ebs").build())
             .send()
             .await
-            .map_err(err)?;
+            .map_err(|e| self.err(e))?;
         Ok(out
             .images()
             .iter()
@@ -336,13 +390,13 @@ impl Cloud for Aws {
         let yes = || AttributeBooleanValue::builder().value(true).build();
         Ok(match step {
             Step::CreateVpc { cidr } => {
-                let o = c.create_vpc().cidr_block(cidr).tag_specifications(tag_spec(d, ResourceType::Vpc, name, "vpc")).send().await.map_err(err)?;
+                let o = c.create_vpc().cidr_block(cidr).tag_specifications(tag_spec(d, ResourceType::Vpc, name, "vpc")).send().await.map_err(|e| self.err(e))?;
                 id(o.vpc().and_then(|v| v.vpc_id()))
             }
             Step::EnableVpcDns { vpc } => {
                 // AWS takes one attribute per call.
-                c.modify_vpc_attribute().vpc_id(vpc).enable_dns_support(yes()).send().await.map_err(err)?;
-                c.modify_vpc_attribute().vpc_id(vpc).enable_dns_hostnames(yes()).send().await.map_err(err)?;
+                c.modify_vpc_attribute().vpc_id(vpc).enable_dns_support(yes()).send().await.map_err(|e| self.err(e))?;
+                c.modify_vpc_attribute().vpc_id(vpc).enable_dns_hostnames(yes()).send().await.map_err(|e| self.err(e))?;
                 id(None)
             }
             Step::CreateDhcp { domain_name } => {
@@ -353,7 +407,7 @@ impl Cloud for Aws {
                     .tag_specifications(tag_spec(d, ResourceType::DhcpOptions, name, "dhcp-options"))
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 let new_id = o.dhcp_options().and_then(|x| x.dhcp_options_id()).unwrap_or_default().to_string();
                 // Some EC2 implementations (moto) ignore tag specifications on
                 // DHCP options; tag them explicitly so the look-up finds them.
@@ -361,11 +415,11 @@ impl Cloud for Aws {
                 for (k, v) in tags(d, name, "dhcp-options") {
                     t = t.tags(Tag::builder().key(k).value(v).build());
                 }
-                t.send().await.map_err(err)?;
+                t.send().await.map_err(|e| self.err(e))?;
                 id(Some(&new_id))
             }
             Step::AssociateDhcp { vpc, dhcp } => {
-                c.associate_dhcp_options().vpc_id(vpc).dhcp_options_id(dhcp).send().await.map_err(err)?;
+                c.associate_dhcp_options().vpc_id(vpc).dhcp_options_id(dhcp).send().await.map_err(|e| self.err(e))?;
                 id(None)
             }
             Step::CreateSubnet { vpc, cidr } => {
@@ -376,7 +430,7 @@ impl Cloud for Aws {
                     .tag_specifications(tag_spec(d, ResourceType::Subnet, name, "subnet"))
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 id(o.subnet().and_then(|s| s.subnet_id()))
             }
             Step::CreateIgw => {
@@ -385,11 +439,11 @@ impl Cloud for Aws {
                     .tag_specifications(tag_spec(d, ResourceType::InternetGateway, name, "internet-gateway"))
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 id(o.internet_gateway().and_then(|g| g.internet_gateway_id()))
             }
             Step::AttachIgw { igw, vpc } => {
-                c.attach_internet_gateway().internet_gateway_id(igw).vpc_id(vpc).send().await.map_err(err)?;
+                c.attach_internet_gateway().internet_gateway_id(igw).vpc_id(vpc).send().await.map_err(|e| self.err(e))?;
                 id(None)
             }
             Step::CreateRouteTable { vpc } => {
@@ -399,15 +453,15 @@ impl Cloud for Aws {
                     .tag_specifications(tag_spec(d, ResourceType::RouteTable, name, "route-table"))
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 id(o.route_table().and_then(|r| r.route_table_id()))
             }
             Step::AssociateRouteTable { route_table, subnet } => {
-                let o = c.associate_route_table().route_table_id(route_table).subnet_id(subnet).send().await.map_err(err)?;
+                let o = c.associate_route_table().route_table_id(route_table).subnet_id(subnet).send().await.map_err(|e| self.err(e))?;
                 id(o.association_id())
             }
             Step::CreateDefaultRoute { route_table, igw } => {
-                c.create_route().route_table_id(route_table).destination_cidr_block("0.0.0.0/0").gateway_id(igw).send().await.map_err(err)?;
+                c.create_route().route_table_id(route_table).destination_cidr_block("0.0.0.0/0").gateway_id(igw).send().await.map_err(|e| self.err(e))?;
                 id(None)
             }
             Step::CreateSg { vpc } => {
@@ -419,7 +473,7 @@ impl Cloud for Aws {
                     .tag_specifications(tag_spec(d, ResourceType::SecurityGroup, name, "security-group"))
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 id(o.group_id())
             }
             Step::AuthorizeSg { sg, rules } => {
@@ -434,7 +488,7 @@ impl Cloud for Aws {
                             .build()
                     })
                     .collect();
-                c.authorize_security_group_ingress().group_id(sg).set_ip_permissions(Some(perms)).send().await.map_err(err)?;
+                c.authorize_security_group_ingress().group_id(sg).set_ip_permissions(Some(perms)).send().await.map_err(|e| self.err(e))?;
                 id(None)
             }
             Step::CreateKeyPair { name: key } => {
@@ -444,7 +498,7 @@ impl Cloud for Aws {
                     .tag_specifications(tag_spec(d, ResourceType::KeyPair, key, "key-pair"))
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 Applied { id: o.key_pair_id().unwrap_or(key).to_string(), secret: o.key_material().map(|m| Zeroizing::new(m.to_string())) }
             }
             Step::RunInstance { spec, subnet, sg, key_name, ami, instance_type } => {
@@ -467,7 +521,7 @@ impl Cloud for Aws {
                     .tag_specifications(tag_spec(d, ResourceType::Instance, &spec.name, &spec.role))
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 id(o.instances().first().and_then(|i| i.instance_id()))
             }
             Step::DisableSourceDestCheck { instance, .. } => {
@@ -476,7 +530,7 @@ impl Cloud for Aws {
                     .source_dest_check(AttributeBooleanValue::builder().value(false).build())
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 id(None)
             }
             Step::CreateLb { subnet } => {
@@ -490,7 +544,7 @@ impl Cloud for Aws {
                     .set_tags(Some(elb_tags(d, &d.lb_name, "load-balancer")))
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 id(o.load_balancers().first().and_then(|l| l.load_balancer_arn()))
             }
             Step::CreateTg { vpc } => {
@@ -505,12 +559,12 @@ impl Cloud for Aws {
                     .set_tags(Some(elb_tags(d, &d.tg_name, "target-group")))
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 id(o.target_groups().first().and_then(|t| t.target_group_arn()))
             }
             Step::RegisterTargets { tg, ips } => {
                 let targets = ips.iter().map(|ip| elb::types::TargetDescription::builder().id(ip).port(6443).build()).collect();
-                self.elb.register_targets().target_group_arn(tg).set_targets(Some(targets)).send().await.map_err(err)?;
+                self.elb.register_targets().target_group_arn(tg).set_targets(Some(targets)).send().await.map_err(|e| self.err(e))?;
                 id(None)
             }
             Step::CreateListener { lb, tg } => {
@@ -524,7 +578,7 @@ impl Cloud for Aws {
                     .default_actions(action)
                     .send()
                     .await
-                    .map_err(err)?;
+                    .map_err(|e| self.err(e))?;
                 id(o.listeners().first().and_then(|l| l.listener_arn()))
             }
         })
@@ -534,51 +588,51 @@ impl Cloud for Aws {
         let c = &self.ec2;
         match what {
             Deletion::TerminateInstances { ids } => {
-                c.terminate_instances().set_instance_ids(Some(ids.clone())).send().await.map_err(err)?;
+                c.terminate_instances().set_instance_ids(Some(ids.clone())).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::Listener { arn } => {
-                self.elb.delete_listener().listener_arn(arn).send().await.map_err(err)?;
+                self.elb.delete_listener().listener_arn(arn).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::Lb { arn } => {
-                self.elb.delete_load_balancer().load_balancer_arn(arn).send().await.map_err(err)?;
+                self.elb.delete_load_balancer().load_balancer_arn(arn).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::Tg { arn } => {
-                self.elb.delete_target_group().target_group_arn(arn).send().await.map_err(err)?;
+                self.elb.delete_target_group().target_group_arn(arn).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::Sg { id } => {
-                c.delete_security_group().group_id(id).send().await.map_err(err)?;
+                c.delete_security_group().group_id(id).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::RouteTable { id, associations } => {
                 for a in associations {
-                    match c.disassociate_route_table().association_id(a).send().await.map_err(err) {
+                    match c.disassociate_route_table().association_id(a).send().await.map_err(|e| self.err(e)) {
                         Ok(_) => {}
                         Err(e) if is_not_found(&e) => {}
                         Err(e) => return Err(e),
                     }
                 }
-                c.delete_route_table().route_table_id(id).send().await.map_err(err)?;
+                c.delete_route_table().route_table_id(id).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::Igw { id, vpc } => {
                 if let Some(v) = vpc {
-                    match c.detach_internet_gateway().internet_gateway_id(id).vpc_id(v).send().await.map_err(err) {
+                    match c.detach_internet_gateway().internet_gateway_id(id).vpc_id(v).send().await.map_err(|e| self.err(e)) {
                         Ok(_) => {}
                         Err(e) if is_not_found(&e) || e.code == "Gateway.NotAttached" => {}
                         Err(e) => return Err(e),
                     }
                 }
-                c.delete_internet_gateway().internet_gateway_id(id).send().await.map_err(err)?;
+                c.delete_internet_gateway().internet_gateway_id(id).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::Subnet { id } => {
-                c.delete_subnet().subnet_id(id).send().await.map_err(err)?;
+                c.delete_subnet().subnet_id(id).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::Vpc { id } => {
-                c.delete_vpc().vpc_id(id).send().await.map_err(err)?;
+                c.delete_vpc().vpc_id(id).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::Dhcp { id } => {
-                c.delete_dhcp_options().dhcp_options_id(id).send().await.map_err(err)?;
+                c.delete_dhcp_options().dhcp_options_id(id).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::KeyPair { name } => {
-                c.delete_key_pair().key_name(name).send().await.map_err(err)?;
+                c.delete_key_pair().key_name(name).send().await.map_err(|e| self.err(e))?;
             }
         }
         Ok(())

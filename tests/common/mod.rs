@@ -257,9 +257,14 @@ pub fn pkilint_findings(pem_path: &Path) -> Vec<String> {
     // error exit 2 on stderr. So: nothing on stderr, and the status must
     // equal the findings counted here, or pkilint did not lint at all.
     assert!(stderr.trim().is_empty(), "pkilint failed on {}: {:?}\n{stderr}", pem_path.display(), out.status);
+    // A finding is a line `code (SEVERITY)` or `code (SEVERITY): message`.
     let printed = text
         .lines()
-        .filter(|l| ["(FATAL)", "(ERROR)", "(WARNING)", "(NOTICE)", "(INFO)"].iter().any(|s| l.trim_end().ends_with(s)))
+        .filter(|l| {
+            l.trim().split_once(" (").is_some_and(|(code, rest)| {
+                !code.contains(' ') && ["FATAL)", "ERROR)", "WARNING)", "NOTICE)", "INFO)", "DEBUG)"].iter().any(|s| rest.starts_with(s))
+            })
+        })
         .count();
     assert_eq!(out.status.code(), Some(printed.min(255) as i32), "pkilint's exit status is not its finding count for {}:\n{text}", pem_path.display());
     let mut findings = Vec::new();
