@@ -42,11 +42,11 @@ bench-check: bench-build test-deps
 
 # Not part of `make test`: each fuzz target (fuzz/fuzz_targets) under
 # libFuzzer + AddressSanitizer for FUZZ_SECONDS, starting from the committed
-# seed corpus. New inputs go to fuzz/run/ (not committed); a crash stops the
+# seed corpus and the regression inputs. New inputs go to fuzz/run/ (not committed); a crash stops the
 # run and leaves its input in fuzz/artifacts/<target>/. `make test` replays
 # fuzz/corpus and fuzz/regressions through the same harnesses.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= csr_json signing_config cluster_config cert key csr_pem cfssljson k8s_files
+FUZZ_TARGETS ?= csr_json signing_config cluster_config cert key csr_pem cfssljson k8s_files ca_sign plan_json existing_set
 
 fuzz-deps:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
@@ -56,7 +56,7 @@ fuzz: fuzz-deps
 	cd fuzz && $(CARGO) +nightly fuzz build -O
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 	  mkdir -p run/$$t && \
-	  $(CARGO) +nightly fuzz run -O $$t run/$$t corpus/$$t -- \
+	  $(CARGO) +nightly fuzz run -O $$t run/$$t corpus/$$t $$(test -d regressions/$$t && echo regressions/$$t) -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 || exit 1; \
 	done
 

@@ -10,7 +10,7 @@ kpki=${1:-$root/target/release/kpki}
 c=$here/corpus
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$c"/{csr_json,signing_config,cluster_config,cert,key,csr_pem,cfssljson,k8s_files}
+mkdir -p "$c"/{csr_json,signing_config,cluster_config,cert,key,csr_pem,cfssljson,k8s_files,ca_sign,plan_json,existing_set}
 
 for f in "$root"/ca-config/*-csr.json; do cp "$f" "$c/csr_json/seed-$(basename "$f")"; done
 "$kpki" print-defaults csr > "$c/csr_json/seed-default-csr.json"
@@ -57,4 +57,15 @@ bare = json.load(open(sys.argv[1]))
 json.dump({"success": True, "result": bare, "errors": [], "messages": []}, open(sys.argv[2], "w"))
 P
 printf '{"success":false,"result":null,"errors":[{"code":1000,"message":"bad request"}],"messages":[]}' > "$c/cfssljson/seed-failed.json"
+# A user CA to sign with: kpki's, and an RSA one made by openssl.
+cat "$work/set/ca.pem" "$work/set/ca-key.pem" > "$c/ca_sign/seed-kpki-p256-ca.pem"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/rsa-ca-key.pem" -subj "/C=US/O=Example/CN=Example RSA CA" -days 30 \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$work/rsa-ca.pem" 2>/dev/null
+cat "$work/rsa-ca-key.pem" "$work/rsa-ca.pem" > "$c/ca_sign/seed-openssl-rsa-ca.pem"
+# The plan a set records.
+cp "$work/set/plan.json" "$c/plan_json/seed-plan.json"
+# A member file of an existing set (first byte picks which file it replaces).
+for f in ca.pem admin.pem admin-key.pem admin.kubeconfig encryption-config.yaml; do
+  { printf "\\x$(printf %02x "$(( $(cksum <<<"$f" | cut -d' ' -f1) % 256 ))")"; cat "$work/set/$f"; } > "$c/existing_set/seed-$f"
+done
 echo "seed corpus written to $c"

@@ -214,8 +214,13 @@ pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
         // The umask may have narrowed the mode; set it exactly.
         tmp.as_file().set_permissions(fs::Permissions::from_mode(f.mode)).map_err(io_err(&f.path))?;
         tmp.write_all(&f.contents).map_err(io_err(&f.path))?;
-        tmp.as_file().sync_data().map_err(io_err(&f.path))?;
         staged.push((tmp, f));
+    }
+    for (tmp, _) in &staged {
+        crate::sys::start_writeback(tmp.as_file());
+    }
+    for (tmp, f) in &staged {
+        tmp.as_file().sync_data().map_err(io_err(&f.path))?;
     }
     let mut dirs: Vec<&Path> = Vec::new();
     for (tmp, f) in staged {
@@ -308,23 +313,34 @@ impl OutDir {
         }
     }
 
+    /// Every entry's name with its type (not followed through symlinks), read
+    /// once from the directory's descriptor; names that are not UTF-8 are
+    /// skipped (kpki never writes such names).
+    pub fn entries(&self) -> Result<std::collections::BTreeMap<String, FileType>, OutputError> {
+        let mut out = std::collections::BTreeMap::new();
+        let dir = rustix::fs::Dir::read_from(&self.fd).map_err(rio(&self.path))?;
+        for e in dir {
+            let e = e.map_err(rio(&self.path))?;
+            let Ok(name) = e.file_name().to_str() else { continue };
+            if name == "." || name == ".." {
+                continue;
+            }
+            let t = match e.file_type() {
+                FileType::Unknown => match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => FileType::from_raw_mode(st.st_mode),
+                    Err(_) => continue,
+                },
+                t => t,
+            };
+            out.insert(name.to_string(), t);
+        }
+        Ok(out)
+    }
+
     /// The names of the directory's entries that are regular files (not
     /// followed through symlinks), sorted; hidden names are skipped.
     pub fn regular_files(&self) -> Result<Vec<String>, OutputError> {
-        let mut names = Vec::new();
-        for e in fs::read_dir(&self.path).map_err(io_err(&self.path))?.flatten() {
-            let Ok(name) = e.file_name().into_string() else { continue };
-            if name.starts_with('.') {
-                continue;
-            }
-            if let Ok(st) = rustix::fs::statat(&self.fd, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
-                    names.push(name);
-                }
-            }
-        }
-        names.sort();
-        Ok(names)
+        Ok(self.entries()?.into_iter().filter(|(n, t)| !n.starts_with('.') && *t == FileType::RegularFile).map(|(n, _)| n).collect())
     }
 
     /// The permission bits of member `name` when it is a regular file (not a symlink).
@@ -418,9 +434,16 @@ impl OutDir {
     /// written: a private key is not replaced without `force`, and a symlink,
     /// FIFO, directory or other non-regular file is never replaced.
     pub fn commit(&self, files: &[OutFile], force: bool) -> Result<(), OutputError> {
+        let staged_bytes: u64 = files.iter().map(|f| f.contents.len() as u64).sum();
+        let one_syncfs = others_unwritten(staged_bytes).is_some_and(|n| n <= QUIET_UNWRITTEN);
+        self.commit_with(files, force, one_syncfs)
+    }
+
+    fn commit_with(&self, files: &[OutFile], force: bool, one_syncfs: bool) -> Result<(), OutputError> {
         if files.is_empty() {
             return Ok(());
         }
+        let present = self.entries()?;
         let mut names: Vec<&str> = Vec::with_capacity(files.len());
         for f in files {
             let name = f.path.to_str().filter(|n| is_member_name(n)).ok_or_else(|| OutputError::Io {
@@ -430,12 +453,15 @@ impl OutDir {
             if names.contains(&name) {
                 return Err(OutputError::Io { path: self.member_path(name), source: std::io::Error::other("written twice in one set") });
             }
-            check_target(&self.fd, Path::new(name), &self.member_path(name), f.secret, force)?;
+            // What is not there now is checked again just before its rename.
+            if present.contains_key(name) {
+                check_target(&self.fd, Path::new(name), &self.member_path(name), f.secret, force)?;
+            }
             names.push(name);
         }
         let txn_path = self.member_path(TXN_DIR);
         rustix::fs::mkdirat(&self.fd, TXN_DIR, Mode::from_raw_mode(0o700)).map_err(rio(&txn_path))?;
-        let result = self.stage(files, &names);
+        let result = self.stage(files, &names, one_syncfs);
         match result {
             Ok(txn) => self.finish(&txn, &names.iter().map(|n| n.to_string()).collect::<Vec<_>>()),
             Err(e) => {
@@ -447,7 +473,7 @@ impl OutDir {
     }
 
     /// Steps 1 and 2: staged, synced, committed.
-    fn stage(&self, files: &[OutFile], names: &[&str]) -> Result<OwnedFd, OutputError> {
+    fn stage(&self, files: &[OutFile], names: &[&str], one_syncfs: bool) -> Result<OwnedFd, OutputError> {
         let txn_path = self.member_path(TXN_DIR);
         let txn = self.open_txn()?.ok_or_else(|| OutputError::StrangeTxn(txn_path.clone()))?;
         for (chunk_files, chunk_names) in files.chunks(SYNC_BATCH).zip(names.chunks(SYNC_BATCH)) {
@@ -467,17 +493,53 @@ impl OutDir {
                 file.write_all(&f.contents).map_err(io_err(&path))?;
                 open.push((file, path));
             }
-            for (file, path) in &open {
-                file.sync_data().map_err(io_err(path))?;
+            if !one_syncfs {
+                sync_files(&open)?;
             }
         }
-        rustix::fs::fsync(&txn).map_err(rio(&txn_path))?;
+        if one_syncfs {
+            // Every staged file, its inode and the staging directory at once.
+            rustix::fs::syncfs(&txn).map_err(rio(&txn_path))?;
+        } else {
+            rustix::fs::fsync(&txn).map_err(rio(&txn_path))?;
+        }
         let mark = rustix::fs::openat(&txn, COMMIT_MARK, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))
             .map_err(rio(&txn_path))?;
+        rustix::fs::fsync(&mark).map_err(rio(&txn_path))?;
         drop(mark);
         rustix::fs::fsync(&txn).map_err(rio(&txn_path))?;
         Ok(txn)
     }
+}
+
+/// Unwritten data of other programs below which one `syncfs(2)` makes a set
+/// durable faster than syncing its files one by one. On ext4, each file's
+/// `fdatasync` writes its inode's block synchronously (30 small files:
+/// 6-10 ms here, 3 ms with their write-back started together), while one
+/// `syncfs` batches them (about 1.2 ms for 36 small files, 1.8 ms for 72);
+/// but `syncfs` also waits for everything else unwritten on the file system,
+/// so it is used only when that is small (a cfssl set left unsynced is about
+/// 150 KiB of pages), and kpki never waits long for others' data.
+const QUIET_UNWRITTEN: u64 = 1 << 20;
+
+/// Dirty and under-writeback page cache, system-wide, beyond the `ours`
+/// bytes about to be written; `None` when /proc/meminfo cannot be read.
+fn others_unwritten(ours: u64) -> Option<u64> {
+    use procfs::Current;
+    let m = procfs::Meminfo::current().ok()?;
+    Some((m.dirty + m.writeback).saturating_sub(ours))
+}
+
+/// Makes files durable: write-back is started for all of them first, then
+/// each is `fdatasync`ed, so their writes overlap.
+fn sync_files(files: &[(fs::File, PathBuf)]) -> Result<(), OutputError> {
+    for (file, _) in files {
+        crate::sys::start_writeback(file);
+    }
+    for (file, path) in files {
+        file.sync_data().map_err(io_err(path))?;
+    }
+    Ok(())
 }
 
 /// A name kpki may write inside an output directory: one path component,
@@ -572,12 +634,17 @@ mod tests {
     }
 
     #[test]
-    fn many_files_keep_few_descriptors() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (dir, _) = OutDir::lock(&tmp.path().join("pki")).unwrap();
-        let files: Vec<OutFile> = (0..3 * SYNC_BATCH + 1).map(|i| OutFile::public(format!("f{i}.pem"), "x")).collect();
-        dir.commit(&files, false).unwrap();
-        assert_eq!(dir.regular_files().unwrap().len(), files.len());
+    fn many_files_keep_few_descriptors_with_either_way_of_syncing() {
+        for one_syncfs in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            let (dir, _) = OutDir::lock(&tmp.path().join("pki")).unwrap();
+            let files: Vec<OutFile> = (0..3 * SYNC_BATCH + 1).map(|i| OutFile::public(format!("f{i}.pem"), format!("x{i}"))).collect();
+            dir.commit_with(&files, false, one_syncfs).unwrap();
+            assert_eq!(dir.regular_files().unwrap().len(), files.len());
+            assert_eq!(fs::read(tmp.path().join("pki/f7.pem")).unwrap(), b"x7");
+        }
+        // Linux always has the fields; a failed read would silently turn the fast path off.
+        assert!(others_unwritten(0).is_some());
     }
 
     #[test]

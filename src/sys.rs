@@ -16,3 +16,19 @@ pub fn restore_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
+
+/// Asks the kernel to start writing `file`'s dirty pages now, without
+/// waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)`). Only a hint: it makes
+/// no data durable by itself. Started for every file of a set before each is
+/// `fdatasync`ed, the writes overlap instead of queueing one file at a time
+/// (30 small files: 3 ms instead of 8 ms here). Failure is ignored (a file
+/// system may not support it; the `fdatasync` that follows is what counts).
+pub fn start_writeback(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range takes a descriptor, two offsets and flags by
+    // value and touches no memory of ours; `file` keeps the descriptor open
+    // for the duration of the call.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}

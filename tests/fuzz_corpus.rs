@@ -21,6 +21,9 @@ const TARGETS: &[(&str, Target)] = &[
     ("csr_pem", harness::csr_pem),
     ("cfssljson", harness::cfssljson),
     ("k8s_files", harness::k8s_files),
+    ("ca_sign", harness::ca_sign),
+    ("plan_json", harness::plan_json),
+    ("existing_set", harness::existing_set),
 ];
 
 fn inputs(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -265,3 +265,122 @@ pub fn k8s_files(data: &[u8]) {
         Err(e) => one_line("encryption config", &e.to_string()),
     }
 }
+
+/// A user-supplied CA used to sign (`gencert -ca`, `sign`, `bootstrap` and
+/// `renew` with an existing CA): the input holds the CA certificate and its
+/// key as PEM, in any order. Whatever loads as a CA must sign a leaf that
+/// verifies against it, or refuse in one line (never panic while building
+/// the issuer name from the CA's DER, where a '?' once did).
+pub fn ca_sign(data: &[u8]) {
+    let der = match cert::cert_from_pem(data) {
+        Ok(d) => d.to_vec(),
+        Err(e) => return one_line("CA certificate", &e.to_string()),
+    };
+    let key = match PrivateKey::from_pem(data) {
+        Ok(k) => k,
+        Err(e) => return one_line("CA key", &e.to_string()),
+    };
+    let ca = match Ca::new(der.clone(), key) {
+        Ok(ca) => ca,
+        Err(e) => return one_line("CA", &e.to_string()),
+    };
+    static LEAF: OnceLock<PrivateKey> = OnceLock::new();
+    let leaf = LEAF.get_or_init(|| PrivateKey::generate(KeyAlgo::EcdsaP256).expect("P-256 key"));
+    let plan = CertPlan {
+        subject: Subject::cn_o("leaf", "kpki").to_dn(),
+        sans: Vec::new(),
+        validity: Validity::cfssl(OffsetDateTime::now_utc(), Duration::hours(1)),
+    };
+    match issue::sign(&plan, &SubjectKey::of(leaf), &Profile::cfssl_default(), &ca) {
+        Ok(issued) => {
+            check_issued("sign with a user CA", &issued.der, &der);
+            let c = cert::parse(&issued.der).expect("checked above");
+            let issuer = cert::parse(&der).expect("parsed by Ca::new");
+            assert_eq!(c.issuer().as_raw(), issuer.subject().as_raw(), "the issuer name must repeat the CA's subject byte for byte");
+        }
+        Err(e) => one_line("sign with a user CA", &e.to_string()),
+    }
+}
+
+/// `plan.json` as `verify` and `renew` read it: a plan that parses and
+/// validates can be decided against an empty directory, and, when its keys
+/// are quick to make, issued; every certificate issued verifies against the
+/// set's CA.
+pub fn plan_json(data: &[u8]) {
+    use kpki::k8s::plan::Plan;
+    use kpki::k8s::set;
+    let plan: Plan = match serde_json::from_slice(data) {
+        Ok(p) => p,
+        Err(e) => return one_line("plan.json", &e.to_string()),
+    };
+    if let Err(e) = plan.validate() {
+        return one_line("plan.json", &e.to_string());
+    }
+    let inventory = kpki::provision::Inventory { cluster: plan.cluster.clone(), api_address: "127.0.0.1".into(), masters: vec![], workers: vec![] };
+    let existing = set::Existing::new();
+    let now = OffsetDateTime::now_utc();
+    let decided = set::build(&plan, &inventory, &existing, now, false, true, set::CaKeyProtection::default());
+    if let Err(e) = &decided {
+        return one_line("plan.json (dry run)", &e.to_string());
+    }
+    let quick = plan.certs.len() <= 12 && plan.certs.iter().all(|c| !c.key_algo.to_ascii_lowercase().starts_with("rsa"));
+    if !quick {
+        return;
+    }
+    match set::build(&plan, &inventory, &existing, now, false, false, set::CaKeyProtection::default()) {
+        Ok(outcome) => check_outcome(&plan, &outcome),
+        Err(e) => one_line("plan.json (issue)", &e.to_string()),
+    }
+}
+
+/// Every certificate of an outcome verifies against the outcome's CA.
+fn check_outcome(plan: &kpki::k8s::plan::Plan, outcome: &kpki::k8s::set::Outcome) {
+    let ca_name = plan.ca().expect("a validated plan has a CA").cert_file();
+    let Some(ca_file) = outcome.files.iter().find(|f| f.path.as_os_str() == ca_name.as_str()) else { return };
+    let ca_der = cert::cert_from_pem(ca_file.contents()).expect("the set's CA parses").to_vec();
+    for f in &outcome.files {
+        let name = f.path.to_string_lossy();
+        if name.ends_with(".pem") && !name.ends_with("-key.pem") {
+            let der = cert::cert_from_pem(f.contents()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            check_issued(&name, &der, &ca_der);
+        }
+    }
+}
+
+/// Re-reading an existing output set: one P-256 set is made once; the input
+/// replaces one of its files (chosen by the first byte) and `bootstrap`
+/// decides and issues against what it finds. It must keep, re-issue or
+/// refuse in one line, and whatever it writes verifies.
+pub fn existing_set(data: &[u8]) {
+    use kpki::k8s::plan::Plan;
+    use kpki::k8s::set::{self, Existing};
+    static SET: OnceLock<(Plan, kpki::provision::Inventory, Existing)> = OnceLock::new();
+    let (plan, inventory, base) = SET.get_or_init(|| {
+        let cluster = Cluster::from_toml(&kpki::k8s::cluster::DEFAULT_TOML.replacen("key_algo = \"rsa-2048\"", "key_algo = \"ecdsa-p256\"", 1)).expect("seed config");
+        let inventory = kpki::provision::static_inventory::StaticProvider.provision(&cluster, true).expect("static inventory").inventory;
+        let plan = kpki::k8s::plan::plan(&cluster, &inventory).expect("seed plan");
+        let outcome = set::build(&plan, &inventory, &Existing::new(), OffsetDateTime::now_utc(), false, false, set::CaKeyProtection::default()).expect("seed set");
+        let existing: Existing = outcome.files.iter().map(|f| (f.path.to_string_lossy().into_owned(), f.contents().to_vec())).collect();
+        (plan, inventory, existing)
+    });
+    let Some((&pick, rest)) = data.split_first() else { return };
+    let names: Vec<&String> = base.keys().collect();
+    let mut existing = base.clone();
+    existing.insert(names[usize::from(pick) % names.len()].clone(), rest.to_vec());
+    match set::build(plan, inventory, &existing, OffsetDateTime::now_utc(), false, false, set::CaKeyProtection::default()) {
+        Ok(outcome) => {
+            // The CA may be kept (not in the outcome's files): check against the one in use.
+            let ca_pem = outcome.files.iter().find(|f| f.path.as_os_str() == "ca.pem").map(|f| f.contents().to_vec()).or_else(|| existing.get("ca.pem").cloned());
+            let Some(ca_pem) = ca_pem else { return };
+            let ca_der = cert::cert_from_pem(&ca_pem).expect("the CA in use parses").to_vec();
+            for f in &outcome.files {
+                let name = f.path.to_string_lossy();
+                if name.ends_with(".pem") && !name.ends_with("-key.pem") {
+                    let der = cert::cert_from_pem(f.contents()).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    check_issued(&name, &der, &ca_der);
+                }
+            }
+        }
+        Err(e) => one_line("existing set", &e.to_string()),
+    }
+}

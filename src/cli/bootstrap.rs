@@ -121,7 +121,9 @@ pub fn load_cluster(config: Option<&Path>) -> Result<Cluster> {
 pub fn read_existing(dir: Option<&output::OutDir>, names: &[String]) -> Result<Existing> {
     let mut existing = Existing::new();
     let Some(dir) = dir else { return Ok(existing) };
-    for name in names {
+    // One directory listing first: a new directory costs no failed opens.
+    let present = dir.entries()?;
+    for name in names.iter().filter(|n| present.contains_key(n.as_str())) {
         if let Some(bytes) = dir.read(name)? {
             existing.insert(name.clone(), bytes);
         }
@@ -177,7 +179,7 @@ pub fn run(a: Args) -> Result<()> {
     let names = set::relevant_files(&plan);
     let existing = read_existing(dir.as_ref(), &names)?;
     if let Some(dir) = &dir {
-        tighten_key_modes(dir, &names, a.dry_run)?;
+        tighten_key_modes(dir, &existing.keys().cloned().collect::<Vec<_>>(), a.dry_run)?;
     }
     let ca_key_file = plan.ca().map(|c| c.key_file()).unwrap_or_default();
     let encrypted = existing.get(&ca_key_file).is_some_and(|k| crate::pki::key::PrivateKey::is_encrypted_pem(k)) && !a.force;
