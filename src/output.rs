@@ -44,7 +44,17 @@ pub const MAX_INPUT: u64 = 4 * 1024 * 1024;
 /// The staging directory of a set's transaction, inside the output directory.
 /// Member names never start with a dot, so it cannot collide with one.
 pub const TXN_DIR: &str = ".kpki-txn";
+/// Written first into the staging directory: which directory (device and
+/// inode) and which names the transaction is for. Without it, kpki does not
+/// touch a staging directory (it may be the user's, or copied from elsewhere).
+const MANIFEST: &str = ".manifest";
+/// The commit point: every staged file's SHA-256. A run that finds it
+/// renames the staged files into place only if each still has that digest.
 const COMMIT_MARK: &str = ".commit";
+/// The lock file inside the output directory (0600, owned by whoever ran
+/// kpki first): `flock(2)` on it, so other users, who can read the directory
+/// but not open this file, cannot hold the lock.
+pub const LOCK_FILE: &str = ".kpki-lock";
 /// Files synced per batch: a set of any size keeps at most this many
 /// descriptors open (the usual `ulimit -n` is 1024).
 const SYNC_BATCH: usize = 64;
@@ -54,14 +64,14 @@ const SYNC_BATCH: usize = 64;
 pub enum OutputError {
     #[error("{} already exists; kpki never overwrites a private key unless you pass --force", shown(.0))]
     KeyExists(PathBuf),
-    #[error("another kpki run is writing {} (it holds the directory's lock); wait for it to finish", shown(.0))]
+    #[error("{} is locked by another process (it holds {LOCK_FILE}): another kpki run is writing it; wait for it to finish", shown(.0))]
     Locked(PathBuf),
     #[error("{}: it is {kind}, not a regular file; kpki does not {verb} it", shown(.path))]
     NotRegular { path: PathBuf, kind: &'static str, verb: &'static str },
     #[error("{}: it is larger than {} MiB; that is not a file kpki reads", shown(.0), MAX_INPUT >> 20)]
     TooLarge(PathBuf),
-    #[error("{} is not kpki's staging directory (it should be a directory holding only regular files); remove it yourself if it is not yours", shown(.0))]
-    StrangeTxn(PathBuf),
+    #[error("{}: {reason}; it is not a staging directory kpki left for this directory, so kpki neither finishes nor removes it: move it away", shown(.path))]
+    StrangeTxn { path: PathBuf, reason: String },
     #[error("{}: {}", shown(.path), io_reason(.source))]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -76,6 +86,8 @@ pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::NotADirectory => "it (or a directory above it) is not a directory".into(),
+        std::io::ErrorKind::ReadOnlyFilesystem => "the file system is read-only".into(),
         _ => {
             let s = e.to_string();
             match s.find(" (os error") {
@@ -163,7 +175,12 @@ impl OutFile {
 
 /// Creates `dir` and its missing parents with [`DIR_MODE`].
 pub fn create_dirs(dir: &Path) -> Result<(), OutputError> {
-    fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir).map_err(io_err(dir))
+    fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
+            OutputError::Io { path: dir.to_path_buf(), source: std::io::Error::other("it (or a directory above it) exists and is not a directory") }
+        }
+        _ => OutputError::Io { path: dir.to_path_buf(), source: e },
+    })
 }
 
 /// Refuses a target that kpki must not replace: a symlink, FIFO, directory
@@ -254,6 +271,8 @@ pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
 pub struct OutDir {
     path: PathBuf,
     fd: OwnedFd,
+    /// The locked lock file, held for as long as the value lives.
+    _lock: Option<OwnedFd>,
 }
 
 /// What opening an output directory found of an interrupted run.
@@ -271,7 +290,7 @@ impl OutDir {
     /// Opens an existing directory for reading (no lock). `None` when it does not exist.
     pub fn open(path: &Path) -> Result<Option<OutDir>, OutputError> {
         match rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
-            Ok(fd) => Ok(Some(OutDir { path: path.to_path_buf(), fd })),
+            Ok(fd) => Ok(Some(OutDir { path: path.to_path_buf(), fd, _lock: None })),
             Err(rustix::io::Errno::NOENT) => Ok(None),
             Err(rustix::io::Errno::NOTDIR) => Err(OutputError::Io { path: path.to_path_buf(), source: std::io::Error::other("it exists and is not a directory") }),
             Err(e) => Err(OutputError::Io { path: path.to_path_buf(), source: e.into() }),
@@ -282,12 +301,28 @@ impl OutDir {
     /// holds it), and finishes or discards an interrupted run's transaction.
     pub fn lock(path: &Path) -> Result<(OutDir, Recovery), OutputError> {
         create_dirs(path)?;
-        let dir = Self::open(path)?.ok_or_else(|| OutputError::Io { path: path.to_path_buf(), source: std::io::ErrorKind::NotFound.into() })?;
-        match rustix::fs::flock(&dir.fd, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        let mut dir = Self::open(path)?.ok_or_else(|| OutputError::Io { path: path.to_path_buf(), source: std::io::ErrorKind::NotFound.into() })?;
+        let lock_path = dir.member_path(LOCK_FILE);
+        let lock = rustix::fs::openat(
+            &dir.fd,
+            LOCK_FILE,
+            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::LOOP => OutputError::NotRegular { path: lock_path.clone(), kind: "a symbolic link", verb: "use" },
+            e => OutputError::Io { path: lock_path.clone(), source: e.into() },
+        })?;
+        let t = FileType::from_raw_mode(rustix::fs::fstat(&lock).map_err(rio(&lock_path))?.st_mode);
+        if t != FileType::RegularFile {
+            return Err(OutputError::NotRegular { path: lock_path, kind: kind_name(t), verb: "use" });
+        }
+        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => return Err(OutputError::Locked(path.to_path_buf())),
-            Err(e) => return Err(OutputError::Io { path: path.to_path_buf(), source: e.into() }),
+            Err(e) => return Err(OutputError::Io { path: lock_path, source: e.into() }),
         }
+        dir._lock = Some(lock);
         let recovery = dir.recover()?;
         Ok((dir, recovery))
     }
@@ -349,6 +384,12 @@ impl OutDir {
         (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile).then_some(st.st_mode & 0o7777)
     }
 
+    /// The permission bits of what member `name` resolves to (through a symlink).
+    pub fn followed_mode(&self, name: &str) -> Option<u32> {
+        let st = rustix::fs::statat(&self.fd, name, AtFlags::empty()).ok()?;
+        (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile).then_some(st.st_mode & 0o7777)
+    }
+
     /// Sets member `name`'s mode; only for a regular file (never through a symlink).
     pub fn set_mode(&self, name: &str, mode: u32) -> Result<(), OutputError> {
         let path = self.member_path(name);
@@ -373,42 +414,92 @@ impl OutDir {
         match rustix::fs::openat(&self.fd, TXN_DIR, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
             Ok(fd) => Ok(Some(fd)),
             Err(rustix::io::Errno::NOENT) => Ok(None),
-            Err(rustix::io::Errno::NOTDIR) | Err(rustix::io::Errno::LOOP) => Err(OutputError::StrangeTxn(path)),
+            Err(rustix::io::Errno::NOTDIR) | Err(rustix::io::Errno::LOOP) => Err(OutputError::StrangeTxn { path, reason: "it is not a directory".into() }),
             Err(e) => Err(OutputError::Io { path, source: e.into() }),
         }
     }
 
-    /// The staged names of a transaction directory; every entry must be a
-    /// regular file (or the commit mark).
-    fn txn_entries(&self, txn: &OwnedFd) -> Result<(Vec<String>, bool), OutputError> {
-        let path = self.member_path(TXN_DIR);
-        let mut names = Vec::new();
-        let mut committed = false;
-        for e in fs::read_dir(&path).map_err(io_err(&path))?.flatten() {
-            let name = e.file_name().into_string().map_err(|_| OutputError::StrangeTxn(path.clone()))?;
-            let st = rustix::fs::statat(txn, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(rio(&path))?;
-            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                return Err(OutputError::StrangeTxn(path));
+    /// The directory's identity (device, inode), recorded in a manifest so
+    /// that a staging directory copied from elsewhere is not applied here.
+    fn identity(&self) -> Result<(u64, u64), OutputError> {
+        let st = rustix::fs::fstat(&self.fd).map_err(rio(&self.path))?;
+        Ok((st.st_dev, st.st_ino))
+    }
+
+    /// Reads a small regular file of the staging directory, never following
+    /// or blocking; `None` when it does not exist.
+    fn read_txn_file(&self, txn: &OwnedFd, name: &str) -> Result<Option<Vec<u8>>, OutputError> {
+        let path = self.member_path(TXN_DIR).join(name);
+        match rustix::fs::openat(txn, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => read_fd(fd, &path).map(Some),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(OutputError::Io { path, source: e.into() }),
+        }
+    }
+
+    /// What an interrupted run left, checked: the manifest names this
+    /// directory and every entry; every entry is a regular file; a commit
+    /// mark lists exactly the staged files with their digests.
+    fn inspect_txn(&self, txn: &OwnedFd) -> Result<(Vec<String>, bool), OutputError> {
+        let txn_path = self.member_path(TXN_DIR);
+        let strange = |reason: String| OutputError::StrangeTxn { path: txn_path.clone(), reason };
+        let mut entries = Vec::new();
+        for e in rustix::fs::Dir::read_from(txn).map_err(rio(&txn_path))? {
+            let e = e.map_err(rio(&txn_path))?;
+            let name = e.file_name().to_str().map_err(|_| strange("it holds a name that is not UTF-8".into()))?.to_string();
+            if name == "." || name == ".." {
+                continue;
             }
-            if name == COMMIT_MARK {
-                committed = true;
-            } else {
-                names.push(name);
+            let st = rustix::fs::statat(txn, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(rio(&txn_path))?;
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                return Err(strange(format!("{} is not a regular file", crate::pki::json::shown(&name))));
+            }
+            entries.push(name);
+        }
+        if entries.is_empty() {
+            // Killed right after creating it: nothing to keep or apply.
+            return Ok((Vec::new(), false));
+        }
+        let manifest: Manifest = match self.read_txn_file(txn, MANIFEST)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|_| strange("its manifest is unreadable".into()))?,
+            None => return Err(strange("it has no manifest".into())),
+        };
+        if manifest.dir != self.identity()? {
+            return Err(strange("its manifest is for another directory".into()));
+        }
+        for name in &entries {
+            if name != MANIFEST && name != COMMIT_MARK && !manifest.files.contains(name) {
+                return Err(strange(format!("it holds {}, which its manifest does not list", crate::pki::json::shown(name))));
             }
         }
-        Ok((names, committed))
+        let staged: Vec<String> = entries.into_iter().filter(|n| manifest.files.contains(n)).collect();
+        let Some(mark) = self.read_txn_file(txn, COMMIT_MARK)? else { return Ok((staged, false)) };
+        let digests: std::collections::BTreeMap<String, String> = serde_json::from_slice(&mark).map_err(|_| strange("its commit mark is unreadable".into()))?;
+        if digests.keys().any(|n| !manifest.files.contains(n)) || staged.iter().any(|n| !digests.contains_key(n)) {
+            return Err(strange("its commit mark does not match its files".into()));
+        }
+        for name in &staged {
+            let bytes = self.read_txn_file(txn, name)?.unwrap_or_default();
+            if digests.get(name).map(String::as_str) != Some(sha256_hex(&bytes).as_str()) {
+                return Err(strange(format!("{} is not the file that was committed", crate::pki::json::shown(name))));
+            }
+        }
+        Ok((staged, true))
     }
 
     fn recover(&self) -> Result<Recovery, OutputError> {
         let Some(txn) = self.open_txn()? else { return Ok(Recovery::Clean) };
-        let (names, committed) = self.txn_entries(&txn)?;
+        let (names, committed) = self.inspect_txn(&txn)?;
         if committed {
             self.finish(&txn, &names)?;
             Ok(Recovery::Completed)
         } else {
             let path = self.member_path(TXN_DIR);
-            for n in &names {
-                rustix::fs::unlinkat(&txn, n.as_str(), AtFlags::empty()).map_err(rio(&path))?;
+            for n in names.iter().map(String::as_str).chain([MANIFEST]) {
+                match rustix::fs::unlinkat(&txn, n, AtFlags::empty()) {
+                    Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+                    Err(e) => return Err(OutputError::Io { path, source: e.into() }),
+                }
             }
             rustix::fs::unlinkat(&self.fd, TXN_DIR, AtFlags::REMOVEDIR).map_err(rio(&path))?;
             Ok(Recovery::Discarded)
@@ -424,7 +515,9 @@ impl OutDir {
         }
         rustix::fs::fsync(&self.fd).map_err(rio(&self.path))?;
         let txn_path = self.member_path(TXN_DIR);
-        rustix::fs::unlinkat(txn, COMMIT_MARK, AtFlags::empty()).map_err(rio(&txn_path))?;
+        for n in [COMMIT_MARK, MANIFEST] {
+            rustix::fs::unlinkat(txn, n, AtFlags::empty()).map_err(rio(&txn_path))?;
+        }
         rustix::fs::unlinkat(&self.fd, TXN_DIR, AtFlags::REMOVEDIR).map_err(rio(&txn_path))?;
         Ok(())
     }
@@ -475,23 +568,19 @@ impl OutDir {
     /// Steps 1 and 2: staged, synced, committed.
     fn stage(&self, files: &[OutFile], names: &[&str], one_syncfs: bool) -> Result<OwnedFd, OutputError> {
         let txn_path = self.member_path(TXN_DIR);
-        let txn = self.open_txn()?.ok_or_else(|| OutputError::StrangeTxn(txn_path.clone()))?;
+        let txn = self.open_txn()?.ok_or_else(|| OutputError::StrangeTxn { path: txn_path.clone(), reason: "it vanished".into() })?;
+        let manifest = Manifest { dir: self.identity()?, files: names.iter().map(|n| n.to_string()).collect() };
+        let manifest = serde_json::to_vec(&manifest).map_err(|e| OutputError::Io { path: txn_path.clone(), source: std::io::Error::other(e) })?;
+        let manifest_file = self.create_in_txn(&txn, MANIFEST, 0o600, &manifest)?;
+        if !one_syncfs {
+            manifest_file.sync_data().map_err(io_err(&txn_path))?;
+        }
+        drop(manifest_file);
         for (chunk_files, chunk_names) in files.chunks(SYNC_BATCH).zip(names.chunks(SYNC_BATCH)) {
             let mut open: Vec<(fs::File, PathBuf)> = Vec::with_capacity(chunk_files.len());
             for (f, name) in chunk_files.iter().zip(chunk_names) {
-                let path = self.member_path(name);
-                let fd = rustix::fs::openat(
-                    &txn,
-                    *name,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(f.mode),
-                )
-                .map_err(rio(&path))?;
-                // The umask may have narrowed the mode; set it exactly.
-                rustix::fs::fchmod(&fd, Mode::from_raw_mode(f.mode)).map_err(rio(&path))?;
-                let mut file = fs::File::from(fd);
-                file.write_all(&f.contents).map_err(io_err(&path))?;
-                open.push((file, path));
+                let file = self.create_in_txn(&txn, name, f.mode, &f.contents)?;
+                open.push((file, self.member_path(name)));
             }
             if !one_syncfs {
                 sync_files(&open)?;
@@ -503,13 +592,41 @@ impl OutDir {
         } else {
             rustix::fs::fsync(&txn).map_err(rio(&txn_path))?;
         }
-        let mark = rustix::fs::openat(&txn, COMMIT_MARK, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))
-            .map_err(rio(&txn_path))?;
-        rustix::fs::fsync(&mark).map_err(rio(&txn_path))?;
+        let digests: std::collections::BTreeMap<&str, String> = names.iter().zip(files).map(|(n, f)| (*n, sha256_hex(&f.contents))).collect();
+        let digests = serde_json::to_vec(&digests).map_err(|e| OutputError::Io { path: txn_path.clone(), source: std::io::Error::other(e) })?;
+        let mark = self.create_in_txn(&txn, COMMIT_MARK, 0o600, &digests)?;
+        mark.sync_all().map_err(io_err(&txn_path))?;
         drop(mark);
         rustix::fs::fsync(&txn).map_err(rio(&txn_path))?;
         Ok(txn)
     }
+}
+
+impl OutDir {
+    /// Creates and writes a new file in the staging directory.
+    fn create_in_txn(&self, txn: &OwnedFd, name: &str, mode: u32, contents: &[u8]) -> Result<fs::File, OutputError> {
+        let path = self.member_path(TXN_DIR).join(name);
+        let fd = rustix::fs::openat(txn, name, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::from_raw_mode(mode))
+            .map_err(rio(&path))?;
+        // The umask may have narrowed the mode; set it exactly.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(rio(&path))?;
+        let mut file = fs::File::from(fd);
+        file.write_all(contents).map_err(io_err(&path))?;
+        Ok(file)
+    }
+}
+
+/// What a staging directory is for.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    /// The output directory's device and inode.
+    dir: (u64, u64),
+    /// The names the transaction writes.
+    files: Vec<String>,
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Unwritten data of other programs below which one `syncfs(2)` makes a set
@@ -582,7 +699,7 @@ mod tests {
         assert_eq!(fs::read(path.join("a.pem")).unwrap(), b"c2");
         assert_eq!(fs::read(path.join("backup/old.pem")).unwrap(), b"mine");
         assert!(fs::symlink_metadata(path.join("link")).unwrap().file_type().is_symlink());
-        assert_eq!(names(&path), ["a-key.pem", "a.pem", "backup", "link"]);
+        assert_eq!(names(&path), [LOCK_FILE, "a-key.pem", "a.pem", "backup", "link"]);
         assert!(matches!(dir.commit(&[OutFile::secret("a-key.pem", "k2")], false), Err(OutputError::KeyExists(_))));
         assert!(matches!(dir.commit(&[OutFile::public("link", "x")], true), Err(OutputError::NotRegular { .. })));
         assert!(matches!(dir.commit(&[OutFile::public("backup", "x")], true), Err(OutputError::NotRegular { .. })));
@@ -601,24 +718,84 @@ mod tests {
         assert_eq!(names(tmp.path()), ["pki"], "no lock file beside the directory");
     }
 
+    /// A transaction staged and committed (or not) but never finished, as a
+    /// killed run leaves it.
+    fn interrupted(dir: &OutDir, files: &[OutFile], committed: bool) {
+        let names: Vec<&str> = files.iter().map(|f| f.path.to_str().unwrap()).collect();
+        rustix::fs::mkdirat(&dir.fd, TXN_DIR, Mode::from_raw_mode(0o700)).unwrap();
+        let txn = dir.stage(files, &names, false).unwrap();
+        if !committed {
+            rustix::fs::unlinkat(&txn, COMMIT_MARK, AtFlags::empty()).unwrap();
+        }
+    }
+
     #[test]
     fn interrupted_transactions_are_finished_or_discarded() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("pki");
-        fs::create_dir_all(path.join(TXN_DIR)).unwrap();
+        fs::create_dir_all(&path).unwrap();
         fs::write(path.join("a.pem"), "old").unwrap();
-        fs::write(path.join(TXN_DIR).join("a.pem"), "new").unwrap();
+        {
+            let dir = OutDir::open(&path).unwrap().unwrap();
+            interrupted(&dir, &[OutFile::public("a.pem", "new"), OutFile::public("b.pem", "b")], false);
+        }
         assert_eq!(OutDir::lock(&path).unwrap().1, Recovery::Discarded);
         assert_eq!(fs::read(path.join("a.pem")).unwrap(), b"old");
-        fs::create_dir_all(path.join(TXN_DIR)).unwrap();
-        fs::write(path.join(TXN_DIR).join("a.pem"), "new").unwrap();
-        fs::write(path.join(TXN_DIR).join(COMMIT_MARK), "").unwrap();
+        assert!(!path.join("b.pem").exists());
+        {
+            let dir = OutDir::open(&path).unwrap().unwrap();
+            interrupted(&dir, &[OutFile::public("a.pem", "new"), OutFile::public("b.pem", "b")], true);
+        }
         assert_eq!(OutDir::lock(&path).unwrap().1, Recovery::Completed);
         assert_eq!(fs::read(path.join("a.pem")).unwrap(), b"new");
-        assert_eq!(names(&path), ["a.pem"]);
-        // A planted symlink in place of the staging directory is refused, not followed.
-        symlink(tmp.path(), path.join(TXN_DIR)).unwrap();
-        assert!(matches!(OutDir::lock(&path), Err(OutputError::StrangeTxn(_))));
+        assert_eq!(names(&path), [LOCK_FILE, "a.pem", "b.pem"]);
+    }
+
+    #[test]
+    fn a_staging_directory_kpki_did_not_leave_is_never_applied_or_deleted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("pki");
+        let txn = path.join(TXN_DIR);
+        // The user's own directory of that name, a planted commit without a
+        // manifest, and a symlink: refused, left as they are.
+        fs::create_dir_all(&txn).unwrap();
+        fs::write(txn.join("userfile"), "mine").unwrap();
+        assert!(matches!(OutDir::lock(&path), Err(OutputError::StrangeTxn { .. })));
+        fs::write(txn.join("ca-key.pem"), "EVIL").unwrap();
+        fs::write(txn.join(COMMIT_MARK), "").unwrap();
+        assert!(matches!(OutDir::lock(&path), Err(OutputError::StrangeTxn { .. })));
+        assert_eq!(fs::read(txn.join("userfile")).unwrap(), b"mine");
+        assert!(!path.join("ca-key.pem").exists());
+        fs::remove_dir_all(&txn).unwrap();
+        symlink(tmp.path(), &txn).unwrap();
+        assert!(matches!(OutDir::lock(&path), Err(OutputError::StrangeTxn { .. })));
+        fs::remove_file(&txn).unwrap();
+        // A committed transaction copied from another directory is not applied here.
+        let other = tmp.path().join("other");
+        fs::create_dir_all(&other).unwrap();
+        {
+            let dir = OutDir::open(&other).unwrap().unwrap();
+            interrupted(&dir, &[OutFile::public("ca-key.pem", "OTHER")], true);
+        }
+        run_cp(&other.join(TXN_DIR), &txn);
+        assert!(matches!(OutDir::lock(&path), Err(OutputError::StrangeTxn { .. })));
+        assert!(!path.join("ca-key.pem").exists());
+        // A committed file changed after the commit is not applied either.
+        fs::remove_dir_all(&txn).unwrap();
+        {
+            let dir = OutDir::open(&path).unwrap().unwrap();
+            interrupted(&dir, &[OutFile::public("ca-key.pem", "REAL")], true);
+        }
+        fs::write(txn.join("ca-key.pem"), "EVIL").unwrap();
+        assert!(matches!(OutDir::lock(&path), Err(OutputError::StrangeTxn { .. })));
+        assert!(!path.join("ca-key.pem").exists());
+    }
+
+    fn run_cp(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap().flatten() {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
 
     #[test]

@@ -187,10 +187,21 @@ fn node_names_never_collide_with_the_sets_files() {
 fn an_expired_ca_does_not_sign() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    // NotBefore is backdated five minutes (as cfssl does), so a one-minute CA is born expired.
-    std::fs::write(d.join("ca-csr.json"), r#"{"CN":"Old CA","key":{"algo":"ecdsa","size":256},"ca":{"expiry":"1m"}}"#).unwrap();
-    let o = kpki_in(d, &["gencert", "-initca", "-bare", "ca", "ca-csr.json"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // A CA born expired is refused when made: NotBefore is backdated five minutes.
+    std::fs::write(d.join("short-csr.json"), r#"{"CN":"Old CA","key":{"algo":"ecdsa","size":256},"ca":{"expiry":"1m"}}"#).unwrap();
+    let o = kpki_in(d, &["gencert", "-initca", "-bare", "short", "short-csr.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("would already be expired"), "{}", stderr(&o));
+    // A CA that expired a day ago (made with the library, dated in the past).
+    use kpki::pki::{issue, key, request};
+    let then = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    let k = key::PrivateKey::generate(key::KeyAlgo::EcdsaP256).unwrap();
+    let plan = issue::CertPlan { subject: request::Subject::cn_o("Old CA", "kpki").to_dn(), sans: vec![], validity: issue::Validity::cfssl(then, time::Duration::days(29)) };
+    let der = issue::self_signed_ca(&plan, None, &k).unwrap();
+    std::fs::write(d.join("ca.pem"), key::pem_encode("CERTIFICATE", &der)).unwrap();
+    std::fs::write(d.join("ca-key.pem"), k.to_pem(key::KeyFormat::Cfssl).unwrap().as_bytes()).unwrap();
+    let text = String::from_utf8_lossy(&run(Command::new("openssl").args(["x509", "-noout", "-enddate", "-in"]).arg(d.join("ca.pem"))).stdout).into_owned();
+    assert!(text.contains("notAfter="), "{text}");
     std::fs::copy(repo().join("ca-config/admin-csr.json"), d.join("admin-csr.json")).unwrap();
     let o = kpki_in(d, &["gencert", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "-bare", "admin", "admin-csr.json"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -199,6 +210,78 @@ fn an_expired_ca_does_not_sign() {
     run(Command::new(kpki()).args(["genkey", "-bare", "adm", "admin-csr.json"]).current_dir(d));
     let o = kpki_in(d, &["sign", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "adm.csr"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("expired on"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_key_kept_behind_a_symlink_is_renewed_and_a_symlinked_out_dir_is_not_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    bootstrap(&out, Some(&p256("")), &[]);
+    let vault = tmp.path().join("vault");
+    std::fs::create_dir(&vault).unwrap();
+    std::fs::rename(out.join("admin-key.pem"), vault.join("admin-key.pem")).unwrap();
+    symlink(vault.join("admin-key.pem"), out.join("admin-key.pem")).unwrap();
+    let before = std::fs::read(out.join("admin.pem")).unwrap();
+    let o = kpki_in(tmp.path(), &["renew", "--dir", "pki", "--role", "admin"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(std::fs::read(out.join("admin.pem")).unwrap(), before, "renewed");
+    assert_key_matches(&out.join("admin.pem"), &vault.join("admin-key.pem"));
+    assert!(std::fs::symlink_metadata(out.join("admin-key.pem")).unwrap().file_type().is_symlink());
+    // --rekey would have to replace the user's symlink: refused, nothing changed.
+    let o = kpki_in(tmp.path(), &["renew", "--dir", "pki", "--role", "admin", "--rekey"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    assert!(verify(&out).status.success());
+    // -bare through a symlinked subdirectory of --out-dir is refused.
+    let d = tmp.path();
+    std::fs::create_dir_all(d.join("out")).unwrap();
+    std::fs::create_dir_all(d.join("escape")).unwrap();
+    symlink(d.join("escape"), d.join("out/x")).unwrap();
+    std::fs::copy(repo().join("ca-config/ca-csr.json"), d.join("ca-csr.json")).unwrap();
+    let o = kpki_in(d, &["gencert", "-initca", "--out-dir", "out", "-bare", "x/ca", "ca-csr.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(std::fs::read_dir(d.join("escape")).unwrap().next().is_none(), "nothing written through the symlink");
+}
+
+#[test]
+fn other_users_cannot_hold_the_lock_and_planted_staging_is_not_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    bootstrap(&out, Some(&p256("")), &[]);
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Another user can read the directory, so could flock it; the lock file is 0600.
+    let setpriv = require("setpriv");
+    let o = Command::new(&setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "flock", "-n"])
+        .arg(out.join(kpki::output::LOCK_FILE))
+        .arg("true")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "another user could take kpki's lock");
+    let mut holder = Command::new(&setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "flock", "-s"])
+        .arg(&out)
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let o = kpki_in(tmp.path(), &["renew", "--all", "--dir", "pki"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(o.status.success(), "a flock on the directory by another user blocks kpki: {}", stderr(&o));
+    // A committed staging directory planted by hand (no manifest) is refused, not applied or deleted.
+    let ca_key = std::fs::read(out.join("ca-key.pem")).unwrap();
+    let txn = out.join(kpki::output::TXN_DIR);
+    std::fs::create_dir(&txn).unwrap();
+    std::fs::write(txn.join("ca-key.pem"), "EVIL").unwrap();
+    std::fs::write(txn.join(".commit"), "").unwrap();
+    let o = kpki_in(tmp.path(), &["bootstrap", "--out", "pki", "--config", write(&tmp, "c.toml", &p256("")).to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("move it away"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("ca-key.pem")).unwrap(), ca_key);
+    assert_eq!(std::fs::read(txn.join("ca-key.pem")).unwrap(), b"EVIL");
+    assert_eq!(verify(&out).status.code(), Some(1));
 }
 
 #[test]
@@ -235,9 +318,12 @@ fn fifos_never_block() {
         let o = run_bounded(Command::new(kpki()).args(args).arg(&out), Duration::from_secs(20));
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
-    // A FIFO named like a member file: a clear error, nothing changed.
+    // A FIFO named like a member file: verify does not block on it (it is
+    // also the certificate a kubeconfig embeds), bootstrap refuses clearly.
     std::fs::remove_file(out.join("admin.pem")).unwrap();
     mkfifo(&out.join("admin.pem"));
+    let o = run_bounded(Command::new(kpki()).arg("verify").arg("--dir").arg(&out), Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
     let o = run_bounded(Command::new(kpki()).arg("bootstrap").arg("--out").arg(&out).arg("--config").arg(write(&tmp, "c.toml", &p256(""))), Duration::from_secs(20));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("admin.pem: it is a FIFO"), "{}", stderr(&o));

@@ -144,6 +144,13 @@ pub fn report_recovery(dir: &output::OutDir, r: output::Recovery) {
 /// stderr); with `dry_run` only said.
 pub fn tighten_key_modes(dir: &output::OutDir, names: &[String], dry_run: bool) -> Result<()> {
     for name in names.iter().filter(|n| n.ends_with("-key.pem") || n.as_str() == plan::ENCRYPTION_FILE || n.ends_with(".kubeconfig")) {
+        if dir.mode_of(name).is_none() {
+            // A symlink: kpki does not change what it points to, but says so.
+            if let Some(mode) = dir.followed_mode(name).filter(|m| m & 0o077 != 0) {
+                super::warn(&format!("{}: it points to a file of mode {mode:04o} that other users can read; kpki does not change files it reaches through a symlink: chmod 600 it", display(&dir.path().join(name))));
+            }
+            continue;
+        }
         if let Some(mode) = dir.mode_of(name).filter(|m| m & 0o077 != 0) {
             if dry_run {
                 eprintln!("kpki: {}: mode {mode:04o} lets other users read it; a real run sets 0600", display(&dir.path().join(name)));
@@ -170,7 +177,15 @@ pub fn run(a: Args) -> Result<()> {
     let plan: Plan = plan::plan(&cluster, &inventory).map_err(|e| Failure::input(e.to_string()))?;
     // Held until the set is in place: a second run waits its turn with a clear error.
     let dir = if a.dry_run {
-        output::OutDir::open(&a.out)?
+        let dir = output::OutDir::open(&a.out)?;
+        if dir.as_ref().is_some_and(output::OutDir::pending_transaction) {
+            super::warn(&format!(
+                "{}: an interrupted run left {}; a real run finishes (or discards) it first, so it may write other files than this dry run shows",
+                display(&a.out),
+                output::TXN_DIR
+            ));
+        }
+        dir
     } else {
         let (dir, recovery) = output::OutDir::lock(&a.out)?;
         report_recovery(&dir, recovery);
@@ -188,6 +203,9 @@ pub fn run(a: Args) -> Result<()> {
     } else if encrypted {
         Some(a.passphrase.require("Passphrase for the CA key: ", &format!("{} is encrypted", display(&a.out.join(&ca_key_file))))?)
     } else {
+        if existing.contains_key(&ca_key_file) && !a.force {
+            a.passphrase.warn_unused(&display(&a.out.join(&ca_key_file)));
+        }
         None
     };
     let protection = set::CaKeyProtection { passphrase: pass.as_ref().map(|p| p.as_slice()), encrypt: a.encrypt_ca_key };

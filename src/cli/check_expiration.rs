@@ -23,6 +23,13 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let now = OffsetDateTime::now_utc();
+    if crate::output::OutDir::open(&a.dir)?.is_some_and(|d| d.pending_transaction()) {
+        super::warn(&format!(
+            "{}: an interrupted run left {}; run the same bootstrap or renew again to finish it (these dates may change)",
+            super::display(&a.dir),
+            crate::output::TXN_DIR
+        ));
+    }
     let entries = super::cert_files(&a.dir)?;
     let mut rows = Vec::new();
     for p in entries {

@@ -157,6 +157,13 @@ pub fn initca(req: &CsrRequest, csr_path: &std::path::Path, hostname: Option<&st
     let key = gen_key(req)?;
     let ca = req.ca.clone().unwrap_or_default();
     let expiry = ca.expiry.unwrap_or(Duration::hours(DEFAULT_CA_EXPIRY_HOURS));
+    if expiry <= Duration::minutes(5) {
+        return Err(Failure::input(format!(
+            "CA JSON {}: ca.expiry is {} minutes; NotBefore is backdated five minutes (as cfssl does), so the CA would already be expired",
+            display(csr_path),
+            expiry.whole_minutes()
+        )));
+    }
     let subject = req.subject.to_dn();
     let plan = CertPlan { subject: subject.clone(), sans: sans.clone(), validity: Validity::cfssl(OffsetDateTime::now_utc(), expiry) };
     let cert = issue::self_signed_ca(&plan, ca.path_len, &key)?;

@@ -231,7 +231,7 @@ pub fn display(path: &Path) -> String {
 /// The certificate files of a directory (`*.pem` except keys and hidden files), sorted.
 pub fn cert_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut certs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Failure::input(format!("--dir {}: {}", dir.display(), io_reason(&e))))?
+        .map_err(|e| Failure::input(format!("--dir {}: {}", display(dir), io_reason(&e))))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -259,6 +259,7 @@ pub fn load_ca_key(ca_key: &Path, pass: &passphrase::PassphraseArgs) -> Result<c
     let passphrase = if key::PrivateKey::is_encrypted_pem(&key_pem) {
         Some(pass.require(&format!("Passphrase for {}: ", display(ca_key)), &format!("CA key {} is encrypted", display(ca_key)))?)
     } else {
+        pass.warn_unused(&display(ca_key));
         None
     };
     key::PrivateKey::from_pem_with_passphrase(&key_pem, passphrase.as_ref().map(|p| p.as_slice()))
@@ -311,6 +312,20 @@ pub fn base_path(out_dir: Option<&Path>, name: &str) -> Result<PathBuf> {
                     crate::pki::json::shown(name),
                     display(d)
                 )));
+            }
+            // Nor through a symlink inside it.
+            let mut at = d.to_path_buf();
+            let parts: Vec<_> = Path::new(name).components().collect();
+            for c in parts.iter().take(parts.len().saturating_sub(1)) {
+                at.push(c);
+                if at.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(Failure::input(format!(
+                        "-bare {}: {} is a symbolic link; with --out-dir the name must stay inside {}",
+                        crate::pki::json::shown(name),
+                        display(&at),
+                        display(d)
+                    )));
+                }
             }
             Ok(d.join(name))
         }

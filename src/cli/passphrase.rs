@@ -49,6 +49,14 @@ impl PassphraseArgs {
         Ok(None)
     }
 
+    /// Says on stderr that a passphrase flag given for `key` is not used
+    /// (the key is not encrypted), so a mistaken setup does not pass silently.
+    pub fn warn_unused(&self, key: &str) {
+        if self.file.is_some() || self.env.is_some() {
+            super::warn(&format!("{key} is not encrypted; the passphrase given with --ca-key-passphrase-file/--ca-key-passphrase-env is not used"));
+        }
+    }
+
     /// Like [`get`](Self::get), but a passphrase is required.
     pub fn require(&self, prompt: &str, why: &str) -> Result<Zeroizing<Vec<u8>>> {
         self.get(prompt)?.ok_or_else(|| {

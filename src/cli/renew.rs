@@ -55,24 +55,34 @@ pub fn run(a: Args) -> Result<()> {
     let (dir, recovery) = output::OutDir::lock(&a.dir)?;
     super::bootstrap::report_recovery(&dir, recovery);
     let ca = load_ca(&a.dir.join("ca.pem"), &a.dir.join("ca-key.pem"), &a.passphrase)?;
+    // Certificates, keys and kubeconfigs, through symlinks too (a key kept
+    // elsewhere); anything else under such a name is an error, not skipped.
     let mut files = std::collections::BTreeMap::new();
-    for name in dir.regular_files()? {
-        if name.ends_with(".pem") || name.ends_with(".kubeconfig") {
-            if let Some(bytes) = dir.read(&name)? {
-                files.insert(name, bytes);
-            }
+    for (name, kind) in dir.entries()? {
+        if name.starts_with('.') || !(name.ends_with(".pem") || name.ends_with(".kubeconfig")) {
+            continue;
+        }
+        if !matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::Symlink) {
+            return Err(Failure::input(format!("{}: it is not a regular file; renew does not read it (move it away)", display(&a.dir.join(&name)))));
+        }
+        if let Some(bytes) = dir.read(&name)? {
+            files.insert(name, bytes);
         }
     }
     let plan: Option<Plan> = match dir.read(PLAN_FILE)? {
         Some(t) => Some(serde_json::from_slice(&t).map_err(|e| Failure::input(format!("{}: not a kpki plan: {e}", display(&a.dir.join(PLAN_FILE)))))?),
         None => None,
     };
-    let leaf_stems: Vec<String> = files
+    let (leaf_stems, keyless): (Vec<String>, Vec<String>) = files
         .keys()
         .filter(|n| n.ends_with(".pem") && !n.ends_with("-key.pem") && n.as_str() != "ca.pem")
         .map(|n| n.trim_end_matches(".pem").to_string())
-        .filter(|s| files.contains_key(&format!("{s}-key.pem")))
-        .collect();
+        .partition(|s| files.contains_key(&format!("{s}-key.pem")));
+    if a.all {
+        for s in &keyless {
+            super::warn(&format!("{}.pem has no key {s}-key.pem beside it; not renewed", crate::pki::json::shown(s)));
+        }
+    }
     let stems: Vec<String> = if a.all {
         leaf_stems
     } else {

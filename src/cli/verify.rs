@@ -68,9 +68,9 @@ pub fn run(a: Args) -> Result<()> {
             if od.pending_transaction() {
                 r.problems.push(format!("{}: a kpki run was interrupted while writing the set; run the same bootstrap or renew again to finish it", output::TXN_DIR));
             }
-            for name in od.regular_files()? {
-                if let Some(mode) = od.mode_of(&name).filter(|m| m & 0o077 != 0 && (name.ends_with("-key.pem") || name == ENCRYPTION_FILE)) {
-                    r.problems.push(format!("{}: mode {mode:04o} lets other users read a secret; chmod 600 it (bootstrap does)", shown(&name)));
+            for name in od.entries()?.into_keys().filter(|n| !n.starts_with('.') && (n.ends_with("-key.pem") || n == ENCRYPTION_FILE)) {
+                if let Some(mode) = od.followed_mode(&name).filter(|m| m & 0o077 != 0) {
+                    r.problems.push(format!("{}: mode {mode:04o} lets other users read a secret; chmod 600 it (bootstrap does for files it owns)", shown(&name)));
                 }
             }
             out_dir = Some(od);
@@ -87,7 +87,7 @@ pub fn run(a: Args) -> Result<()> {
     let ca_pem = read_input(&ca_path, "CA certificate")?;
     let ca_der = cert::cert_from_pem(&ca_pem).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(&ca_path))))?;
     let ca = cert::parse(&ca_der).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(&ca_path))))?;
-    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = |p: &Path| p.file_name().map(|n| shown(&n.to_string_lossy())).unwrap_or_default();
     if let Some(problem) = cert::ca_problem(&ca) {
         r.problems.push(format!("{}: {problem}", name(&ca_path)));
     }
@@ -144,7 +144,7 @@ pub fn run(a: Args) -> Result<()> {
     if let (Some(plan), Some(dir)) = (&plan, &a.dir) {
         for spec in &plan.certs {
             if !dir.join(spec.cert_file()).exists() {
-                r.problems.push(format!("{}: missing (the plan has a {:?} certificate)", spec.cert_file(), spec.role));
+                r.problems.push(format!("{}: missing (the plan has it for {:?})", spec.cert_file(), spec.cn));
             }
         }
         for k in &plan.kubeconfigs {
@@ -169,23 +169,28 @@ pub fn run(a: Args) -> Result<()> {
                 }
             };
             let cert_file = dir.join(format!("{}.pem", k.stem));
-            let want_cert = std::fs::read(&cert_file).unwrap_or_default();
-            if view.cert.as_deref() != Some(&want_cert[..]) {
-                r.problems.push(format!("{}: its client certificate is not {}", k.file, name(&cert_file)));
-            }
             if view.ca.as_deref() != Some(&ca_pem[..]) {
                 r.problems.push(format!("{}: its certificate authority is not {}", k.file, name(&ca_path)));
             }
-            match view.key.as_ref().map(|k| key::PrivateKey::from_pem(k)) {
-                Some(Ok(key)) => {
-                    let matches = cert::cert_from_pem(&want_cert)
-                        .ok()
-                        .and_then(|d| cert::parse(&d).ok().map(|c| c.public_key().subject_public_key.data.as_ref() == key.public_key_bits()))
-                        .unwrap_or(false);
+            // Compared with the certificate file when it can be read (the
+            // file's own problems are reported above).
+            match read_input(&cert_file, "certificate") {
+                Ok(want_cert) => {
+                    if view.cert.as_deref() != Some(&want_cert[..]) {
+                        r.problems.push(format!("{}: its client certificate is not {}", k.file, name(&cert_file)));
+                    }
+                }
+                Err(_) => r.problems.push(format!("{}: its client certificate cannot be compared: {} is missing or unreadable", k.file, name(&cert_file))),
+            }
+            let embedded_cert = view.cert.as_deref().and_then(|c| cert::cert_from_pem(c).ok());
+            match (view.key.as_ref().map(|k| key::PrivateKey::from_pem(k)), embedded_cert) {
+                (Some(Ok(key)), Some(der)) => {
+                    let matches = cert::parse(&der).ok().is_some_and(|c| c.public_key().subject_public_key.data.as_ref() == key.public_key_bits());
                     if !matches {
                         r.problems.push(format!("{}: its client key does not match its client certificate", k.file));
                     }
                 }
+                (Some(Ok(_)), None) => r.problems.push(format!("{}: it has no readable client certificate", k.file)),
                 _ => r.problems.push(format!("{}: it has no readable client key", k.file)),
             }
             if view.server != k.server {

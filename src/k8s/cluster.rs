@@ -215,6 +215,11 @@ impl Cluster {
         let key_algo = KeyAlgo::from_name(&raw.pki.key_algo).map_err(|e| field("pki.key_algo", e.to_string()))?;
         let validity = duration::parse(&raw.pki.validity).map_err(|e| field("pki.validity", e.to_string()))?;
         let ca_validity = duration::parse(&raw.pki.ca_validity).map_err(|e| field("pki.ca_validity", e.to_string()))?;
+        for (name, d) in [("pki.validity", validity), ("pki.ca_validity", ca_validity)] {
+            if d < Duration::hours(1) {
+                return Err(field(name, "is shorter than one hour (NotBefore is backdated five minutes, as cfssl does, so such a certificate would be expired or nearly so when made)"));
+            }
+        }
         if validity > ca_validity {
             return Err(field("pki.validity", format!("{} is longer than pki.ca_validity {}", raw.pki.validity, raw.pki.ca_validity)));
         }

@@ -110,18 +110,33 @@ impl Drop for UserEntry {
 pub enum ReadError {
     #[error("it is not UTF-8 text")]
     NotUtf8,
-    #[error("it is not valid YAML for a {what}: {message}")]
+    #[error("it is not valid YAML for {what}: {message}")]
     Yaml { what: &'static str, message: String },
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, ReadError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)?;
+    let text = yaml_text(bytes, what)?;
     serde_saphyr::from_str(text).map_err(|e| ReadError::Yaml { what, message: yaml_message(&e.to_string()) })
 }
 
-/// A YAML error as one line: its first line (the rest is a source snippet).
+/// The text of a YAML file, refusing what Kubernetes' YAML reader (go-yaml,
+/// after libyaml) rejects but a more lenient parser might accept: a tab in a
+/// line's indentation ("found character that cannot start any token").
+fn yaml_text<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, ReadError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)?;
+    if let Some((i, _)) = text.lines().enumerate().find(|(_, l)| l.chars().take_while(|c| c.is_whitespace()).any(|c| c == '\t')) {
+        return Err(ReadError::Yaml { what, message: format!("line {}: a tab in the indentation (kubectl and kube-apiserver reject tabs there)", i + 1) });
+    }
+    Ok(text)
+}
+
+/// A YAML error as one line: its first line (the rest is a source snippet),
+/// without the parser's own prefix or advice about its options.
 fn yaml_message(text: &str) -> String {
-    crate::pki::json::shown_max(text.lines().find(|l| !l.trim().is_empty()).unwrap_or("unreadable").trim(), 300)
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("unreadable").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let first = first.split(", set DuplicateKeyPolicy").next().unwrap_or(first);
+    crate::pki::json::shown_max(first, 300)
 }
 
 fn to_yaml<T: Serialize>(value: &T) -> Zeroizing<String> {
@@ -177,7 +192,7 @@ impl Kubeconfig {
 
     /// Reads kubeconfig YAML.
     pub fn from_yaml(bytes: &[u8]) -> Result<Self, ReadError> {
-        parse_yaml(bytes, "kubeconfig")
+        parse_yaml(bytes, "a kubeconfig")
     }
 
     /// Replaces embedded data equal to `old` (a certificate, key or CA in
@@ -296,8 +311,12 @@ impl Drop for KeyConfig {
 pub enum EncryptionConfigError {
     #[error(transparent)]
     Read(#[from] ReadError),
-    #[error("it is not an EncryptionConfiguration (apiserver.config.k8s.io/v1); the retired kind EncryptionConfig is not read by current kube-apiservers")]
-    Kind,
+    #[error("it is the retired kind EncryptionConfig, which current kube-apiservers do not read; it must be kind EncryptionConfiguration, apiVersion apiserver.config.k8s.io/v1")]
+    RetiredKind,
+    #[error("it is kind {kind}, apiVersion {api_version}; it must be kind EncryptionConfiguration, apiVersion apiserver.config.k8s.io/v1")]
+    Kind { kind: String, api_version: String },
+    #[error("an aescbc key has an empty name, or two keys share a name (kube-apiserver refuses both)")]
+    KeyName,
     #[error("it does not cover secrets")]
     NoSecrets,
     #[error("its first provider for secrets is not aescbc with a key, so secrets would not be encrypted with kpki's key")]
@@ -336,7 +355,7 @@ impl EncryptionConfiguration {
     /// Reads and checks an encryption config: secrets are encrypted first by
     /// aescbc, whose every key is 32 bytes. Returns the first key.
     pub fn check(bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, EncryptionConfigError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)?;
+        let text = yaml_text(bytes, "an EncryptionConfiguration")?;
         // The kind first, so a retired EncryptionConfig gets its own message.
         #[derive(Deserialize)]
         struct Head {
@@ -344,13 +363,21 @@ impl EncryptionConfiguration {
             #[serde(rename = "apiVersion")]
             api_version: Option<String>,
         }
-        let head: Head = serde_saphyr::from_str(text).map_err(|e| ReadError::Yaml { what: "EncryptionConfiguration", message: yaml_message(&e.to_string()) })?;
-        if head.kind.as_deref() != Some("EncryptionConfiguration") || head.api_version.as_deref() != Some("apiserver.config.k8s.io/v1") {
-            return Err(EncryptionConfigError::Kind);
+        let head: Head = serde_saphyr::from_str(text).map_err(|e| ReadError::Yaml { what: "an EncryptionConfiguration", message: yaml_message(&e.to_string()) })?;
+        if head.kind.as_deref() == Some("EncryptionConfig") {
+            return Err(EncryptionConfigError::RetiredKind);
         }
-        let cfg: EncryptionConfiguration = parse_yaml(bytes, "EncryptionConfiguration")?;
+        if head.kind.as_deref() != Some("EncryptionConfiguration") || head.api_version.as_deref() != Some("apiserver.config.k8s.io/v1") {
+            let shown = |v: Option<String>| crate::pki::json::shown_max(&v.unwrap_or_else(|| "(none)".into()), 60);
+            return Err(EncryptionConfigError::Kind { kind: shown(head.kind), api_version: shown(head.api_version) });
+        }
+        let cfg: EncryptionConfiguration = parse_yaml(bytes, "an EncryptionConfiguration")?;
         let rc = cfg.resources.iter().find(|r| r.resources.iter().any(|x| x == "secrets")).ok_or(EncryptionConfigError::NoSecrets)?;
         let keys = rc.providers.first().and_then(|p| p.aescbc.as_ref()).filter(|k| !k.keys.is_empty()).ok_or(EncryptionConfigError::NoSecret)?;
+        let mut seen = std::collections::BTreeSet::new();
+        if keys.keys.iter().any(|k| k.name.trim().is_empty() || !seen.insert(k.name.as_str())) {
+            return Err(EncryptionConfigError::KeyName);
+        }
         let mut first = None;
         for k in &keys.keys {
             let key = Zeroizing::new(B64.decode(k.secret.trim()).map_err(|_| EncryptionConfigError::NotBase64(k.name.clone()))?);
@@ -374,7 +401,13 @@ mod tests {
         let tutorial = text.replace(&B64.encode([7u8; 32]), &B64.encode([7u8; 64]));
         assert_eq!(EncryptionConfiguration::check(tutorial.as_bytes()), Err(EncryptionConfigError::KeyLength(64)));
         let old = text.replace("kind: EncryptionConfiguration", "kind: EncryptionConfig");
-        assert_eq!(EncryptionConfiguration::check(old.as_bytes()), Err(EncryptionConfigError::Kind));
+        assert_eq!(EncryptionConfiguration::check(old.as_bytes()), Err(EncryptionConfigError::RetiredKind));
+        let beta = text.replace("apiserver.config.k8s.io/v1", "apiserver.config.k8s.io/v1beta1");
+        assert!(matches!(EncryptionConfiguration::check(beta.as_bytes()), Err(EncryptionConfigError::Kind { .. })));
+        let unnamed = text.replace("name: key1", "name: ''");
+        assert_eq!(EncryptionConfiguration::check(unnamed.as_bytes()), Err(EncryptionConfigError::KeyName));
+        let tab = format!("\t\n{}", text.as_str());
+        assert!(matches!(EncryptionConfiguration::check(tab.as_bytes()), Err(EncryptionConfigError::Read(ReadError::Yaml { .. }))));
     }
 
     #[test]

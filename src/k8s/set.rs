@@ -285,7 +285,12 @@ pub fn build(
                 out.push(OutFile::secret(ENCRYPTION_FILE, new_encryption_config()?.as_bytes()));
                 rows.push(Row::file(ENCRYPTION_FILE, Action::Replace, e.to_string()));
             }
-            Err(e) => return Err(ferr(ENCRYPTION_FILE, format!("{e}; pass --force to replace it (secrets encrypted with the old key become unreadable)"))),
+            Err(e) => {
+                return Err(ferr(
+                    ENCRYPTION_FILE,
+                    format!("{e}; fix it, or move it away and run bootstrap again for a new one (secrets encrypted with its key become unreadable; --force would also make a new CA and keys)"),
+                ))
+            }
         },
         None => {
             out.push(OutFile::secret(ENCRYPTION_FILE, new_encryption_config()?.as_bytes()));

@@ -252,6 +252,14 @@ pub fn sign(plan: &CertPlan, subject_key: &SubjectKey, profile: &Profile, ca: &C
     p.use_authority_key_identifier_extension = true;
     let issuer = ca.issuer()?;
     let cert = p.signed_by(subject_key, &issuer).map_err(|e| IssueError::Sign(e.to_string()))?;
+    // The issuer name must repeat the CA's subject byte for byte, or no
+    // verifier builds the chain. rcgen re-encodes the CA's subject and can
+    // drop an attribute it reads differently (found by fuzzing a user CA
+    // whose DER x509-parser accepts leniently): checked on every certificate.
+    let issued = cert::parse(cert.der())?;
+    if issued.issuer().as_raw() != cert::parse(&ca.cert_der)?.subject().as_raw() {
+        return Err(IssueError::IssuerName);
+    }
     Ok(Issued { der: cert.der().to_vec(), warnings })
 }
 

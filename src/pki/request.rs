@@ -37,15 +37,21 @@ impl Subject {
         let attrs = [("C", &self.c), ("ST", &self.st), ("L", &self.l), ("O", &self.o), ("OU", &self.ou), ("CN", &self.cn), ("SerialNumber", &self.serial_number)];
         for (name, value) in attrs {
             let Some(v) = value else { continue };
+            if v.trim().is_empty() {
+                return Err(FieldError::new(field(name), "is empty; leave it out instead (X.520 names have at least one character)"));
+            }
             if v.chars().any(char::is_control) {
                 return Err(FieldError::new(field(name), format!("{} contains a control character", super::json::shown(v))));
+            }
+            if let Some(c) = v.chars().find(|c| is_invisible(*c)) {
+                return Err(FieldError::new(field(name), format!("contains the invisible or direction-changing character U+{:04X}, which makes a name read differently than it is", u32::from(c))));
             }
             if v.chars().count() > 64 {
                 let head: String = v.chars().take(20).collect();
                 return Err(FieldError::new(field(name), format!("{}... is longer than 64 characters (RFC 5280's upper bound for name attributes)", super::json::shown(&head))));
             }
-            if name == "C" && !(v.len() == 2 && v.chars().all(|c| c.is_ascii_alphabetic())) {
-                return Err(FieldError::new(field(name), format!("{} is not a two-letter country code such as US (RFC 5280: ISO 3166)", super::json::shown(v))));
+            if name == "C" && !(v.len() == 2 && v.chars().all(|c| c.is_ascii_uppercase())) {
+                return Err(FieldError::new(field(name), format!("{} is not a two-letter country code such as US (RFC 5280: ISO 3166, upper case)", super::json::shown(v))));
             }
         }
         Ok(())
@@ -76,6 +82,12 @@ impl Subject {
         }
         dn
     }
+}
+
+/// Characters that change how text is displayed without being visible:
+/// zero-width characters, bidirectional overrides and isolates, the BOM.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// Go's asn1 marshalling: a PrintableString when `s` fits one and can be written, else a
