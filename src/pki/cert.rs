@@ -190,6 +190,33 @@ pub fn key_algo_name(spki: &SubjectPublicKeyInfo<'_>) -> String {
     }
 }
 
+/// The key algorithm a SubjectPublicKeyInfo declares, including the named
+/// curve of an EC key; `None` for anything kpki does not sign with.
+pub fn spki_algo(spki: &SubjectPublicKeyInfo<'_>) -> Option<super::key::KeyAlgo> {
+    use super::key::KeyAlgo;
+    use x509_parser::oid_registry as o;
+    let a = &spki.algorithm.algorithm;
+    if *a == o::OID_PKCS1_RSAENCRYPTION {
+        return u32::try_from(key_bits(spki)).ok().map(KeyAlgo::Rsa);
+    }
+    if *a == o::OID_SIG_ED25519 {
+        return Some(KeyAlgo::Ed25519);
+    }
+    if *a != o::OID_KEY_TYPE_EC_PUBLIC_KEY {
+        return None;
+    }
+    let curve = spki.algorithm.parameters.as_ref()?.as_oid().ok()?;
+    if curve == o::OID_EC_P256 {
+        Some(KeyAlgo::EcdsaP256)
+    } else if curve == o::OID_NIST_EC_P384 {
+        Some(KeyAlgo::EcdsaP384)
+    } else if curve == o::OID_NIST_EC_P521 {
+        Some(KeyAlgo::EcdsaP521)
+    } else {
+        None
+    }
+}
+
 /// The subjectKeyIdentifier, if present.
 pub fn ski(cert: &X509Certificate<'_>) -> Option<Vec<u8>> {
     cert.iter_extensions().find_map(|e| match e.parsed_extension() {

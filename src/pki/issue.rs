@@ -76,7 +76,9 @@ impl Ca {
         if let Some(problem) = cert::ca_problem(&parsed) {
             return Err(IssueError::NotCa(problem.to_string()));
         }
-        if parsed.public_key().subject_public_key.data.as_ref() != key.public_key_bits() {
+        // The same key, declared as the same algorithm (an EC certificate
+        // naming another curve for the same point is not this key's).
+        if parsed.public_key().subject_public_key.data.as_ref() != key.public_key_bits() || cert::spki_algo(parsed.public_key()) != Some(key.algo()) {
             return Err(IssueError::KeyMismatch);
         }
         let ca = Ca { cert_der, key };
