@@ -10,14 +10,18 @@
 //! the directory's descriptor, and never follows, deletes or opens for
 //! writing anything else. A set is written as a small transaction:
 //!
-//! 1. every new file is staged in `DIR/.kpki-txn/` and synced;
-//! 2. an empty `.kpki-txn/.commit` is made durable: the commit point;
+//! 1. a manifest (this directory's device and inode, the names written) and
+//!    every new file are staged in `DIR/.kpki-txn/` and synced;
+//! 2. `.kpki-txn/.commit`, holding each staged file's SHA-256, is made
+//!    durable: the commit point;
 //! 3. each staged file is renamed over its name in `DIR`, `DIR` is synced,
 //!    and `.kpki-txn` is removed.
 //!
 //! A run killed before step 2 leaves the directory as it was (the next run
 //! discards the staged files); killed after it, the next run under the lock
-//! finishes the renames first. Readers may see a mix of old and new files
+//! finishes the renames first. A staging directory without a manifest for
+//! this directory, with files it does not list, or whose files no longer
+//! match the commit mark is not kpki's to apply or delete: it is refused. Readers may see a mix of old and new files
 //! only during step 3 (microseconds) or until an interrupted run is resumed;
 //! `verify` says when a transaction is pending.
 //!
@@ -266,8 +270,8 @@ pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
 /// An output directory, open by descriptor. Every member is read and
 /// written relative to it, so the path being replaced by a symlink during a
 /// run changes nothing. [`OutDir::lock`] also holds an exclusive `flock(2)`
-/// on the directory itself for as long as the value lives: `pki`, `pki/` and
-/// `./pki` are one lock, and no lock file is created anywhere.
+/// on [`LOCK_FILE`] inside it for as long as the value lives: `pki`, `pki/`
+/// and `./pki` are one lock, and nothing is created beside the directory.
 pub struct OutDir {
     path: PathBuf,
     fd: OwnedFd,
