@@ -24,19 +24,27 @@ struct Moto {
 
 fn moto() -> Moto {
     let bin = require("moto_server");
-    let port = free_port();
-    let server = Server(
-        Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_AMIS_PATH", repo().join("fixtures/moto-amis.json"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, "moto_server");
-    Moto { port, _server: server }
+    // Another test may take the free port before moto binds it (moto then
+    // exits): try again with another port rather than talk to a stranger.
+    for _ in 0..5 {
+        let port = free_port();
+        let mut server = Server(
+            Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_AMIS_PATH", repo().join("fixtures/moto-amis.json"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for_port(port, "moto_server");
+        std::thread::sleep(Duration::from_millis(200));
+        if server.0.try_wait().unwrap().is_none() {
+            return Moto { port, _server: server };
+        }
+    }
+    panic!("moto_server did not stay up on any of five free ports");
 }
 
 fn endpoint(port: u16) -> String {
@@ -425,12 +433,13 @@ fn endpoint_failures_are_one_line_with_operation_endpoint_status_and_attempts() 
     assert!(line.contains("Describe"), "names the operation: {line}");
     assert!(!line.contains("SdkError") && !line.contains("{") && !line.contains("ServiceError"), "{line}");
     assert!(seen.load(Ordering::SeqCst) >= 2, "the SDK retried as configured");
-    // Nothing listening: the connection failure, as one line.
-    let dead = free_port();
+    // Nothing listening (port 1, tcpmux, is never served here): the
+    // connection failure, as one line.
+    let dead: u16 = 1;
     let o = kpki_aws(dead, tmp.path()).env("AWS_MAX_ATTEMPTS", "1").args(["bootstrap", "--provider", "aws", "--out", "pki"]).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(2), "{err}");
     let line = err.lines().find(|l| l.starts_with("kpki: error:")).unwrap();
-    assert!(line.len() < 300 && line.contains("connection failed") && line.contains(&dead.to_string()), "{line}");
+    assert!(line.len() < 300 && line.contains("connection failed") && line.contains("127.0.0.1:1 "), "{line}");
     assert!(!tmp.path().join("pki").exists());
 }

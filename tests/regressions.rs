@@ -420,6 +420,17 @@ fn small_trust_defects() {
     let o = kpki_in(d, &["gencert", "-initca", "no\nsuch.json"]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(stderr(&o).lines().count(), 1, "{:?}", stderr(&o));
+    // A file name cannot forge a line of verify's report, and a directory
+    // name with a newline is one line in check-expiration's error.
+    let forged = out.join("evil\nca.pem: ok.pem");
+    std::fs::copy(out.join("admin.pem"), &forged).unwrap();
+    std::fs::write(&forged, "not a certificate").unwrap();
+    let o = verify(&out);
+    assert!(!String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("ca.pem: ok.pem")), "{}", String::from_utf8_lossy(&o.stdout));
+    std::fs::remove_file(&forged).unwrap();
+    let o = kpki_in(d, &["check-expiration", "--dir", "no\nsuch"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1, "{:?}", stderr(&o));
     // -bare with --out-dir stays inside it.
     std::fs::copy(repo().join("ca-config/ca-csr.json"), d.join("ca-csr.json")).unwrap();
     let json = run(Command::new(kpki()).args(["gencert", "-initca", "ca-csr.json"]).current_dir(d)).stdout;

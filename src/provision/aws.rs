@@ -76,6 +76,15 @@ impl Aws {
         // The operation's error type is `<Operation>Error`, e.g. DescribeVpcsError.
         let op = std::any::type_name::<E>().rsplit("::").next().unwrap_or("request").trim_end_matches("Error").to_string();
         let code = e.code().unwrap_or("").to_string();
+        if code.is_empty() && !matches!(e, SdkError::ServiceError(_)) {
+            let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+            if text.contains("credentials") || text.contains("Credentials") {
+                return CloudError::new(
+                    "NoCredentials",
+                    "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--profile), or run where an instance role is available",
+                );
+            }
+        }
         let service_message = e.message().map(|m| crate::pki::json::shown_max(m, 200));
         let (what, retried) = match &e {
             SdkError::ServiceError(ctx) => {
@@ -84,33 +93,10 @@ impl Aws {
             }
             SdkError::ResponseError(ctx) => (format!("HTTP {} with a response kpki could not read", ctx.raw().status().as_u16()), true),
             SdkError::TimeoutError(_) => ("no answer in time".to_string(), true),
-            SdkError::DispatchFailure(f) => {
-                let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-                if text.contains("credentials") || text.contains("Credentials") {
-                    return CloudError::new(
-                        "NoCredentials",
-                        "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--profile), or run where an instance role is available",
-                    );
-                }
-                let why = if f.is_timeout() {
-                    "the connection timed out"
-                } else if f.is_io() {
-                    "the connection failed"
-                } else {
-                    "the request could not be sent"
-                };
-                (why.to_string(), true)
-            }
-            _ => {
-                let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-                if text.contains("credentials") || text.contains("Credentials") {
-                    return CloudError::new(
-                        "NoCredentials",
-                        "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--profile), or run where an instance role is available",
-                    );
-                }
-                ("the request could not be built".to_string(), false)
-            }
+            SdkError::DispatchFailure(f) if f.is_timeout() => ("the connection timed out".to_string(), true),
+            SdkError::DispatchFailure(f) if f.is_io() => ("the connection failed".to_string(), true),
+            SdkError::DispatchFailure(_) => ("the request could not be sent".to_string(), true),
+            _ => ("the request could not be built".to_string(), false),
         };
         let mut line = format!("{op} to {} failed: {what}", self.endpoint);
         if !code.is_empty() {
