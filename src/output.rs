@@ -237,12 +237,7 @@ pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
         tmp.write_all(&f.contents).map_err(io_err(&f.path))?;
         staged.push((tmp, f));
     }
-    for (tmp, _) in &staged {
-        crate::sys::start_writeback(tmp.as_file());
-    }
-    for (tmp, f) in &staged {
-        tmp.as_file().sync_data().map_err(io_err(&f.path))?;
-    }
+    sync_files(staged.iter().map(|(tmp, f)| (tmp.as_file(), f.path.as_path())))?;
     let mut dirs: Vec<&Path> = Vec::new();
     for (tmp, f) in staged {
         if f.secret && !force {
@@ -511,11 +506,11 @@ impl OutDir {
     }
 
     /// Step 3: the renames, then the directory sync and clean-up.
-    fn finish(&self, txn: &OwnedFd, names: &[String]) -> Result<(), OutputError> {
-        for n in names {
+    fn finish(&self, txn: &OwnedFd, names: &[impl AsRef<str>]) -> Result<(), OutputError> {
+        for n in names.iter().map(AsRef::as_ref) {
             // Re-checked: the user may have put something else there since.
             check_target(&self.fd, Path::new(n), &self.member_path(n), false, true)?;
-            rustix::fs::renameat(txn, n.as_str(), &self.fd, n.as_str()).map_err(rio(&self.member_path(n)))?;
+            rustix::fs::renameat(txn, n, &self.fd, n).map_err(rio(&self.member_path(n)))?;
         }
         rustix::fs::fsync(&self.fd).map_err(rio(&self.path))?;
         let txn_path = self.member_path(TXN_DIR);
@@ -560,7 +555,7 @@ impl OutDir {
         rustix::fs::mkdirat(&self.fd, TXN_DIR, Mode::from_raw_mode(0o700)).map_err(rio(&txn_path))?;
         let result = self.stage(files, &names, one_syncfs);
         match result {
-            Ok(txn) => self.finish(&txn, &names.iter().map(|n| n.to_string()).collect::<Vec<_>>()),
+            Ok(txn) => self.finish(&txn, &names),
             Err(e) => {
                 // Not committed: leave the directory as it was.
                 let _ = self.recover();
@@ -587,7 +582,7 @@ impl OutDir {
                 open.push((file, self.member_path(name)));
             }
             if !one_syncfs {
-                sync_files(&open)?;
+                sync_files(open.iter().map(|(file, path)| (file, path.as_path())))?;
             }
         }
         if one_syncfs {
@@ -604,9 +599,7 @@ impl OutDir {
         rustix::fs::fsync(&txn).map_err(rio(&txn_path))?;
         Ok(txn)
     }
-}
 
-impl OutDir {
     /// Creates and writes a new file in the staging directory.
     fn create_in_txn(&self, txn: &OwnedFd, name: &str, mode: u32, contents: &[u8]) -> Result<fs::File, OutputError> {
         let path = self.member_path(TXN_DIR).join(name);
@@ -652,9 +645,9 @@ fn others_unwritten(ours: u64) -> Option<u64> {
 }
 
 /// Makes files durable: write-back is started for all of them first, then
-/// each is `fdatasync`ed, so their writes overlap.
-fn sync_files(files: &[(fs::File, PathBuf)]) -> Result<(), OutputError> {
-    for (file, _) in files {
+/// each is `fdatasync`ed, so their writes overlap. A failure names the path.
+fn sync_files<'a>(files: impl Iterator<Item = (&'a fs::File, &'a Path)> + Clone) -> Result<(), OutputError> {
+    for (file, _) in files.clone() {
         crate::sys::start_writeback(file);
     }
     for (file, path) in files {

@@ -144,20 +144,20 @@ pub fn report_recovery(dir: &output::OutDir, r: output::Recovery) {
 /// stderr); with `dry_run` only said.
 pub fn tighten_key_modes(dir: &output::OutDir, names: &[String], dry_run: bool) -> Result<()> {
     for name in names.iter().filter(|n| n.ends_with("-key.pem") || n.as_str() == plan::ENCRYPTION_FILE || n.ends_with(".kubeconfig")) {
-        if dir.mode_of(name).is_none() {
+        let shown_path = display(&dir.path().join(name));
+        match dir.mode_of(name) {
             // A symlink: kpki does not change what it points to, but says so.
-            if let Some(mode) = dir.followed_mode(name).filter(|m| m & 0o077 != 0) {
-                super::warn(&format!("{}: it points to a file of mode {mode:04o} that other users can read; kpki does not change files it reaches through a symlink: chmod 600 it", display(&dir.path().join(name))));
+            None => {
+                if let Some(mode) = dir.followed_mode(name).filter(|m| m & 0o077 != 0) {
+                    super::warn(&format!("{shown_path}: it points to a file of mode {mode:04o} that other users can read; kpki does not change files it reaches through a symlink: chmod 600 it"));
+                }
             }
-            continue;
-        }
-        if let Some(mode) = dir.mode_of(name).filter(|m| m & 0o077 != 0) {
-            if dry_run {
-                eprintln!("kpki: {}: mode {mode:04o} lets other users read it; a real run sets 0600", display(&dir.path().join(name)));
-            } else {
+            Some(mode) if mode & 0o077 != 0 && dry_run => eprintln!("kpki: {shown_path}: mode {mode:04o} lets other users read it; a real run sets 0600"),
+            Some(mode) if mode & 0o077 != 0 => {
                 dir.set_mode(name, output::KEY_MODE)?;
-                eprintln!("kpki: {}: was mode {mode:04o}, readable by other users; set to 0600", display(&dir.path().join(name)));
+                eprintln!("kpki: {shown_path}: was mode {mode:04o}, readable by other users; set to 0600");
             }
+            Some(_) => {}
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use time::Duration;
 
 use crate::pki::duration;
+use crate::pki::json::shown;
 use crate::pki::key::KeyAlgo;
 
 /// The embedded default: the seed cluster.
@@ -357,9 +358,6 @@ pub fn check_node_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn shown(s: &str) -> String {
-    crate::pki::json::shown_max(s, 100)
-}
 
 /// The TOML error as one line: message, then where.
 fn toml_message(e: &toml::de::Error, text: &str) -> String {

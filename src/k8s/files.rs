@@ -406,7 +406,7 @@ mod tests {
         assert!(matches!(EncryptionConfiguration::check(beta.as_bytes()), Err(EncryptionConfigError::Kind { .. })));
         let unnamed = text.replace("name: key1", "name: ''");
         assert_eq!(EncryptionConfiguration::check(unnamed.as_bytes()), Err(EncryptionConfigError::KeyName));
-        let tab = format!("\t\n{}", text.as_str());
+        let tab = ["\t\n", text.as_str()].concat();
         assert!(matches!(EncryptionConfiguration::check(tab.as_bytes()), Err(EncryptionConfigError::Read(ReadError::Yaml { .. }))));
     }
 
