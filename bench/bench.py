@@ -619,10 +619,11 @@ def main():
                      f"{b.median(f'cmd|{label}: 10 x gencert, cfssl') / b.median(f'cmd|{label}: 10 x gencert, kpki as cfssl'):.1f}x | |")
     if ops_table.returncode == 0 and ops_table.stdout.strip() and not ops_table.stdout.startswith("mean_ms="):
         lines += ["", f"Per operation inside one process (`{os.path.relpath(a.ops, ROOT) if a.ops.startswith(ROOT) else a.ops}`):", "", "```", ops_table.stdout.strip(), "```"]
-    settings = os.path.join(ROOT, "bench", "profile-settings.md")
-    if os.path.exists(settings):
-        with open(settings) as f:
-            lines += ["", f.read().strip()]
+    for extra in ("profile-settings.md", "measured-choices.md"):
+        path = os.path.join(ROOT, "bench", extra)
+        if os.path.exists(path):
+            with open(path) as f:
+                lines += ["", f.read().strip()]
     text = "\n".join(lines) + "\n"
     print(text)
     if a.write:

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 fn main() {
-    kpki::sys::restore_sigpipe();
+    kpki::restore_sigpipe();
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
     let name = Path::new(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -13,5 +13,5 @@ fn main() {
     if name == "cfssljson" {
         rest.insert(0, OsString::from("json"));
     }
-    std::process::exit(kpki::cli::run(rest));
+    std::process::exit(kpki::run(rest));
 }

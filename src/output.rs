@@ -35,12 +35,9 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-use zeroize::Zeroizing;
 
-/// File mode for private keys.
-pub const KEY_MODE: u32 = 0o600;
-/// File mode for certificates, CSRs, kubeconfigs without secrets, reports.
-pub const PUBLIC_MODE: u32 = 0o644;
+pub use crate::model::file::{is_member_name, OutFile, KEY_MODE, PUBLIC_MODE};
+
 /// Mode for a directory kpki creates (the umask can only narrow it).
 pub const DIR_MODE: u32 = 0o755;
 /// Largest file kpki reads (CSR JSON, configs, PEM, kubeconfigs): far above any real one.
@@ -66,18 +63,41 @@ const SYNC_BATCH: usize = 64;
 /// Why reading or writing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
+    /// A private key exists where a new one would go.
     #[error("{} already exists; kpki never overwrites a private key unless you pass --force", shown(.0))]
     KeyExists(PathBuf),
+    /// Another kpki run holds the output directory.
     #[error("{} is locked by another process (it holds {LOCK_FILE}): another kpki run is writing it; wait for it to finish", shown(.0))]
     Locked(PathBuf),
+    /// A name kpki would write is a symlink, FIFO, directory or device.
     #[error("{}: it is {kind}, not a regular file; kpki does not {verb} it", shown(.path))]
-    NotRegular { path: PathBuf, kind: &'static str, verb: &'static str },
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+        /// What kpki would have done (read, replace).
+        verb: &'static str,
+    },
+    /// An input is larger than [`MAX_INPUT`].
     #[error("{}: it is larger than {} MiB; that is not a file kpki reads", shown(.0), MAX_INPUT >> 20)]
     TooLarge(PathBuf),
+    /// A staging directory kpki did not leave for this directory.
     #[error("{}: {reason}; it is not a staging directory kpki left for this directory, so kpki neither finishes nor removes it: move it away", shown(.path))]
-    StrangeTxn { path: PathBuf, reason: String },
+    StrangeTxn {
+        /// The staging directory.
+        path: PathBuf,
+        /// Why it is not kpki's to apply.
+        reason: String,
+    },
+    /// A system call failed on a path.
     #[error("{}: {}", shown(.path), io_reason(.source))]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
 }
 
 /// A path for messages: one line, control characters escaped, at most 400 characters.
@@ -145,38 +165,6 @@ fn read_fd(fd: OwnedFd, path: &Path) -> Result<Vec<u8>, OutputError> {
     Ok(buf)
 }
 
-/// One file to write.
-pub struct OutFile {
-    pub path: PathBuf,
-    contents: Zeroizing<Vec<u8>>,
-    mode: u32,
-    /// A private key or other secret: never overwritten without force.
-    secret: bool,
-}
-
-impl OutFile {
-    pub fn secret(path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
-        OutFile { path: path.into(), contents: Zeroizing::new(contents.into()), mode: KEY_MODE, secret: true }
-    }
-    pub fn public(path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
-        OutFile { path: path.into(), contents: Zeroizing::new(contents.into()), mode: PUBLIC_MODE, secret: false }
-    }
-    /// A file whose contents are secret (e.g. a kubeconfig holding a key) but
-    /// which may be replaced when the plan changes.
-    pub fn private(path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
-        OutFile { path: path.into(), contents: Zeroizing::new(contents.into()), mode: KEY_MODE, secret: false }
-    }
-    /// The same file with another mode (e.g. 0400 for an SSH key).
-    pub fn with_mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
-        self
-    }
-    /// The bytes to write.
-    pub fn contents(&self) -> &[u8] {
-        &self.contents
-    }
-}
-
 /// Creates `dir` and its missing parents with [`DIR_MODE`].
 pub fn create_dirs(dir: &Path) -> Result<(), OutputError> {
     fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir).map_err(|e| match e.kind() {
@@ -220,7 +208,7 @@ pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
                 source: std::io::ErrorKind::InvalidInput.into(),
             })?;
             let d = fs::File::open(dir).map_err(io_err(dir))?;
-            check_target(&d, name, &f.path, f.secret, force)?;
+            check_target(&d, name, &f.path, f.is_secret(), force)?;
         }
     }
     let mut staged: Vec<(tempfile::NamedTempFile, &OutFile)> = Vec::with_capacity(files.len());
@@ -229,18 +217,18 @@ pub fn write_all(files: &[OutFile], force: bool) -> Result<(), OutputError> {
         create_dirs(dir)?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".kpki-")
-            .permissions(fs::Permissions::from_mode(f.mode))
+            .permissions(fs::Permissions::from_mode(f.mode()))
             .tempfile_in(dir)
             .map_err(io_err(&f.path))?;
         // The umask may have narrowed the mode; set it exactly.
-        tmp.as_file().set_permissions(fs::Permissions::from_mode(f.mode)).map_err(io_err(&f.path))?;
-        tmp.write_all(&f.contents).map_err(io_err(&f.path))?;
+        tmp.as_file().set_permissions(fs::Permissions::from_mode(f.mode())).map_err(io_err(&f.path))?;
+        tmp.write_all(f.contents()).map_err(io_err(&f.path))?;
         staged.push((tmp, f));
     }
     sync_files(staged.iter().map(|(tmp, f)| (tmp.as_file(), f.path.as_path())))?;
     let mut dirs: Vec<&Path> = Vec::new();
     for (tmp, f) in staged {
-        if f.secret && !force {
+        if f.is_secret() && !force {
             tmp.persist_noclobber(&f.path).map_err(|e| match e.error.kind() {
                 std::io::ErrorKind::AlreadyExists => OutputError::KeyExists(f.path.clone()),
                 _ => OutputError::Io { path: f.path.clone(), source: e.error },
@@ -526,7 +514,7 @@ impl OutDir {
     /// written: a private key is not replaced without `force`, and a symlink,
     /// FIFO, directory or other non-regular file is never replaced.
     pub fn commit(&self, files: &[OutFile], force: bool) -> Result<(), OutputError> {
-        let staged_bytes: u64 = files.iter().map(|f| f.contents.len() as u64).sum();
+        let staged_bytes: u64 = files.iter().map(|f| f.contents().len() as u64).sum();
         let one_syncfs = others_unwritten(staged_bytes).is_some_and(|n| n <= QUIET_UNWRITTEN);
         self.commit_with(files, force, one_syncfs)
     }
@@ -547,7 +535,7 @@ impl OutDir {
             }
             // What is not there now is checked again just before its rename.
             if present.contains_key(name) {
-                check_target(&self.fd, Path::new(name), &self.member_path(name), f.secret, force)?;
+                check_target(&self.fd, Path::new(name), &self.member_path(name), f.is_secret(), force)?;
             }
             names.push(name);
         }
@@ -578,7 +566,7 @@ impl OutDir {
         for (chunk_files, chunk_names) in files.chunks(SYNC_BATCH).zip(names.chunks(SYNC_BATCH)) {
             let mut open: Vec<(fs::File, PathBuf)> = Vec::with_capacity(chunk_files.len());
             for (f, name) in chunk_files.iter().zip(chunk_names) {
-                let file = self.create_in_txn(&txn, name, f.mode, &f.contents)?;
+                let file = self.create_in_txn(&txn, name, f.mode(), f.contents())?;
                 open.push((file, self.member_path(name)));
             }
             if !one_syncfs {
@@ -591,7 +579,7 @@ impl OutDir {
         } else {
             rustix::fs::fsync(&txn).map_err(rio(&txn_path))?;
         }
-        let digests: std::collections::BTreeMap<&str, String> = names.iter().zip(files).map(|(n, f)| (*n, sha256_hex(&f.contents))).collect();
+        let digests: std::collections::BTreeMap<&str, String> = names.iter().zip(files).map(|(n, f)| (*n, sha256_hex(f.contents()))).collect();
         let digests = serde_json::to_vec(&digests).map_err(|e| OutputError::Io { path: txn_path.clone(), source: std::io::Error::other(e) })?;
         let mark = self.create_in_txn(&txn, COMMIT_MARK, 0o600, &digests)?;
         mark.sync_all().map_err(io_err(&txn_path))?;
@@ -627,13 +615,11 @@ fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// Unwritten data of other programs below which one `syncfs(2)` makes a set
-/// durable faster than syncing its files one by one. On ext4, each file's
-/// `fdatasync` writes its inode's block synchronously (30 small files:
-/// 6-10 ms here, 3 ms with their write-back started together), while one
-/// `syncfs` batches them (about 1.2 ms for 36 small files, 1.8 ms for 72);
-/// but `syncfs` also waits for everything else unwritten on the file system,
-/// so it is used only when that is small (a cfssl set left unsynced is about
-/// 150 KiB of pages), and kpki never waits long for others' data.
+/// durable instead of syncing its files one by one: `syncfs` batches the
+/// inode writes that per-file `fdatasync` makes one at a time (measurements
+/// in BENCHMARKS.md), but it also waits for everything else unwritten on the
+/// file system, so it is used only when that is small and kpki never waits
+/// long for others' data.
 const QUIET_UNWRITTEN: u64 = 1 << 20;
 
 /// Dirty and under-writeback page cache, system-wide, beyond the `ours`
@@ -654,12 +640,6 @@ fn sync_files<'a>(files: impl Iterator<Item = (&'a fs::File, &'a Path)> + Clone)
         file.sync_data().map_err(io_err(path))?;
     }
     Ok(())
-}
-
-/// A name kpki may write inside an output directory: one path component,
-/// not hidden (so never `.kpki-txn` or `..`).
-pub fn is_member_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && !name.contains('/') && !name.contains('\0')
 }
 
 fn parent(path: &Path) -> &Path {

@@ -21,7 +21,7 @@ pub fn restore_sigpipe() {
 /// waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)`). Only a hint: it makes
 /// no data durable by itself. Started for every file of a set before each is
 /// `fdatasync`ed, the writes overlap instead of queueing one file at a time
-/// (30 small files: 3 ms instead of 8 ms here). Failure is ignored (a file
+/// (see BENCHMARKS.md). Failure is ignored (a file
 /// system may not support it; the `fdatasync` that follows is what counts).
 pub fn start_writeback(file: &std::fs::File) {
     use std::os::fd::AsRawFd;

@@ -168,7 +168,7 @@ fn bootstrap_builds_the_seed_and_certs_carry_the_real_addresses_then_destroy_cle
     assert_eq!(state(m.port, cluster)["tagged_count"], 0);
     assert!(!d.join("pki").exists());
 
-    let o = bootstrap_aws(m.port, d, kpki::k8s::cluster::DEFAULT_TOML);
+    let o = bootstrap_aws(m.port, d, kpki::model::cluster::DEFAULT_TOML);
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("warning: admin_cidr is 0.0.0.0/0"), "{err}");
@@ -204,7 +204,7 @@ fn bootstrap_builds_the_seed_and_certs_carry_the_real_addresses_then_destroy_cle
 
     // A second run changes nothing, in AWS or on disk.
     let before = snapshot(&pki);
-    let o = bootstrap_aws(m.port, d, kpki::k8s::cluster::DEFAULT_TOML);
+    let o = bootstrap_aws(m.port, d, kpki::model::cluster::DEFAULT_TOML);
     ok(&o);
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothing was created"));
     assert_eq!(state(m.port, cluster), s);

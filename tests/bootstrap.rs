@@ -250,7 +250,7 @@ fn verify_catches_each_planted_fault() {
             // Signed now (the CA signs only while valid), with dates of a year ago.
             let validity = issue::Validity { at: time::OffsetDateTime::now_utc(), ..issue::Validity::cfssl(then, time::Duration::days(1)) };
             let plan = issue::CertPlan { subject: s.to_dn(), sans: vec![], validity };
-            let p = profile::Profile::from_usages(&["signing", "key encipherment", "client auth"], time::Duration::days(1)).unwrap();
+            let p = profile::Profile::leaf(profile::Usages::from_names(&["signing", "key encipherment", "client auth"]).unwrap(), time::Duration::days(1));
             let der = issue::sign(&plan, &issue::SubjectKey::of(&k), &p, &ca).unwrap().der;
             std::fs::write(d.join("kube-scheduler.pem"), key::pem_encode("CERTIFICATE", &der)).unwrap();
         }, "kube-scheduler.pem: it expired on"),

@@ -370,7 +370,7 @@ fn the_cluster_configs_subject_is_checked_like_csr_json() {
     for (field, value) in [("C", "United States"), ("L", &"x".repeat(121)), ("ST", "bad\u{7}bell"), ("OU", "two\nlines")] {
         let value_toml = serde_json::to_string(value).unwrap();
         // The seed sets C, ST, L and OU: comment its line out, then set ours.
-        let cfg = kpki::k8s::cluster::DEFAULT_TOML
+        let cfg = kpki::model::cluster::DEFAULT_TOML
             .replacen(&format!("\n{field} = \""), &format!("\n# {field} = \""), 1)
             .replacen("[subject]\n", &format!("[subject]\n{field} = {value_toml}\n"), 1);
         let o = kpki_in(tmp.path(), &["bootstrap", "--dry-run", "--out", "pki", "--config", write(&tmp, "s.toml", &cfg).to_str().unwrap()]);

@@ -20,7 +20,7 @@ fn a_run_killed_at_any_moment_leaves_the_directory_as_it_was_or_complete() {
     let out = tmp.path().join("pki");
     let cfg_a = tmp.path().join("a.toml");
     let cfg_b = tmp.path().join("b.toml");
-    std::fs::write(&cfg_a, kpki::k8s::cluster::DEFAULT_TOML).unwrap();
+    std::fs::write(&cfg_a, kpki::model::cluster::DEFAULT_TOML).unwrap();
     // b moves a master and adds a worker: several certificates and kubeconfigs change.
     let b = seed_with("ip = \"172.31.0.12\"", "ip = \"172.31.0.13\"") + "\n[[workers]]\nip = \"172.31.0.23\"\npod_cidr = \"172.20.3.0/24\"\n";
     std::fs::write(&cfg_b, b).unwrap();

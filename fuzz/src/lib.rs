@@ -13,17 +13,15 @@
 //!   issuer, and carries what was asked for;
 //! - a key that loads survives a write/read round trip unchanged.
 
-use std::path::Path;
 use std::sync::OnceLock;
 
-use kpki::cli::gencert::{self, Made};
-use kpki::k8s::cluster::Cluster;
+use kpki::pki::generate::{self, Generated as Made};
+use kpki::model::cluster::Cluster;
 use kpki::pki::cert;
 use kpki::pki::issue::{self, Ca, CertPlan, SubjectKey, Validity};
 use kpki::pki::key::{KeyAlgo, KeyFormat, PrivateKey};
 use kpki::pki::profile::{Profile, SigningConfig};
 use kpki::pki::request::{CsrRequest, Subject};
-use kpki::provision::Provider;
 use time::{Duration, OffsetDateTime};
 use x509_parser::oid_registry::OID_X509_COMMON_NAME;
 
@@ -92,15 +90,14 @@ pub fn csr_json(data: &[u8]) {
     if matches!(req.key, KeyAlgo::Rsa(_)) {
         req.key = KeyAlgo::EcdsaP256;
     }
-    let path = Path::new("fuzz-csr.json");
-    match gencert::initca(&req, path, None, KeyFormat::Cfssl) {
+    match generate::initca(&req, None, KeyFormat::Cfssl, OffsetDateTime::now_utc()) {
         Ok(made) => check_made("gencert -initca", &made, &req, None),
-        Err(e) => one_line("gencert -initca", &e.message),
+        Err(e) => one_line("gencert -initca", &e.to_string()),
     }
     let ca_der = ca_cert_der();
-    match gencert::leaf(&req, path, None, &Profile::cfssl_default(), ca(), KeyFormat::Pkcs8) {
+    match generate::leaf(&req, None, &Profile::cfssl_default(), ca(), KeyFormat::Pkcs8, OffsetDateTime::now_utc()) {
         Ok(made) => check_made("gencert -ca", &made, &req, Some(&ca_der)),
-        Err(e) => one_line("gencert -ca", &e.message),
+        Err(e) => one_line("gencert -ca", &e.to_string()),
     }
 }
 
@@ -136,17 +133,17 @@ pub fn cluster_config(data: &[u8]) {
         Ok(c) => c,
         Err(e) => return one_line("cluster config", &e.to_string()),
     };
-    let provisioned = match kpki::provision::static_inventory::StaticProvider.provision(&cluster, true) {
-        Ok(p) => p,
-        Err(e) => return one_line("static provider", &e.to_string()),
+    let inventory = match kpki::model::inventory::Inventory::from_config(&cluster) {
+        Ok((inventory, _)) => inventory,
+        Err(e) => return one_line("static inventory", &e.to_string()),
     };
-    let plan = kpki::k8s::plan::plan(&cluster, &provisioned.inventory).unwrap_or_else(|e| panic!("a config that passed validation makes a plan that does not: {e}"));
+    let plan = kpki::k8s::plan::plan(&cluster, &inventory).unwrap_or_else(|e| panic!("a config that passed validation makes a plan that does not: {e}"));
     let ca = plan.ca().expect("every plan has a CA");
     assert!(!ca.cert_file().is_empty());
     for spec in &plan.certs {
         let _ = spec.subject().to_dn();
-        let _ = spec.algo();
-        kpki::pki::request::parse_hosts(&spec.sans).unwrap_or_else(|e| panic!("the plan's own SANs do not parse: {e}"));
+        let sans = kpki::pki::host::sans(&spec.sans);
+        assert_eq!(sans.len(), spec.sans.len(), "a host of the plan has no SAN");
     }
 }
 
@@ -206,9 +203,9 @@ pub fn key(data: &[u8]) {
 
 /// A PKCS#10 CSR through `sign`.
 pub fn csr_pem(data: &[u8]) {
-    let wanted = match kpki::cli::sign::read_csr(data, "fuzz.csr", None) {
+    let wanted = match generate::read_csr(data, None) {
         Ok(w) => w,
-        Err(e) => return one_line("CSR", &e.message),
+        Err(e) => return one_line("CSR", &e.to_string()),
     };
     let n_sans = wanted.sans.len();
     let plan = CertPlan { subject: wanted.subject, sans: wanted.sans, validity: Validity::cfssl(OffsetDateTime::now_utc(), Duration::days(1)) };
@@ -225,14 +222,14 @@ pub fn csr_pem(data: &[u8]) {
 /// cfssljson's input: the bare object and the API envelope.
 pub fn cfssljson(data: &[u8]) {
     for bare in [true, false] {
-        match kpki::cli::json::read_pems(data, bare, "stdin") {
+        match kpki::pki::cfssl_json::read_pems(data, bare) {
             Ok(p) => {
                 assert!(p.cert.is_some() || p.key.is_some() || p.csr.is_some() || p.bundle.is_some());
                 if let Some(c) = &p.cert {
                     cert::cert_from_pem(c.as_bytes()).expect("a cert it accepted parses");
                 }
             }
-            Err(e) => one_line("cfssl JSON", &e.message),
+            Err(e) => one_line("cfssl JSON", &e.to_string()),
         }
     }
 }
@@ -316,25 +313,25 @@ pub fn plan_json(data: &[u8]) {
     if let Err(e) = plan.validate() {
         return one_line("plan.json", &e.to_string());
     }
-    let inventory = kpki::provision::Inventory { cluster: plan.cluster.clone(), api_address: "127.0.0.1".into(), masters: vec![], workers: vec![] };
+    let inventory = kpki::model::inventory::Inventory { cluster: plan.cluster.clone(), api_address: "127.0.0.1".into(), masters: vec![], workers: vec![] };
     let existing = set::Existing::new();
     let now = OffsetDateTime::now_utc();
-    let decided = set::build(&plan, &inventory, &existing, now, false, true, set::CaKeyProtection::default());
-    if let Err(e) = &decided {
-        return one_line("plan.json (dry run)", &e.to_string());
-    }
-    let quick = plan.certs.len() <= 12 && plan.certs.iter().all(|c| !c.key_algo.to_ascii_lowercase().starts_with("rsa"));
+    let decided = match set::decide(&plan, &inventory, &existing, now, false, None) {
+        Ok(d) => d,
+        Err(e) => return one_line("plan.json (decide)", &e.to_string()),
+    };
+    let quick = plan.certs.len() <= 12 && plan.certs.iter().all(|c| !matches!(c.key_algo, KeyAlgo::Rsa(_)));
     if !quick {
         return;
     }
-    match set::build(&plan, &inventory, &existing, now, false, false, set::CaKeyProtection::default()) {
+    match set::apply(decided, &existing, set::CaKeyProtection::default()) {
         Ok(outcome) => check_outcome(&plan, &outcome),
         Err(e) => one_line("plan.json (issue)", &e.to_string()),
     }
 }
 
 /// Every certificate of an outcome verifies against the outcome's CA.
-fn check_outcome(plan: &kpki::k8s::plan::Plan, outcome: &kpki::k8s::set::Outcome) {
+fn check_outcome(plan: &kpki::k8s::plan::Plan, outcome: &kpki::k8s::set::Applied) {
     let ca_name = plan.ca().expect("a validated plan has a CA").cert_file();
     let Some(ca_file) = outcome.files.iter().find(|f| f.path.as_os_str() == ca_name.as_str()) else { return };
     let ca_der = cert::cert_from_pem(ca_file.contents()).expect("the set's CA parses").to_vec();
@@ -354,12 +351,14 @@ fn check_outcome(plan: &kpki::k8s::plan::Plan, outcome: &kpki::k8s::set::Outcome
 pub fn existing_set(data: &[u8]) {
     use kpki::k8s::plan::Plan;
     use kpki::k8s::set::{self, Existing};
-    static SET: OnceLock<(Plan, kpki::provision::Inventory, Existing)> = OnceLock::new();
+    static SET: OnceLock<(Plan, kpki::model::inventory::Inventory, Existing)> = OnceLock::new();
     let (plan, inventory, base) = SET.get_or_init(|| {
-        let cluster = Cluster::from_toml(&kpki::k8s::cluster::DEFAULT_TOML.replacen("key_algo = \"rsa-2048\"", "key_algo = \"ecdsa-p256\"", 1)).expect("seed config");
-        let inventory = kpki::provision::static_inventory::StaticProvider.provision(&cluster, true).expect("static inventory").inventory;
+        let cluster = Cluster::from_toml(&kpki::model::cluster::DEFAULT_TOML.replacen("key_algo = \"rsa-2048\"", "key_algo = \"ecdsa-p256\"", 1)).expect("seed config");
+        let inventory = kpki::model::inventory::Inventory::from_config(&cluster).expect("static inventory").0;
         let plan = kpki::k8s::plan::plan(&cluster, &inventory).expect("seed plan");
-        let outcome = set::build(&plan, &inventory, &Existing::new(), OffsetDateTime::now_utc(), false, false, set::CaKeyProtection::default()).expect("seed set");
+        let empty = Existing::new();
+        let decided = set::decide(&plan, &inventory, &empty, OffsetDateTime::now_utc(), false, None).expect("seed decisions");
+        let outcome = set::apply(decided, &empty, set::CaKeyProtection::default()).expect("seed set");
         let existing: Existing = outcome.files.iter().map(|f| (f.path.to_string_lossy().into_owned(), f.contents().to_vec())).collect();
         (plan, inventory, existing)
     });
@@ -367,7 +366,8 @@ pub fn existing_set(data: &[u8]) {
     let names: Vec<&String> = base.keys().collect();
     let mut existing = base.clone();
     existing.insert(names[usize::from(pick) % names.len()].clone(), rest.to_vec());
-    match set::build(plan, inventory, &existing, OffsetDateTime::now_utc(), false, false, set::CaKeyProtection::default()) {
+    let applied = set::decide(plan, inventory, &existing, OffsetDateTime::now_utc(), false, None).and_then(|d| set::apply(d, &existing, set::CaKeyProtection::default()));
+    match applied {
         Ok(outcome) => {
             // The CA may be kept (not in the outcome's files): check against the one in use.
             let ca_pem = outcome.files.iter().find(|f| f.path.as_os_str() == "ca.pem").map(|f| f.contents().to_vec()).or_else(|| existing.get("ca.pem").cloned());

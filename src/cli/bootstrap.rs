@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+use super::args::{AwsArgs, OutputFormat};
 use super::{display, read_input, Failure, Result};
-use crate::k8s::cluster::Cluster;
+use crate::model::cluster::Cluster;
 use crate::k8s::plan::{self, Plan};
 use crate::k8s::set::{self, Action, Existing, Row};
 use crate::output;
@@ -20,13 +21,6 @@ pub enum ProviderArg {
     Static,
     /// Create (or find) the cluster's VPC, load balancer and instances on AWS and use their addresses
     Aws,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum OutputFormat {
-    #[default]
-    Text,
-    Json,
 }
 
 #[derive(clap::Args, Debug)]
@@ -56,35 +50,6 @@ pub struct Args {
     pub passphrase: super::passphrase::PassphraseArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
-}
-
-/// Flags of the aws provider.
-#[derive(clap::Args, Debug)]
-pub struct AwsArgs {
-    /// AWS region (default: the config's `region`)
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-    /// AWS profile from ~/.aws/config (default: the standard chain)
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    /// Where a newly created EC2 key pair's private key is saved
-    #[arg(long = "ssh-dir", value_name = "DIR", default_value = "ssh")]
-    pub ssh_dir: PathBuf,
-}
-
-#[cfg(feature = "aws")]
-impl AwsArgs {
-    /// The aws provider for a cluster.
-    pub fn provider(&self, cluster: &Cluster) -> crate::provision::aws_provider::AwsProvider {
-        crate::provision::aws_provider::AwsProvider {
-            options: crate::provision::aws::AwsOptions {
-                region: self.region.clone().unwrap_or_else(|| cluster.region.clone()),
-                profile: self.profile.clone(),
-            },
-            ssh_dir: self.ssh_dir.clone(),
-            poll: std::time::Duration::from_millis(250),
-        }
-    }
 }
 
 /// The provider behind `--provider aws`.
@@ -164,6 +129,7 @@ pub fn tighten_key_modes(dir: &output::OutDir, names: &[String], dry_run: bool) 
 }
 
 pub fn run(a: Args) -> Result<()> {
+    a.aws.check()?;
     let cluster = load_cluster(a.config.as_deref())?;
     let provider: Box<dyn Provider> = match a.provider {
         ProviderArg::Static => Box::new(StaticProvider),
@@ -208,19 +174,24 @@ pub fn run(a: Args) -> Result<()> {
         }
         None
     };
-    let protection = set::CaKeyProtection { passphrase: pass.as_ref().map(|p| p.as_slice()), encrypt: a.encrypt_ca_key };
-    let outcome = set::build(&plan, &inventory, &existing, OffsetDateTime::now_utc(), a.force, a.dry_run, protection)
-        .map_err(|e| match e {
-            set::SetError::File { file, message } => Failure::input(format!("{}: {message}", display(&a.out.join(file)))),
-            set::SetError::Other(m) => Failure::input(format!("{}: {m}", display(&a.out))),
-        })?;
-    if let (Some(dir), false) = (&dir, a.dry_run) {
-        dir.commit(&outcome.files, a.force)?;
-    }
-    report(&a, &outcome.rows, &inventory)
+    let at_dir = |e: set::SetError| match e {
+        set::SetError::File { file, message } => Failure::input(format!("{}: {message}", display(&a.out.join(file)))),
+        other => Failure::input(format!("{}: {other}", display(&a.out))),
+    };
+    let passphrase = pass.as_ref().map(|p| p.as_slice());
+    let decided = set::decide(&plan, &inventory, &existing, OffsetDateTime::now_utc(), a.force, passphrase).map_err(at_dir)?;
+    let rows = if a.dry_run {
+        decided.rows()
+    } else {
+        let dir = dir.as_ref().ok_or_else(|| Failure::input("internal error: no output directory"))?;
+        let applied = set::apply(decided, &existing, set::CaKeyProtection { passphrase, encrypt: a.encrypt_ca_key }).map_err(at_dir)?;
+        dir.commit(&applied.files, a.force)?;
+        applied.rows
+    };
+    report(&a, &rows, &inventory)
 }
 
-fn report(a: &Args, rows: &[Row], inventory: &crate::provision::Inventory) -> Result<()> {
+fn report(a: &Args, rows: &[Row], inventory: &crate::model::inventory::Inventory) -> Result<()> {
     if a.output == OutputFormat::Json {
         let v = serde_json::json!({
             "out": a.out.display().to_string(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::bootstrap::OutputFormat;
+use super::args::OutputFormat;
 use super::Result;
 use crate::pki::cert;
 use crate::pki::json::shown;

@@ -5,7 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use super::bootstrap::AwsArgs;
+use super::args::AwsArgs;
 #[cfg(feature = "aws")]
 use super::{bootstrap::load_cluster, Failure};
 use super::Result;
@@ -38,6 +38,7 @@ pub fn run(_: Args) -> Result<()> {
 
 #[cfg(feature = "aws")]
 pub fn run(a: Args) -> Result<()> {
+    a.aws.check()?;
     let cluster = load_cluster(a.config.as_deref())?;
     let provider = a.aws.provider(&cluster);
     if !a.yes {

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::gencert::{emit, initca, key_and_csr, read_request};
+use super::gencert::{emit, generate_failure, read_request};
+use crate::pki::generate;
 use super::Result;
 
 #[derive(clap::Args, Debug)]
@@ -11,7 +12,7 @@ pub struct Args {
     #[arg(long)]
     pub initca: bool,
     #[command(flatten)]
-    pub out: super::gencert::BareArgs,
+    pub out: super::args::BareArgs,
     /// The CSR JSON file (- for stdin)
     #[arg(value_name = "CSR.json")]
     pub csr: PathBuf,
@@ -20,6 +21,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let req = read_request(&a.csr)?;
     let format = a.out.key_format.into();
-    let made = if a.initca { initca(&req, &a.csr, None, format)? } else { key_and_csr(&req, &a.csr, format)? };
+    let made = if a.initca { generate::initca(&req, None, format, time::OffsetDateTime::now_utc()) } else { generate::key_and_csr(&req, format) }
+        .map_err(|e| generate_failure(e, &a.csr, false))?;
     emit(made, a.out.bare.as_deref(), a.out.out_dir.as_deref(), a.out.force)
 }

@@ -9,17 +9,18 @@ use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod args;
 mod bootstrap;
 mod certinfo;
 mod check_expiration;
 mod destroy;
-pub mod gencert;
+mod gencert;
 mod genkey;
-pub mod json;
+mod json;
 mod passphrase;
 mod print_defaults;
 mod renew;
-pub mod sign;
+mod sign;
 mod verify;
 
 pub use crate::output::MAX_INPUT;
@@ -83,8 +84,9 @@ impl Failure {
     }
 }
 
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Self {
+/// An output error already names its path: it is the whole message.
+impl From<crate::output::OutputError> for Failure {
+    fn from(e: crate::output::OutputError) -> Self {
         Failure::input(e.to_string())
     }
 }
@@ -292,9 +294,9 @@ pub fn load_profile(config: Option<&Path>, profile: Option<&str>) -> Result<crat
         }
         None => SigningConfig::default(),
     };
-    let chosen = cfg.profile(profile).map_err(|m| match config {
-        Some(p) => Failure::input(format!("-profile: {}", m.replacen("the config", &display(p), 1))),
-        None => Failure::input(format!("-profile: {m}; pass -config with the file that defines it")),
+    let chosen = cfg.profile(profile).map_err(|e| match config {
+        Some(p) => Failure::input(format!("-profile: profile {:?} is not in {} ({})", e.name, display(p), e.known_text())),
+        None => Failure::input(format!("-profile: {e}; pass -config with the file that defines it")),
     })?;
     Ok(chosen.clone())
 }
@@ -330,25 +332,6 @@ pub fn base_path(out_dir: Option<&Path>, name: &str) -> Result<PathBuf> {
             Ok(d.join(name))
         }
         None => Ok(PathBuf::from(name)),
-    }
-}
-
-/// `--key-format` values.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum KeyFormatArg {
-    /// PKCS#1 for RSA, SEC1 for ECDSA (what cfssl writes)
-    #[default]
-    Cfssl,
-    /// PKCS#8 for every algorithm
-    Pkcs8,
-}
-
-impl From<KeyFormatArg> for crate::pki::key::KeyFormat {
-    fn from(a: KeyFormatArg) -> Self {
-        match a {
-            KeyFormatArg::Cfssl => crate::pki::key::KeyFormat::Cfssl,
-            KeyFormatArg::Pkcs8 => crate::pki::key::KeyFormat::Pkcs8,
-        }
     }
 }
 

@@ -24,7 +24,7 @@ pub fn run(a: Args) -> Result<()> {
         What::Csr => DEFAULT_CSR_JSON,
         What::Config => DEFAULT_CONFIG_JSON,
         What::Cluster => {
-            print!("{}", crate::k8s::cluster::DEFAULT_TOML);
+            print!("{}", crate::model::cluster::DEFAULT_TOML);
             return Ok(());
         }
     };

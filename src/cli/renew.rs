@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use time::OffsetDateTime;
 
-use super::bootstrap::OutputFormat;
+use super::args::OutputFormat;
 use super::{display, load_ca, Failure, Result};
 use crate::k8s::plan::{Plan, Role, PLAN_FILE};
 use crate::k8s::set::Action;
@@ -107,7 +107,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let (out_files, rows) = crate::k8s::renew::renew(&files, &ca, &stems, a.rekey, OffsetDateTime::now_utc()).map_err(|e| match e {
         crate::k8s::set::SetError::File { file, message } => Failure::input(format!("{}: {message}", display(&a.dir.join(file)))),
-        crate::k8s::set::SetError::Other(m) => Failure::input(m),
+        other => Failure::input(other.to_string()),
     })?;
     dir.commit(&out_files, true)?;
     if a.output == OutputFormat::Json {

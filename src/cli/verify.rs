@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::bootstrap::OutputFormat;
+use super::args::OutputFormat;
 use super::{display, read_input, Failure, Result};
-use crate::k8s::check;
+use crate::k8s::check::{self, EmbeddedFile};
 use crate::k8s::files;
 use crate::k8s::plan::{Plan, ENCRYPTION_FILE, PLAN_FILE};
 use crate::output;
@@ -117,9 +117,9 @@ pub fn run(a: Args) -> Result<()> {
             r.problems.push(format!("{file}: {m}"));
         }
         match check::expiry(&c, now) {
-            (Some(m), _) => r.problems.push(format!("{file}: {m}")),
-            (None, Some(w)) => r.warnings.push(format!("{file}: {w}")),
-            _ => {}
+            check::Expiry::Invalid(m) => r.problems.push(format!("{file}: {m}")),
+            check::Expiry::Soon(w) => r.warnings.push(format!("{file}: {w}")),
+            check::Expiry::Valid => {}
         }
         let key_path = path.with_file_name(file.trim_end_matches(".pem").to_string() + "-key.pem");
         if key_path.exists() {
@@ -161,43 +161,12 @@ pub fn run(a: Args) -> Result<()> {
                     continue;
                 }
             };
-            let view = match files::Kubeconfig::from_yaml(&bytes).map_err(|e| e.to_string()).and_then(|kc| kc.current()) {
-                Ok(v) => v,
-                Err(e) => {
-                    r.problems.push(format!("{}: {e}", k.file));
-                    continue;
-                }
-            };
             let cert_file = dir.join(format!("{}.pem", k.stem));
-            if view.ca.as_deref() != Some(&ca_pem[..]) {
-                r.problems.push(format!("{}: its certificate authority is not {}", k.file, name(&ca_path)));
-            }
-            // Compared with the certificate file when it can be read (the
-            // file's own problems are reported above).
-            match read_input(&cert_file, "certificate") {
-                Ok(want_cert) => {
-                    if view.cert.as_deref() != Some(&want_cert[..]) {
-                        r.problems.push(format!("{}: its client certificate is not {}", k.file, name(&cert_file)));
-                    }
-                }
-                Err(_) => r.problems.push(format!("{}: its client certificate cannot be compared: {} is missing or unreadable", k.file, name(&cert_file))),
-            }
-            let embedded_cert = view.cert.as_deref().and_then(|c| cert::cert_from_pem(c).ok());
-            match (view.key.as_ref().map(|k| key::PrivateKey::from_pem(k)), embedded_cert) {
-                (Some(Ok(key)), Some(der)) => {
-                    let matches = cert::parse(&der).ok().is_some_and(|c| c.public_key().subject_public_key.data.as_ref() == key.public_key_bits());
-                    if !matches {
-                        r.problems.push(format!("{}: its client key does not match its client certificate", k.file));
-                    }
-                }
-                (Some(Ok(_)), None) => r.problems.push(format!("{}: it has no readable client certificate", k.file)),
-                _ => r.problems.push(format!("{}: it has no readable client key", k.file)),
-            }
-            if view.server != k.server {
-                r.problems.push(format!("{}: its server is {} but the plan says {}", k.file, shown(&view.server), k.server));
-            }
-            if view.user != k.user {
-                r.problems.push(format!("{}: its user is {} but the plan says {}", k.file, shown(&view.user), k.user));
+            let cert_pem = read_input(&cert_file, "certificate").ok();
+            let ca = EmbeddedFile { name: &name(&ca_path), pem: &ca_pem };
+            let cert = EmbeddedFile { name: &name(&cert_file), pem: cert_pem.as_deref().unwrap_or_default() };
+            for m in check::kubeconfig(&bytes, k, ca, cert_pem.is_some().then_some(cert)) {
+                r.problems.push(format!("{}: {m}", k.file));
             }
         }
     }

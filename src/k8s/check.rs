@@ -3,15 +3,16 @@
 //! decide what to re-issue; `verify` reports what it finds.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::X509Certificate;
 
-use super::plan::{CertSpec, Role};
+use super::files::Kubeconfig;
+use super::plan::{CertSpec, KubeconfigSpec, Role};
+use crate::pki::json::shown;
+use crate::pki::key::PrivateKey;
 use crate::pki::cert::{self, San};
 use crate::pki::issue::usages_for_key;
-use crate::pki::profile::Profile;
 
 /// Certificates expiring sooner than this are re-issued by bootstrap and warned about by verify.
 pub const RENEW_BEFORE_DAYS: i64 = 30;
@@ -32,20 +33,31 @@ pub fn chain(c: &X509Certificate<'_>, ca: &X509Certificate<'_>) -> Result<(), St
     cert::verify_signed_by(c, ca.public_key()).map_err(|_| "its signature does not verify with the CA's key (it is from another CA)".to_string())
 }
 
-/// Expiry: an error when outside its validity at `now`; a warning inside the renewal window.
-pub fn expiry(c: &X509Certificate<'_>, now: OffsetDateTime) -> (Option<String>, Option<String>) {
+/// Where a certificate stands in its validity at a moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expiry {
+    /// Valid, and not within the renewal window.
+    Valid,
+    /// Valid, but expiring within [`RENEW_BEFORE_DAYS`]: a warning.
+    Soon(String),
+    /// Not valid at that moment (expired or not yet valid): a problem.
+    Invalid(String),
+}
+
+/// Expiry at `now`: invalid outside its validity, soon inside the renewal window.
+pub fn expiry(c: &X509Certificate<'_>, now: OffsetDateTime) -> Expiry {
     let (nb, na) = cert::validity(c);
     if now < nb {
-        return (Some(format!("it is not valid until {}", cert::rfc3339(nb))), None);
+        return Expiry::Invalid(format!("it is not valid until {}", cert::rfc3339(nb)));
     }
     if now > na {
-        return (Some(format!("it expired on {}", cert::rfc3339(na))), None);
+        return Expiry::Invalid(format!("it expired on {}", cert::rfc3339(na)));
     }
     let left = na - now;
     if left < Duration::days(RENEW_BEFORE_DAYS) {
-        return (None, Some(format!("it expires in {} days ({})", left.whole_days(), cert::rfc3339(na))));
+        return Expiry::Soon(format!("it expires in {} days ({})", left.whole_days(), cert::rfc3339(na)));
     }
-    (None, None)
+    Expiry::Valid
 }
 
 /// Subject, SANs and usages against the plan entry.
@@ -72,11 +84,7 @@ pub fn matches_spec(c: &X509Certificate<'_>, spec: &CertSpec) -> Findings {
         }
     }
     let have: BTreeSet<String> = cert::sans(c).iter().map(San::to_string).collect();
-    let want: BTreeSet<String> = spec
-        .sans
-        .iter()
-        .map(|s| s.parse::<IpAddr>().map(|ip| ip.to_string()).unwrap_or_else(|_| s.clone()))
-        .collect();
+    let want: BTreeSet<String> = spec.sans.iter().map(|h| h.to_string()).collect();
     let missing: Vec<&String> = want.difference(&have).collect();
     let extra: Vec<&String> = have.difference(&want).collect();
     if !missing.is_empty() {
@@ -85,14 +93,11 @@ pub fn matches_spec(c: &X509Certificate<'_>, spec: &CertSpec) -> Findings {
     if !extra.is_empty() {
         out.push(format!("it has SAN {} that the plan does not", join(&extra)));
     }
-    let names: Vec<&str> = spec.usages.iter().map(String::as_str).collect();
-    if let Ok(p) = Profile::from_usages(&names, Duration::hours(1)) {
+    {
+        let usages = &spec.usages;
         let is_ca = spec.role == Role::Ca;
-        let alg = match crate::pki::key::KeyAlgo::from_name(&cert::key_algo_name(c.public_key())) {
-            Ok(a) => a.signature_algorithm(),
-            Err(_) => &rcgen::PKCS_ECDSA_P256_SHA256,
-        };
-        let want_ku = if is_ca { p.key_usages.clone() } else { usages_for_key(&p.key_usages, alg) };
+        let alg = cert::spki_algo(c.public_key()).unwrap_or(spec.key_algo).signature_algorithm();
+        let want_ku = if is_ca { usages.key.clone() } else { usages_for_key(&usages.key, alg) };
         let want_bits: u16 = want_ku.iter().map(|k| ku_bit(*k)).sum();
         let have_bits = c.key_usage().ok().flatten().map(|k| k.value.flags).unwrap_or(0);
         if want_bits != have_bits {
@@ -100,8 +105,8 @@ pub fn matches_spec(c: &X509Certificate<'_>, spec: &CertSpec) -> Findings {
         }
         let eku = c.extended_key_usage().ok().flatten().map(|e| (e.value.server_auth, e.value.client_auth)).unwrap_or((false, false));
         let want_eku = (
-            p.ext_key_usages.contains(&rcgen::ExtendedKeyUsagePurpose::ServerAuth),
-            p.ext_key_usages.contains(&rcgen::ExtendedKeyUsagePurpose::ClientAuth),
+            usages.ext.contains(&rcgen::ExtendedKeyUsagePurpose::ServerAuth),
+            usages.ext.contains(&rcgen::ExtendedKeyUsagePurpose::ClientAuth),
         );
         if eku != want_eku {
             out.push(format!(
@@ -114,7 +119,7 @@ pub fn matches_spec(c: &X509Certificate<'_>, spec: &CertSpec) -> Findings {
             out.push(if is_ca { "it is not a CA certificate".into() } else { "it is a CA certificate but should be a leaf".into() });
         }
     }
-    if cert::key_algo_name(c.public_key()) != spec.key_algo {
+    if cert::spki_algo(c.public_key()) != Some(spec.key_algo) {
         out.push(format!("its key is {} but the plan says {}", cert::key_algo_name(c.public_key()), spec.key_algo));
     }
     out
@@ -147,4 +152,51 @@ fn ku_bit(k: rcgen::KeyUsagePurpose) -> u16 {
 
 fn join(v: &[&String]) -> String {
     v.iter().map(|s| crate::pki::json::shown(s)).collect::<Vec<_>>().join(", ")
+}
+
+/// A file whose contents a kubeconfig must embed, with its name for messages.
+#[derive(Clone, Copy)]
+pub struct EmbeddedFile<'a> {
+    /// The file name as shown to the user.
+    pub name: &'a str,
+    /// Its PEM bytes.
+    pub pem: &'a [u8],
+}
+
+/// What is wrong with a kubeconfig against its plan entry: it must parse,
+/// embed the CA and the client certificate (when `cert` could be read), a
+/// client key that belongs to that certificate, and name the planned server
+/// and user.
+pub fn kubeconfig(bytes: &[u8], spec: &KubeconfigSpec, ca: EmbeddedFile<'_>, cert: Option<EmbeddedFile<'_>>) -> Findings {
+    let view = match Kubeconfig::from_yaml(bytes).map_err(|e| e.to_string()).and_then(|kc| kc.current()) {
+        Ok(v) => v,
+        Err(e) => return vec![e],
+    };
+    let mut findings = Findings::new();
+    if view.ca.as_deref() != Some(ca.pem) {
+        findings.push(format!("its certificate authority is not {}", ca.name));
+    }
+    match cert {
+        Some(cert) if view.cert.as_deref() != Some(cert.pem) => findings.push(format!("its client certificate is not {}", cert.name)),
+        Some(_) => {}
+        None => findings.push(format!("its client certificate cannot be compared: {}.pem is missing or unreadable", spec.stem)),
+    }
+    let embedded_cert = view.cert.as_deref().and_then(|c| cert::cert_from_pem(c).ok());
+    match (view.key.as_ref().map(|k| PrivateKey::from_pem(k)), embedded_cert) {
+        (Some(Ok(key)), Some(der)) => {
+            let matches = cert::parse(&der).ok().is_some_and(|c| c.public_key().subject_public_key.data.as_ref() == key.public_key_bits());
+            if !matches {
+                findings.push("its client key does not match its client certificate".into());
+            }
+        }
+        (Some(Ok(_)), None) => findings.push("it has no readable client certificate".into()),
+        _ => findings.push("it has no readable client key".into()),
+    }
+    if view.server != spec.server {
+        findings.push(format!("its server is {} but the plan says {}", shown(&view.server), spec.server));
+    }
+    if view.user != spec.user {
+        findings.push(format!("its user is {} but the plan says {}", shown(&view.user), spec.user));
+    }
+    findings
 }

@@ -17,17 +17,24 @@ pub type Extra = std::collections::BTreeMap<String, serde_json::Value>;
 /// Unknown fields are ignored on reading, as kubectl does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kubeconfig {
+    /// `v1`.
     #[serde(rename = "apiVersion")]
     pub api_version: String,
+    /// `Config`.
     pub kind: String,
+    /// The clusters (API servers and their CAs).
     #[serde(default)]
     pub clusters: Vec<NamedCluster>,
+    /// The contexts (cluster + user pairs).
     #[serde(default)]
     pub contexts: Vec<NamedContext>,
+    /// The context in use.
     #[serde(rename = "current-context", default)]
     pub current_context: String,
+    /// kubectl's preferences (empty).
     #[serde(default)]
     pub preferences: Preferences,
+    /// The users (client credentials).
     #[serde(default)]
     pub users: Vec<NamedUser>,
     /// Fields kpki does not model, kept as they are when a file is rewritten.
@@ -39,18 +46,24 @@ pub struct Kubeconfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Preferences {}
 
+/// A named cluster entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamedCluster {
+    /// The entry's name.
     pub name: String,
+    /// The cluster.
     pub cluster: ClusterEntry,
     /// Fields kpki does not model, kept as they are when a file is rewritten.
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// An API server and the CA that signs its certificate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterEntry {
+    /// The API server's URL.
     pub server: String,
+    /// The CA certificate, base64 PEM.
     #[serde(rename = "certificate-authority-data", default, skip_serializing_if = "Option::is_none")]
     pub certificate_authority_data: Option<String>,
     /// Fields kpki does not model, kept as they are when a file is rewritten.
@@ -58,37 +71,49 @@ pub struct ClusterEntry {
     pub extra: Extra,
 }
 
+/// A named context entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamedContext {
+    /// The entry's name.
     pub name: String,
+    /// The context.
     pub context: ContextEntry,
     /// Fields kpki does not model, kept as they are when a file is rewritten.
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// A cluster and a user, by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContextEntry {
+    /// The cluster entry's name.
     pub cluster: String,
+    /// The user entry's name.
     pub user: String,
     /// Fields kpki does not model, kept as they are when a file is rewritten.
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// A named user entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamedUser {
+    /// The entry's name.
     pub name: String,
+    /// The credentials.
     pub user: UserEntry,
     /// Fields kpki does not model, kept as they are when a file is rewritten.
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// Client credentials: a certificate and its key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserEntry {
+    /// The client certificate, base64 PEM.
     #[serde(rename = "client-certificate-data", default, skip_serializing_if = "Option::is_none")]
     pub client_certificate_data: Option<String>,
+    /// The client key, base64 PEM.
     #[serde(rename = "client-key-data", default, skip_serializing_if = "Option::is_none")]
     pub client_key_data: Option<String>,
     /// Fields kpki does not model, kept as they are when a file is rewritten.
@@ -108,10 +133,17 @@ impl Drop for UserEntry {
 /// Why a kubeconfig or encryption config could not be read.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
+    /// The file is not UTF-8.
     #[error("it is not UTF-8 text")]
     NotUtf8,
+    /// The YAML does not parse as this kind of file.
     #[error("it is not valid YAML for {what}: {message}")]
-    Yaml { what: &'static str, message: String },
+    Yaml {
+        /// What kind of file it was read as.
+        what: &'static str,
+        /// The parser's message.
+        message: String,
+    },
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, ReadError> {
@@ -147,10 +179,15 @@ fn to_yaml<T: Serialize>(value: &T) -> Zeroizing<String> {
 
 /// What a kubeconfig's current context points at, decoded.
 pub struct KubeconfigView {
+    /// The API server's URL.
     pub server: String,
+    /// The embedded CA PEM.
     pub ca: Option<Vec<u8>>,
+    /// The embedded client certificate PEM.
     pub cert: Option<Vec<u8>>,
+    /// The embedded client key PEM.
     pub key: Option<Zeroizing<Vec<u8>>>,
+    /// The user name of the current context.
     pub user: String,
 }
 
@@ -255,15 +292,21 @@ pub const AESCBC_KEY_LEN: usize = 32;
 /// An `EncryptionConfiguration` (`apiserver.config.k8s.io/v1`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncryptionConfiguration {
+    /// `EncryptionConfiguration`.
     pub kind: String,
+    /// `apiserver.config.k8s.io/v1`.
     #[serde(rename = "apiVersion")]
     pub api_version: String,
+    /// Which resources are encrypted how.
     pub resources: Vec<ResourceConfig>,
 }
 
+/// Resources and their providers, first one writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceConfig {
+    /// Resource names (`secrets`).
     pub resources: Vec<String>,
+    /// Providers, in order.
     pub providers: Vec<ProviderConfig>,
 }
 
@@ -272,14 +315,19 @@ pub struct ResourceConfig {
 /// one comes first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProviderConfig {
+    /// AES-CBC with PKCS#7 padding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aescbc: Option<KeysConfig>,
+    /// AES-GCM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aesgcm: Option<KeysConfig>,
+    /// XSalsa20-Poly1305.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secretbox: Option<KeysConfig>,
+    /// A KMS plugin (kept as written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms: Option<serde_json::Value>,
+    /// No encryption (reads unencrypted data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Empty>,
 }
@@ -288,14 +336,19 @@ pub struct ProviderConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Empty {}
 
+/// A provider's keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeysConfig {
+    /// The keys; the first one encrypts.
     pub keys: Vec<KeyConfig>,
 }
 
+/// One key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyConfig {
+    /// The key's name.
     pub name: String,
+    /// The key, base64.
     pub secret: String,
 }
 
@@ -309,20 +362,33 @@ impl Drop for KeyConfig {
 /// Why an existing encryption config is not usable.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EncryptionConfigError {
+    /// The file does not parse.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The retired `EncryptionConfig` kind.
     #[error("it is the retired kind EncryptionConfig, which current kube-apiservers do not read; it must be kind EncryptionConfiguration, apiVersion apiserver.config.k8s.io/v1")]
     RetiredKind,
+    /// Not an `EncryptionConfiguration`.
     #[error("it is kind {kind}, apiVersion {api_version}; it must be kind EncryptionConfiguration, apiVersion apiserver.config.k8s.io/v1")]
-    Kind { kind: String, api_version: String },
+    Kind {
+        /// The kind found.
+        kind: String,
+        /// The apiVersion found.
+        api_version: String,
+    },
+    /// A key without a name, or two with one name.
     #[error("an aescbc key has an empty name, or two keys share a name (kube-apiserver refuses both)")]
     KeyName,
+    /// No provider for secrets.
     #[error("it does not cover secrets")]
     NoSecrets,
+    /// No aescbc key for secrets.
     #[error("its first provider for secrets is not aescbc with a key, so secrets would not be encrypted with kpki's key")]
     NoSecret,
+    /// A key that is not base64.
     #[error("its aescbc key {0:?} is not base64")]
     NotBase64(String),
+    /// A key that is not 32 bytes.
     #[error("its aescbc key is {0} bytes; aescbc needs exactly 32 (the tutorial's `head -c 64` key is rejected by kube-apiserver)")]
     KeyLength(usize),
 }

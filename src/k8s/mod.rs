@@ -3,7 +3,6 @@
 //! data out.
 
 pub mod check;
-pub mod cluster;
 pub mod files;
 pub mod plan;
 pub mod renew;

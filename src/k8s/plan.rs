@@ -5,10 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::cluster::Cluster;
+use crate::model::cluster::Cluster;
+use crate::pki::host::Host;
 use crate::pki::key::KeyAlgo;
-use crate::pki::request::Subject;
-use crate::provision::Inventory;
+use crate::pki::profile::Usages;
+use crate::pki::request::{Subject, MAX_SANS};
+use crate::model::inventory::Inventory;
 
 /// The file name of the recorded plan.
 pub const PLAN_FILE: &str = "plan.json";
@@ -21,49 +23,69 @@ pub const ENCRYPTION_FILE: &str = "encryption-config.yaml";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    /// The cluster's CA.
     Ca,
+    /// The API server's serving certificate.
     Apiserver,
+    /// The cluster administrator (`system:masters`).
     Admin,
+    /// A kubelet (`system:node:<name>`).
     Kubelet,
+    /// kube-proxy.
     KubeProxy,
+    /// The controller manager.
     ControllerManager,
+    /// The scheduler.
     Scheduler,
+    /// The service-account token signing key pair.
     ServiceAccount,
 }
 
 /// One certificate to issue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertSpec {
+    /// Its role.
     pub role: Role,
     /// Files are `<stem>.pem` and `<stem>-key.pem`.
     pub stem: String,
+    /// Country.
     #[serde(rename = "C", skip_serializing_if = "Option::is_none", default)]
     pub c: Option<String>,
+    /// State or province.
     #[serde(rename = "ST", skip_serializing_if = "Option::is_none", default)]
     pub st: Option<String>,
+    /// Locality.
     #[serde(rename = "L", skip_serializing_if = "Option::is_none", default)]
     pub l: Option<String>,
+    /// Organization (the role's group).
     #[serde(rename = "O")]
     pub o: String,
+    /// Organizational unit.
     #[serde(rename = "OU", skip_serializing_if = "Option::is_none", default)]
     pub ou: Option<String>,
+    /// Common name (the role's user).
     #[serde(rename = "CN")]
     pub cn: String,
-    /// SANs as host strings (IPs, DNS names).
-    pub sans: Vec<String>,
-    /// cfssl usage names.
-    pub usages: Vec<String>,
-    pub key_algo: String,
+    /// The SANs, validated when the plan is made or read.
+    pub sans: Vec<Host>,
+    /// Key usages and extended key usages (written as cfssl's names).
+    pub usages: Usages,
+    /// The key's algorithm and size (written as its name, `rsa-2048`).
+    pub key_algo: KeyAlgo,
+    /// Validity in hours.
     pub validity_hours: i64,
 }
 
 impl CertSpec {
+    /// `<stem>.pem`.
     pub fn cert_file(&self) -> String {
         format!("{}.pem", self.stem)
     }
+    /// `<stem>-key.pem`.
     pub fn key_file(&self) -> String {
         format!("{}-key.pem", self.stem)
     }
+    /// The subject to issue.
     pub fn subject(&self) -> Subject {
         Subject {
             c: self.c.clone(),
@@ -75,30 +97,34 @@ impl CertSpec {
             serial_number: None,
         }
     }
-    pub fn algo(&self) -> Result<KeyAlgo, String> {
-        KeyAlgo::from_name(&self.key_algo).map_err(|e| e.to_string())
-    }
 }
 
 /// One kubeconfig to write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KubeconfigSpec {
+    /// Its file name.
     pub file: String,
     /// The certificate stem whose cert and key it embeds.
     pub stem: String,
+    /// The user name.
     pub user: String,
+    /// The API server URL.
     pub server: String,
 }
 
 /// The whole set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The cluster's name.
     pub cluster: String,
+    /// The certificates, the CA first.
     pub certs: Vec<CertSpec>,
+    /// The kubeconfigs.
     pub kubeconfigs: Vec<KubeconfigSpec>,
 }
 
 impl Plan {
+    /// The CA's entry.
     pub fn ca(&self) -> Option<&CertSpec> {
         self.certs.iter().find(|c| c.role == Role::Ca)
     }
@@ -111,10 +137,26 @@ const LEAF_USAGES_CLIENT: [&str; 3] = ["signing", "key encipherment", "client au
 /// bad value fails late (after keys were made) or blames the wrong file.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
+    /// A value of one certificate is not valid.
     #[error("{file}: {field}: {message}")]
-    Field { file: String, field: String, message: String },
+    Field {
+        /// The certificate file.
+        file: String,
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two entries would write one file.
     #[error("{file} would be written for both {first} and {second}; rename one of them")]
-    Collision { file: String, first: String, second: String },
+    Collision {
+        /// The file name.
+        file: String,
+        /// The first entry claiming it.
+        first: String,
+        /// The second.
+        second: String,
+    },
 }
 
 impl Plan {
@@ -123,7 +165,7 @@ impl Plan {
     pub fn validate(&self) -> Result<(), PlanError> {
         let mut owners: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         let mut claim = |file: String, owner: String| -> Result<(), PlanError> {
-            if !crate::output::is_member_name(&file) {
+            if !crate::model::file::is_member_name(&file) {
                 return Err(PlanError::Field { file: file.clone(), field: "file".into(), message: "is not a plain file name".into() });
             }
             match owners.get(&file) {
@@ -137,7 +179,9 @@ impl Plan {
         for c in &self.certs {
             let err = |e: crate::pki::json::FieldError| PlanError::Field { file: c.cert_file(), field: e.field, message: e.message };
             c.subject().check(|f| f.to_string()).map_err(err)?;
-            crate::pki::request::parse_hosts(&c.sans).map_err(err)?;
+            if c.sans.len() > MAX_SANS {
+                return Err(PlanError::Field { file: c.cert_file(), field: "hosts".into(), message: format!("has {} entries; kpki puts at most {MAX_SANS} names in a certificate", c.sans.len()) });
+            }
             if c.sans.is_empty() && c.cn.is_empty() {
                 return Err(PlanError::Field { file: c.cert_file(), field: "CN".into(), message: "is empty and there are no hosts".into() });
             }
@@ -170,31 +214,39 @@ fn role_label(r: Role) -> &'static str {
 
 /// Computes the plan for a cluster and its inventory, and validates it.
 pub fn plan(cluster: &Cluster, inv: &Inventory) -> Result<Plan, PlanError> {
-    let p = plan_unchecked(cluster, inv);
+    let p = plan_unchecked(cluster, inv)?;
     p.validate()?;
     Ok(p)
 }
 
-fn plan_unchecked(cluster: &Cluster, inv: &Inventory) -> Plan {
-    let algo = cluster.key_algo.name();
+fn plan_unchecked(cluster: &Cluster, inv: &Inventory) -> Result<Plan, PlanError> {
     let hours = cluster.validity.whole_hours();
     let s = &cluster.subject;
-    let spec = |role: Role, stem: &str, cn: &str, o: &str, sans: Vec<String>, usages: &[&str]| CertSpec {
-        role,
-        stem: stem.to_string(),
-        c: s.c.clone(),
-        st: s.st.clone(),
-        l: s.l.clone(),
-        o: o.to_string(),
-        ou: s.ou.clone(),
-        cn: cn.to_string(),
-        sans,
-        usages: usages.iter().map(|u| u.to_string()).collect(),
-        key_algo: algo.clone(),
-        validity_hours: hours,
+    let spec = |role: Role, stem: &str, cn: &str, o: &str, sans: Vec<String>, usages: &[&str]| -> Result<CertSpec, PlanError> {
+        let field = |field: String, message: String| PlanError::Field { file: format!("{stem}.pem"), field, message };
+        let sans = sans
+            .iter()
+            .enumerate()
+            .map(|(i, h)| h.parse::<Host>().map_err(|e| field(format!("hosts[{i}]"), e.to_string())))
+            .collect::<Result<Vec<Host>, PlanError>>()?;
+        let usages = Usages::from_names(usages).map_err(|e| field("usages".into(), e.to_string()))?;
+        Ok(CertSpec {
+            role,
+            stem: stem.to_string(),
+            c: s.c.clone(),
+            st: s.st.clone(),
+            l: s.l.clone(),
+            o: o.to_string(),
+            ou: s.ou.clone(),
+            cn: cn.to_string(),
+            sans,
+            usages,
+            key_algo: cluster.key_algo,
+            validity_hours: hours,
+        })
     };
     let mut certs = Vec::new();
-    let mut ca = spec(Role::Ca, "ca", "Kubernetes", "Kubernetes", vec![], &["cert sign", "crl sign"]);
+    let mut ca = spec(Role::Ca, "ca", "Kubernetes", "Kubernetes", vec![], &["cert sign", "crl sign"])?;
     ca.validity_hours = cluster.ca_validity.whole_hours();
     certs.push(ca);
 
@@ -213,8 +265,8 @@ fn plan_unchecked(cluster: &Cluster, inv: &Inventory) -> Plan {
         api_sans.push(name);
     }
     api_sans.extend(inv.masters.iter().map(|m| m.name.clone()));
-    certs.push(spec(Role::Apiserver, "master-kubernetes", "kubernetes", "Kubernetes", dedup(api_sans), &LEAF_USAGES_SERVER));
-    certs.push(spec(Role::Admin, "admin", "admin", "system:masters", vec![], &LEAF_USAGES_CLIENT));
+    certs.push(spec(Role::Apiserver, "master-kubernetes", "kubernetes", "Kubernetes", dedup(api_sans), &LEAF_USAGES_SERVER)?);
+    certs.push(spec(Role::Admin, "admin", "admin", "system:masters", vec![], &LEAF_USAGES_CLIENT)?);
     for w in &inv.workers {
         let mut sans = vec![w.name.clone(), w.private_ip.to_string()];
         if cluster.kubelet_public_ip {
@@ -222,9 +274,9 @@ fn plan_unchecked(cluster: &Cluster, inv: &Inventory) -> Plan {
                 sans.push(p.to_string());
             }
         }
-        certs.push(spec(Role::Kubelet, &w.name, &format!("system:node:{}", w.name), "system:nodes", dedup(sans), &LEAF_USAGES_SERVER));
+        certs.push(spec(Role::Kubelet, &w.name, &format!("system:node:{}", w.name), "system:nodes", dedup(sans), &LEAF_USAGES_SERVER)?);
     }
-    certs.push(spec(Role::KubeProxy, "kube-proxy", "system:kube-proxy", "system:node-proxier", vec![], &LEAF_USAGES_CLIENT));
+    certs.push(spec(Role::KubeProxy, "kube-proxy", "system:kube-proxy", "system:node-proxier", vec![], &LEAF_USAGES_CLIENT)?);
     certs.push(spec(
         Role::ControllerManager,
         "kube-controller-manager",
@@ -232,10 +284,10 @@ fn plan_unchecked(cluster: &Cluster, inv: &Inventory) -> Plan {
         "system:kube-controller-manager",
         vec![],
         &LEAF_USAGES_CLIENT,
-    ));
-    certs.push(spec(Role::Scheduler, "kube-scheduler", "system:kube-scheduler", "system:kube-scheduler", vec![], &LEAF_USAGES_CLIENT));
+    )?);
+    certs.push(spec(Role::Scheduler, "kube-scheduler", "system:kube-scheduler", "system:kube-scheduler", vec![], &LEAF_USAGES_CLIENT)?);
     // The key pair signs service-account tokens; the certificate only carries it.
-    certs.push(spec(Role::ServiceAccount, "service-account", "service-accounts", "Kubernetes", vec![], &["signing"]));
+    certs.push(spec(Role::ServiceAccount, "service-account", "service-accounts", "Kubernetes", vec![], &["signing"])?);
 
     let public = format!("https://{}:6443", bracket(&inv.api_address));
     let local = "https://127.0.0.1:6443".to_string();
@@ -257,7 +309,7 @@ fn plan_unchecked(cluster: &Cluster, inv: &Inventory) -> Plan {
     ] {
         kubeconfigs.push(KubeconfigSpec { file: format!("{stem}.kubeconfig"), stem: stem.into(), user: user.into(), server: server.clone() });
     }
-    Plan { cluster: inv.cluster.clone(), certs, kubeconfigs }
+    Ok(Plan { cluster: inv.cluster.clone(), certs, kubeconfigs })
 }
 
 fn bracket(addr: &str) -> String {
@@ -280,12 +332,10 @@ fn dedup(v: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provision::static_inventory::StaticProvider;
-    use crate::provision::Provider;
 
     fn seed_plan() -> Plan {
         let c = Cluster::default_seed();
-        let inv = StaticProvider.provision(&c, false).unwrap().inventory;
+        let inv = Inventory::from_config(&c).unwrap().0;
         plan(&c, &inv).unwrap()
     }
 
@@ -306,9 +356,9 @@ mod tests {
             "kubernetes.default.svc.cluster.local",
             "ip-172-31-0-10",
         ] {
-            assert!(api.sans.iter().any(|s| s == want), "missing {want}");
+            assert!(api.sans.iter().any(|s| s.to_string() == want), "missing {want}");
         }
-        assert!(!api.sans.iter().any(|s| s == "kubernetes.svc.cluster.local"), "the tutorial's wrong name");
+        assert!(!api.sans.iter().any(|s| s.to_string() == "kubernetes.svc.cluster.local"), "the tutorial's wrong name");
     }
 
     #[test]
@@ -318,7 +368,7 @@ mod tests {
         let kubelet = p.certs.iter().find(|c| c.stem == "ip-172-31-0-21").unwrap();
         assert_eq!(kubelet.cn, "system:node:ip-172-31-0-21");
         assert_eq!(kubelet.o, "system:nodes");
-        assert_eq!(kubelet.sans, vec!["ip-172-31-0-21", "172.31.0.21"]);
+        assert_eq!(kubelet.sans.iter().map(|h| h.to_string()).collect::<Vec<_>>(), vec!["ip-172-31-0-21", "172.31.0.21"]);
         let admin = p.certs.iter().find(|c| c.role == Role::Admin).unwrap();
         assert_eq!(admin.o, "system:masters");
         assert_eq!(p.kubeconfigs.len(), 7);

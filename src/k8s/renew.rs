@@ -12,21 +12,21 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::set::{Action, Row, SetError};
-use crate::output::OutFile;
+use crate::model::file::OutFile;
 use crate::pki::cert;
 use crate::pki::issue::{self, dn_from_x509, Ca, CertPlan, SubjectKey, Validity};
 use crate::pki::key::{pem_encode, KeyFormat, PrivateKey};
-use crate::pki::profile::Profile;
+use crate::pki::profile::{Profile, Usages};
 use crate::pki::request::parse_hosts;
 
-fn ferr(file: &str, message: impl Into<String>) -> SetError {
+fn file_error(file: &str, message: impl Into<String>) -> SetError {
     SetError::File { file: file.to_string(), message: message.into() }
 }
 
 /// Renews the certificates named by `stems` (files `<stem>.pem`, keys
 /// `<stem>-key.pem`) in a directory whose files are given as data.
 pub fn renew(files: &BTreeMap<String, Vec<u8>>, ca: &Ca, stems: &[String], rekey: bool, now: OffsetDateTime) -> Result<(Vec<OutFile>, Vec<Row>), SetError> {
-    let ca_parsed = cert::parse(ca.cert_der()).map_err(|e| SetError::Other(e.to_string()))?;
+    let ca_parsed = cert::parse(ca.cert_der()).map_err(SetError::CaCert)?;
     let mut out = Vec::new();
     let mut rows = Vec::new();
     // Old → new bytes, to rewrite kubeconfigs that embed them.
@@ -34,41 +34,35 @@ pub fn renew(files: &BTreeMap<String, Vec<u8>>, ca: &Ca, stems: &[String], rekey
     for stem in stems {
         let cert_file = format!("{stem}.pem");
         let key_file = format!("{stem}-key.pem");
-        let pem = files.get(&cert_file).ok_or_else(|| ferr(&cert_file, "missing"))?;
-        let der = cert::cert_from_pem(pem).map_err(|e| ferr(&cert_file, e.to_string()))?;
-        let c = cert::parse(&der).map_err(|e| ferr(&cert_file, e.to_string()))?;
+        let pem = files.get(&cert_file).ok_or_else(|| file_error(&cert_file, "missing"))?;
+        let der = cert::cert_from_pem(pem).map_err(|e| file_error(&cert_file, e.to_string()))?;
+        let c = cert::parse(&der).map_err(|e| file_error(&cert_file, e.to_string()))?;
         if c.is_ca() {
-            return Err(ferr(&cert_file, "it is a CA certificate; renew renews leaf certificates"));
+            return Err(file_error(&cert_file, "it is a CA certificate; renew renews leaf certificates"));
         }
         if let Err(m) = super::check::chain(&c, &ca_parsed) {
-            return Err(ferr(&cert_file, format!("{m}; renew only re-issues certificates of this CA")));
+            return Err(file_error(&cert_file, format!("{m}; renew only re-issues certificates of this CA")));
         }
-        let key_pem = files.get(&key_file).ok_or_else(|| ferr(&key_file, "missing: renewing needs the certificate's key"))?;
-        let old_key = PrivateKey::from_pem(key_pem).map_err(|e| ferr(&key_file, e.to_string()))?;
+        let key_pem = files.get(&key_file).ok_or_else(|| file_error(&key_file, "missing: renewing needs the certificate's key"))?;
+        let old_key = PrivateKey::from_pem(key_pem).map_err(|e| file_error(&key_file, e.to_string()))?;
         if old_key.public_key_bits() != c.public_key().subject_public_key.data.as_ref() {
-            return Err(ferr(&key_file, format!("it is not the key of {cert_file}")));
+            return Err(file_error(&key_file, format!("it is not the key of {cert_file}")));
         }
-        let key = if rekey { PrivateKey::generate(old_key.algo()).map_err(|e| SetError::Other(e.to_string()))? } else { old_key };
-        let subject = dn_from_x509(c.subject()).map_err(|e| ferr(&cert_file, e.to_string()))?;
+        let key = if rekey { PrivateKey::generate(old_key.algo())? } else { old_key };
+        let subject = dn_from_x509(c.subject()).map_err(|e| file_error(&cert_file, e.to_string()))?;
         let hosts: Vec<String> = cert::sans(&c).iter().map(|s| s.to_string()).collect();
-        let sans = parse_hosts(&hosts).map_err(|e| ferr(&cert_file, e.to_string()))?;
+        let sans = parse_hosts(&hosts).map_err(|e| file_error(&cert_file, e.to_string()))?;
         let (nb, na) = cert::validity(&c);
-        let profile = Profile {
-            key_usages: key_usages(&c),
-            ext_key_usages: ext_key_usages(&c),
-            expiry: na - nb,
-            ca: None,
-            usage_names: vec![],
-        };
+        let profile = Profile::leaf(Usages::from_parts(key_usages(&c), ext_key_usages(&c)), na - nb);
         let plan = CertPlan { subject, sans, validity: Validity::cfssl(now, profile.expiry) };
-        let issued = issue::sign(&plan, &SubjectKey::of(&key), &profile, ca).map_err(|e| ferr(&cert_file, e.to_string()))?;
+        let issued = issue::sign(&plan, &SubjectKey::of(&key), &profile, ca).map_err(|e| file_error(&cert_file, e.to_string()))?;
         let new_pem = pem_encode("CERTIFICATE", &issued.der);
         swaps.push((pem.clone(), new_pem.as_bytes().to_vec()));
         out.push(OutFile::public(&cert_file, new_pem.as_bytes()));
-        let expires = cert::rfc3339(cert::validity(&cert::parse(&issued.der).map_err(|e| SetError::Other(e.to_string()))?).1);
+        let expires = cert::rfc3339(cert::validity(&cert::parse(&issued.der).map_err(|e| file_error(&cert_file, e.to_string()))?).1);
         if rekey {
             let format = if key_pem.starts_with(b"-----BEGIN PRIVATE KEY-----") { KeyFormat::Pkcs8 } else { KeyFormat::Cfssl };
-            let new_key: Zeroizing<String> = key.to_pem(format).map_err(|e| SetError::Other(e.to_string()))?;
+            let new_key: Zeroizing<String> = key.to_pem(format)?;
             swaps.push((key_pem.clone(), new_key.as_bytes().to_vec()));
             out.push(OutFile::secret(&key_file, new_key.as_bytes()));
             rows.push(Row::file(key_file.clone(), Action::Replace, "--rekey"));
@@ -82,7 +76,7 @@ pub fn renew(files: &BTreeMap<String, Vec<u8>>, ca: &Ca, stems: &[String], rekey
             // A file that is not a kubeconfig kpki can read is left alone,
             // unless it embeds a renewed certificate: then it would go stale.
             Err(e) if swaps.iter().any(|(old, _)| embeds(bytes, old)) => {
-                return Err(ferr(name, format!("it embeds a certificate being renewed but cannot be read ({e}); fix it or renew without it")))
+                return Err(file_error(name, format!("it embeds a certificate being renewed but cannot be read ({e}); fix it or renew without it")))
             }
             Err(_) => continue,
         };

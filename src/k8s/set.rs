@@ -1,43 +1,55 @@
-//! Issuing the whole set from a plan, given what the output directory
-//! already holds (passed in as data): the CA and keys that exist are kept
-//! (unless forced), and only certificates that are missing or no longer
-//! match the plan are issued. Keys are generated in parallel.
+//! The whole set from a plan, in two steps. [`decide`] looks at what the
+//! output directory already holds (passed in as data) and says, for every
+//! file, whether it is created, replaced or kept and why: the CA and keys
+//! that exist are kept (unless forced), and only certificates that are
+//! missing or no longer match the plan are issued. It has no side effects;
+//! `--dry-run`, the report and `--output json` render its decisions.
+//! [`apply`] carries them out: it makes the new keys (in parallel), issues,
+//! and returns exactly the files the decisions say are written, as values.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::check;
 use super::files;
 use super::plan::{CertSpec, Plan, Role, ENCRYPTION_FILE, INVENTORY_FILE, PLAN_FILE};
-use crate::output::OutFile;
+use crate::model::file::OutFile;
+use crate::model::inventory::Inventory;
 use crate::pki::cert;
 use crate::pki::issue::{self, Ca, CertPlan, SubjectKey, Validity};
-use crate::pki::key::{pem_encode, KeyAlgo, KeyFormat, PrivateKey};
+use crate::pki::key::{pem_encode, KeyAlgo, KeyError, KeyFormat, PrivateKey};
 use crate::pki::profile::Profile;
-use crate::pki::request::parse_hosts;
-use crate::provision::Inventory;
+use crate::pki::host;
 
 /// What happens to a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// A new file.
     Create,
+    /// A file that exists is written over.
     Replace,
+    /// The file stays as it is.
     Keep,
 }
 
-/// One row of the report.
-#[derive(Debug, Clone, Serialize)]
+/// What becomes of one file, and why: one row of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
+    /// The file's name in the output directory.
     pub file: String,
+    /// What happens to it.
     pub action: Action,
+    /// Why it is replaced (empty otherwise).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// A certificate's CN.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub subject: String,
+    /// A certificate's NotAfter (RFC 3339).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub expires: String,
 }
@@ -49,46 +61,47 @@ impl Row {
     }
 }
 
-/// Files to write and the report.
-pub struct Outcome {
-    pub files: Vec<OutFile>,
-    pub rows: Vec<Row>,
-}
-
-/// Why the set cannot be built.
+/// Why the set cannot be made.
 #[derive(Debug, thiserror::Error)]
 pub enum SetError {
+    /// A file of the set is at fault (named relative to the output directory).
     #[error("{file}: {message}")]
-    File { file: String, message: String },
-    #[error("{0}")]
-    Other(String),
+    File {
+        /// The file's name in the output directory.
+        file: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The CA certificate cannot be read.
+    #[error("the CA certificate: {0}")]
+    CaCert(#[source] cert::CertError),
+    /// The plan has no CA certificate.
+    #[error("the plan has no CA")]
+    NoCa,
+    /// Making a key failed.
+    #[error("making a key failed: {0}")]
+    Key(#[from] KeyError),
+    /// The system's random number generator failed.
+    #[error("the random number generator failed")]
+    Random,
+    /// A record could not be serialised.
+    #[error("{0}: {1}")]
+    Record(&'static str, serde_json::Error),
 }
 
-fn ferr(file: &str, message: impl Into<String>) -> SetError {
+fn file_error(file: &str, message: impl Into<String>) -> SetError {
     SetError::File { file: file.to_string(), message: message.into() }
 }
 
 /// The relevant files already in the output directory, by name.
 pub type Existing = BTreeMap<String, Vec<u8>>;
 
-/// The file names `build` looks at for a plan.
+/// The file names `decide` looks at for a plan.
 pub fn relevant_files(plan: &Plan) -> Vec<String> {
     let mut v: Vec<String> = plan.certs.iter().flat_map(|c| [c.cert_file(), c.key_file()]).collect();
     v.extend(plan.kubeconfigs.iter().map(|k| k.file.clone()));
     v.extend([ENCRYPTION_FILE.to_string(), PLAN_FILE.to_string(), INVENTORY_FILE.to_string()]);
     v
-}
-
-enum KeySource {
-    Existing(PrivateKey),
-    New(KeyAlgo),
-}
-
-struct Work<'a> {
-    spec: &'a CertSpec,
-    key: KeySource,
-    /// Why the certificate is (re)issued; `None` keeps it.
-    issue: Option<(Action, String)>,
 }
 
 /// How the CA key is protected at rest.
@@ -100,240 +113,335 @@ pub struct CaKeyProtection<'a> {
     pub encrypt: bool,
 }
 
-/// Decides and, unless `dry_run`, issues everything. `now` sets validity.
-pub fn build(
-    plan: &Plan,
+/// What [`apply`] does for one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The key of the certificate at this index of [`Decisions::order`].
+    Key(usize),
+    /// The certificate at this index of [`Decisions::order`].
+    Cert(usize),
+    /// The kubeconfig at this index of the plan's kubeconfigs.
+    Kubeconfig(usize),
+    /// A new encryption config (only ever created or replaced, never rewritten).
+    EncryptionConfig,
+    /// `plan.json` or `inventory.json`, rendered by `decide`.
+    Record,
+}
+
+/// One file's fate.
+#[derive(Debug)]
+pub struct Decision {
+    /// The report's row for the file.
+    pub row: Row,
+    kind: Kind,
+}
+
+impl Decision {
+    /// Whether the file is written.
+    pub fn writes(&self) -> bool {
+        self.row.action != Action::Keep
+    }
+}
+
+/// Everything `decide` found, in the order of the report: per certificate
+/// its key then itself (the CA first), then the kubeconfigs, the
+/// encryption config, `plan.json` and `inventory.json`.
+pub struct Decisions<'p> {
+    decisions: Vec<Decision>,
+    plan: &'p Plan,
+    /// The certificates, CA first.
+    order: Vec<&'p CertSpec>,
+    /// The existing keys that are kept, by index of `order`.
+    kept_keys: BTreeMap<usize, PrivateKey>,
+    /// Rendered records (plan.json, inventory.json) by file name.
+    records: BTreeMap<&'static str, String>,
+    now: OffsetDateTime,
+}
+
+impl Decisions<'_> {
+    /// The decisions in report order.
+    pub fn iter(&self) -> impl Iterator<Item = &Decision> {
+        self.decisions.iter()
+    }
+    /// The report rows.
+    pub fn rows(&self) -> Vec<Row> {
+        self.decisions.iter().map(|d| d.row.clone()).collect()
+    }
+    /// How many files a run writes.
+    pub fn writes(&self) -> usize {
+        self.decisions.iter().filter(|d| d.writes()).count()
+    }
+}
+
+/// Decides, for every file of the set, what a run does: no key is made and
+/// nothing is written. `now` is the moment of issue for new certificates.
+pub fn decide<'p>(
+    plan: &'p Plan,
     inventory: &Inventory,
     existing: &Existing,
     now: OffsetDateTime,
     force: bool,
-    dry_run: bool,
-    protection: CaKeyProtection<'_>,
-) -> Result<Outcome, SetError> {
-    let ca_spec = plan.ca().ok_or_else(|| SetError::Other("the plan has no CA".into()))?;
-    // Decide per certificate: key source and whether to issue.
-    let mut work: Vec<Work<'_>> = Vec::new();
-    let mut ca_changes = false;
-    for spec in std::iter::once(ca_spec).chain(plan.certs.iter().filter(|c| c.role != Role::Ca)) {
-        let algo = spec.algo().map_err(|m| ferr(&spec.key_file(), m))?;
-        let key = match (force, existing.get(&spec.key_file())) {
+    ca_passphrase: Option<&[u8]>,
+) -> Result<Decisions<'p>, SetError> {
+    let ca_spec = plan.ca().ok_or(SetError::NoCa)?;
+    let order: Vec<&CertSpec> = std::iter::once(ca_spec).chain(plan.certs.iter().filter(|c| c.role != Role::Ca)).collect();
+    let mut decisions = Vec::new();
+    let mut kept_keys = BTreeMap::new();
+    let mut new_ca = false;
+    let mut ca_reissued = false;
+    for (i, spec) in order.iter().enumerate() {
+        let algo = spec.key_algo;
+        let key_file = spec.key_file();
+        let kept = match (force, existing.get(&key_file)) {
             (false, Some(pem)) => {
-                let pass = if spec.role == Role::Ca { protection.passphrase } else { None };
-                if PrivateKey::is_encrypted_pem(pem) && pass.is_none() {
-                    return Err(ferr(&spec.key_file(), "the key is encrypted; give its passphrase with --ca-key-passphrase-file, --ca-key-passphrase-env or KPKI_CA_KEY_PASSPHRASE"));
-                }
-                let k = PrivateKey::from_pem_with_passphrase(pem, pass).map_err(|e| match e {
-                    crate::pki::key::KeyError::WrongPassphrase => ferr(&spec.key_file(), e.to_string()),
-                    _ => ferr(&spec.key_file(), format!("{e}; fix or remove it, or pass --force to replace the whole set")),
-                })?;
-                if k.algo() != algo {
-                    return Err(ferr(
-                        &spec.key_file(),
-                        format!("the key is {} but the config asks for {}; pass --force to make new keys", k.algo().name(), algo.name()),
-                    ));
-                }
-                KeySource::Existing(k)
+                let pass = if spec.role == Role::Ca { ca_passphrase } else { None };
+                Some(load_key(&key_file, pem, pass, algo)?)
             }
             (false, None) if spec.role == Role::Ca && existing.contains_key(&spec.cert_file()) => {
-                return Err(ferr(
+                return Err(file_error(
                     &spec.cert_file(),
                     "the CA certificate exists but ca-key.pem does not; restore the CA key, or pass --force to make a new CA and re-issue everything",
                 ));
             }
-            _ => KeySource::New(algo),
+            _ => None,
         };
-        let issue = match (&key, existing.get(&spec.cert_file())) {
-            (KeySource::New(_), Some(_)) => Some((Action::Replace, if force { "--force".into() } else { "new key".into() })),
-            (KeySource::New(_), None) => Some((Action::Create, String::new())),
-            (KeySource::Existing(_), None) => Some((Action::Create, String::new())),
-            (KeySource::Existing(k), Some(pem)) => {
-                // A leaf is checked against the CA certificate that stays; when
-                // the CA certificate is re-issued, every leaf is re-issued too.
-                let ca_pem = if spec.role == Role::Ca { Some(pem) } else { existing.get(&ca_spec.cert_file()).filter(|_| !ca_changes) };
-                stale(spec, pem, k, ca_pem.map(Vec::as_slice), now).map(|reason| (Action::Replace, reason))
+        let key_row = match (&kept, existing.contains_key(&key_file)) {
+            (Some(_), _) => Row::file(&key_file, Action::Keep, ""),
+            (None, true) => Row::file(&key_file, Action::Replace, if force { "--force" } else { "" }),
+            (None, false) => Row::file(&key_file, Action::Create, ""),
+        };
+        let (action, reason) = match (&kept, existing.get(&spec.cert_file())) {
+            (None, Some(_)) => (Action::Replace, if force { "--force".to_string() } else { "new key".to_string() }),
+            (_, None) => (Action::Create, String::new()),
+            (Some(key), Some(pem)) => {
+                let ca_pem = if spec.role == Role::Ca {
+                    Some(pem)
+                } else if ca_reissued {
+                    None
+                } else {
+                    existing.get(&ca_spec.cert_file())
+                };
+                match stale(spec, pem, key, ca_pem.map(Vec::as_slice), now) {
+                    Some(reason) => (Action::Replace, reason),
+                    None if new_ca => (Action::Replace, "new CA".to_string()),
+                    None => (Action::Keep, String::new()),
+                }
             }
         };
-        if spec.role == Role::Ca && issue.is_some() {
-            ca_changes = true;
+        if spec.role == Role::Ca {
+            new_ca = kept.is_none();
+            ca_reissued = action != Action::Keep;
         }
-        work.push(Work { spec, key, issue });
-    }
-    // A new CA key means every leaf must be re-issued.
-    let new_ca_key = matches!(work[0].key, KeySource::New(_));
-    if new_ca_key {
-        for w in work.iter_mut().skip(1) {
-            if w.issue.is_none() {
-                w.issue = Some((Action::Replace, "new CA".into()));
-            }
+        let expires = match action {
+            Action::Keep => existing.get(&spec.cert_file()).and_then(|pem| not_after(pem)),
+            _ => Some(Validity::cfssl(now, time::Duration::hours(spec.validity_hours)).not_after),
+        };
+        decisions.push(Decision { row: key_row, kind: Kind::Key(i) });
+        decisions.push(Decision {
+            row: Row { file: spec.cert_file(), action, reason, subject: spec.cn.clone(), expires: expires.map(cert::rfc3339).unwrap_or_default() },
+            kind: Kind::Cert(i),
+        });
+        if let Some(k) = kept {
+            kept_keys.insert(i, k);
         }
     }
 
-    let mut rows: Vec<Row> = Vec::new();
-    let mut out: Vec<OutFile> = Vec::new();
-    if dry_run {
-        for w in &work {
-            let (action, reason) = w.issue.clone().unwrap_or((Action::Keep, String::new()));
-            let key_action = match &w.key {
-                KeySource::New(_) if existing.contains_key(&w.spec.key_file()) => Action::Replace,
-                KeySource::New(_) => Action::Create,
-                KeySource::Existing(_) => Action::Keep,
+    // A kubeconfig embeds the CA, its certificate and its key: when all three
+    // stay, it is rendered now and compared, so the decision is exact.
+    let stays = |file: &str| decisions.iter().any(|d: &Decision| d.row.file == file && d.row.action == Action::Keep);
+    let mut kubeconfig_decisions = Vec::new();
+    for (i, k) in plan.kubeconfigs.iter().enumerate() {
+        let Some(idx) = order.iter().position(|c| c.stem == k.stem) else {
+            return Err(file_error(&k.file, format!("the plan has no certificate {}", k.stem)));
+        };
+        let spec = order[idx];
+        let old = existing.get(&k.file);
+        let row = if old.is_none() {
+            Row::file(&k.file, Action::Create, "")
+        } else if stays(&ca_spec.cert_file()) && stays(&spec.cert_file()) && stays(&spec.key_file()) {
+            let render = || -> Option<Zeroizing<String>> {
+                let ca_pem = pem_encode("CERTIFICATE", &cert::cert_from_pem(existing.get(&ca_spec.cert_file())?).ok()?);
+                let cert_pem = pem_encode("CERTIFICATE", &cert::cert_from_pem(existing.get(&spec.cert_file())?).ok()?);
+                let key_pem = kept_keys.get(&idx)?.to_pem(KeyFormat::Cfssl).ok()?;
+                Some(files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, &cert_pem, &key_pem).to_yaml())
             };
-            rows.push(Row::file(w.spec.key_file(), key_action, String::new()));
-            rows.push(Row { file: w.spec.cert_file(), action, reason, subject: w.spec.cn.clone(), expires: String::new() });
-        }
-        for name in plan.kubeconfigs.iter().map(|k| k.file.clone()).chain([ENCRYPTION_FILE.into(), PLAN_FILE.into(), INVENTORY_FILE.into()]) {
-            let action = if existing.contains_key(&name) { Action::Keep } else { Action::Create };
-            let reason = if action == Action::Keep { "may be rewritten when an embedded certificate changes".into() } else { String::new() };
-            rows.push(Row::file(name, action, reason));
-        }
-        return Ok(Outcome { files: vec![], rows });
-    }
-
-    // Key generation dominates an RSA set: all new keys of one algorithm are
-    // made together, RSA keys from one pool of prime searches on every core.
-    let mut by_algo: BTreeMap<KeyAlgo, Vec<usize>> = BTreeMap::new();
-    for (i, w) in work.iter().enumerate() {
-        if let KeySource::New(a) = w.key {
-            by_algo.entry(a).or_default().push(i);
-        }
-    }
-    let mut keys: BTreeMap<usize, PrivateKey> = BTreeMap::new();
-    for (algo, slots) in by_algo {
-        let made = PrivateKey::generate_many(algo, slots.len()).map_err(|e| SetError::Other(e.to_string()))?;
-        keys.extend(slots.into_iter().zip(made));
-    }
-    let mut final_keys: Vec<PrivateKey> = Vec::with_capacity(work.len());
-    let mut issue_info: Vec<Option<(Action, String)>> = Vec::with_capacity(work.len());
-    for (i, w) in work.into_iter().enumerate() {
-        let was_new = matches!(w.key, KeySource::New(_));
-        let key = match w.key {
-            KeySource::Existing(k) => k,
-            KeySource::New(_) => keys.remove(&i).ok_or_else(|| SetError::Other("a key was not generated".into()))?,
-        };
-        if was_new {
-            let action = if existing.contains_key(&w.spec.key_file()) { Action::Replace } else { Action::Create };
-            let pem = match (w.spec.role, protection.encrypt, protection.passphrase) {
-                (Role::Ca, true, Some(pass)) => key.to_encrypted_pem(pass),
-                (Role::Ca, true, None) => return Err(SetError::Other("encrypting the CA key needs a passphrase".into())),
-                _ => key.to_pem(KeyFormat::Cfssl),
+            match render() {
+                Some(text) if old.is_some_and(|o| o.as_slice() == text.as_bytes()) => Row::file(&k.file, Action::Keep, ""),
+                _ => Row::file(&k.file, Action::Replace, "server or cluster name changed"),
             }
-            .map_err(|e| SetError::Other(e.to_string()))?;
-            out.push(OutFile::secret(w.spec.key_file(), pem.as_bytes()));
-            rows.push(Row::file(w.spec.key_file(), action, String::new()));
-        }
-        final_keys.push(key);
-        issue_info.push(w.issue);
-    }
-
-    // The CA first, then the leaves.
-    let specs: Vec<&CertSpec> = std::iter::once(ca_spec).chain(plan.certs.iter().filter(|c| c.role != Role::Ca)).collect();
-    let mut cert_pems: BTreeMap<String, String> = BTreeMap::new();
-    let ca_key = final_keys.remove(0);
-    let ca_issue = issue_info.remove(0);
-    let ca_der: Vec<u8> = match &ca_issue {
-        Some(_) => {
-            let plan_ca = CertPlan {
-                subject: ca_spec.subject().to_dn(),
-                sans: vec![],
-                validity: Validity::cfssl(now, Duration::hours(ca_spec.validity_hours)),
-            };
-            issue::self_signed_ca(&plan_ca, None, &ca_key).map_err(|e| ferr(&ca_spec.cert_file(), e.to_string()))?
-        }
-        None => {
-            let pem = existing.get(&ca_spec.cert_file()).ok_or_else(|| ferr(&ca_spec.cert_file(), "missing"))?;
-            cert::cert_from_pem(pem).map_err(|e| ferr(&ca_spec.cert_file(), e.to_string()))?.to_vec()
-        }
-    };
-    let ca_pem = pem_encode("CERTIFICATE", &ca_der);
-    push_cert(&mut out, &mut rows, ca_spec, &ca_pem, &ca_der, ca_issue)?;
-    cert_pems.insert(ca_spec.stem.clone(), ca_pem.clone());
-    let ca = Ca::new(ca_der, ca_key).map_err(|e| ferr(&ca_spec.cert_file(), e.to_string()))?;
-    let mut key_pems: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
-    for ((spec, key), issue_) in specs.iter().skip(1).zip(final_keys.iter()).zip(issue_info) {
-        let der = match &issue_ {
-            Some(_) => {
-                let sans = parse_hosts(&spec.sans).map_err(|e| ferr(&spec.cert_file(), e.to_string()))?;
-                let names: Vec<&str> = spec.usages.iter().map(String::as_str).collect();
-                let profile = Profile::from_usages(&names, Duration::hours(spec.validity_hours)).map_err(|m| ferr(&spec.cert_file(), m))?;
-                let cp = CertPlan { subject: spec.subject().to_dn(), sans, validity: Validity::cfssl(now, profile.expiry) };
-                let issued = issue::sign(&cp, &SubjectKey::of(key), &profile, &ca).map_err(|e| ferr(&spec.cert_file(), e.to_string()))?;
-                issued.der
-            }
-            None => {
-                let pem = existing.get(&spec.cert_file()).ok_or_else(|| ferr(&spec.cert_file(), "missing"))?;
-                cert::cert_from_pem(pem).map_err(|e| ferr(&spec.cert_file(), e.to_string()))?.to_vec()
-            }
+        } else {
+            Row::file(&k.file, Action::Replace, "embedded certificate changed")
         };
-        let pem = pem_encode("CERTIFICATE", &der);
-        push_cert(&mut out, &mut rows, spec, &pem, &der, issue_)?;
-        cert_pems.insert(spec.stem.clone(), pem);
-        key_pems.insert(spec.stem.clone(), key.to_pem(KeyFormat::Cfssl).map_err(|e| SetError::Other(e.to_string()))?);
+        kubeconfig_decisions.push(Decision { row, kind: Kind::Kubeconfig(i) });
     }
+    decisions.extend(kubeconfig_decisions);
 
-    for k in &plan.kubeconfigs {
-        let (Some(cert_pem), Some(key_pem)) = (cert_pems.get(&k.stem), key_pems.get(&k.stem)) else {
-            return Err(ferr(&k.file, format!("the plan has no certificate {}", k.stem)));
-        };
-        let text = files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, cert_pem, key_pem).to_yaml();
-        push_if_changed(&mut out, &mut rows, existing, &k.file, text.as_bytes(), true, "embedded certificate or server changed");
-    }
-
-    match existing.get(ENCRYPTION_FILE) {
+    let encryption = match existing.get(ENCRYPTION_FILE) {
+        None => Row::file(ENCRYPTION_FILE, Action::Create, ""),
         Some(text) => match files::EncryptionConfiguration::check(text) {
-            Ok(_) => rows.push(Row::file(ENCRYPTION_FILE, Action::Keep, String::new())),
-            Err(e) if force => {
-                out.push(OutFile::secret(ENCRYPTION_FILE, new_encryption_config()?.as_bytes()));
-                rows.push(Row::file(ENCRYPTION_FILE, Action::Replace, e.to_string()));
-            }
+            Ok(_) => Row::file(ENCRYPTION_FILE, Action::Keep, ""),
+            Err(e) if force => Row::file(ENCRYPTION_FILE, Action::Replace, e.to_string()),
             Err(e) => {
-                return Err(ferr(
+                return Err(file_error(
                     ENCRYPTION_FILE,
                     format!("{e}; fix it, or move it away and run bootstrap again for a new one (secrets encrypted with its key become unreadable; --force would also make a new CA and keys)"),
                 ))
             }
         },
-        None => {
-            out.push(OutFile::secret(ENCRYPTION_FILE, new_encryption_config()?.as_bytes()));
-            rows.push(Row::file(ENCRYPTION_FILE, Action::Create, String::new()));
+    };
+    decisions.push(Decision { row: encryption, kind: Kind::EncryptionConfig });
+
+    let mut records = BTreeMap::new();
+    let plan_json = serde_json::to_string_pretty(plan).map_err(|e| SetError::Record(PLAN_FILE, e))? + "\n";
+    let inventory_json = serde_json::to_string_pretty(inventory).map_err(|e| SetError::Record(INVENTORY_FILE, e))? + "\n";
+    for (name, text, why) in [(PLAN_FILE, plan_json, "plan changed"), (INVENTORY_FILE, inventory_json, "addresses changed")] {
+        let row = match existing.get(name) {
+            Some(old) if old.as_slice() == text.as_bytes() => Row::file(name, Action::Keep, ""),
+            Some(_) => Row::file(name, Action::Replace, why),
+            None => Row::file(name, Action::Create, ""),
+        };
+        decisions.push(Decision { row, kind: Kind::Record });
+        records.insert(name, text);
+    }
+    Ok(Decisions { decisions, plan, order, kept_keys, records, now })
+}
+
+/// Reads an existing key: it must decrypt and be of the planned algorithm.
+fn load_key(file: &str, pem: &[u8], passphrase: Option<&[u8]>, algo: KeyAlgo) -> Result<PrivateKey, SetError> {
+    if PrivateKey::is_encrypted_pem(pem) && passphrase.is_none() {
+        return Err(file_error(file, "the key is encrypted; give its passphrase with --ca-key-passphrase-file, --ca-key-passphrase-env or KPKI_CA_KEY_PASSPHRASE"));
+    }
+    let key = PrivateKey::from_pem_with_passphrase(pem, passphrase).map_err(|e| match e {
+        KeyError::WrongPassphrase => file_error(file, e.to_string()),
+        _ => file_error(file, format!("{e}; fix or remove it, or pass --force to replace the whole set")),
+    })?;
+    if key.algo() != algo {
+        return Err(file_error(file, format!("the key is {} but the config asks for {}; pass --force to make new keys", key.algo().name(), algo.name())));
+    }
+    Ok(key)
+}
+
+fn not_after(pem: &[u8]) -> Option<OffsetDateTime> {
+    let der = cert::cert_from_pem(pem).ok()?;
+    Some(cert::validity(&cert::parse(&der).ok()?).1)
+}
+
+/// The files a run writes and the report.
+pub struct Applied {
+    /// Exactly the files whose decision is create or replace.
+    pub files: Vec<OutFile>,
+    /// The report, one row per file of the set.
+    pub rows: Vec<Row>,
+}
+
+/// Carries out the decisions: makes the new keys (all keys of one algorithm
+/// together, one per core), issues the CA if it changes, then the leaves,
+/// and renders what changes. Returns the files, never writes them.
+pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProtection<'_>) -> Result<Applied, SetError> {
+    let Decisions { decisions, plan, order, mut kept_keys, mut records, now } = decided;
+    let writes = |kind: Kind| decisions.iter().any(|d| d.kind == kind && d.writes());
+
+    // New keys, batched by algorithm.
+    let mut by_algo: BTreeMap<KeyAlgo, Vec<usize>> = BTreeMap::new();
+    for (i, spec) in order.iter().enumerate() {
+        if !kept_keys.contains_key(&i) {
+            by_algo.entry(spec.key_algo).or_default().push(i);
         }
     }
-    let plan_json = serde_json::to_string_pretty(plan).map_err(|e| SetError::Other(e.to_string()))? + "\n";
-    push_if_changed(&mut out, &mut rows, existing, PLAN_FILE, plan_json.as_bytes(), false, "plan changed");
-    let inv_json = serde_json::to_string_pretty(inventory).map_err(|e| SetError::Other(e.to_string()))? + "\n";
-    push_if_changed(&mut out, &mut rows, existing, INVENTORY_FILE, inv_json.as_bytes(), false, "addresses changed");
-    Ok(Outcome { files: out, rows })
+    let mut keys: BTreeMap<usize, PrivateKey> = BTreeMap::new();
+    for (algo, slots) in by_algo {
+        let made = PrivateKey::generate_many(algo, slots.len())?;
+        keys.extend(slots.into_iter().zip(made));
+    }
+    let mut files: Vec<OutFile> = Vec::new();
+    for (i, spec) in order.iter().enumerate() {
+        if let Some(key) = keys.get(&i) {
+            let pem = match (spec.role, protection.encrypt, protection.passphrase) {
+                (Role::Ca, true, Some(pass)) => key.to_encrypted_pem(pass)?,
+                (Role::Ca, true, None) => return Err(file_error(&spec.key_file(), "encrypting the CA key needs a passphrase")),
+                _ => key.to_pem(KeyFormat::Cfssl)?,
+            };
+            files.push(OutFile::secret(spec.key_file(), pem.as_bytes()));
+        }
+    }
+    kept_keys.extend(keys);
+    let ca_key = kept_keys.remove(&0).ok_or_else(|| file_error(&order[0].key_file(), "no key was made"))?;
+    let key_of = |i: usize| kept_keys.get(&i).ok_or_else(|| file_error(&order[i].key_file(), "no key was made"));
+
+    // The CA, then the leaves.
+    let ca_spec = order[0];
+    let ca_der = if writes(Kind::Cert(0)) {
+        let plan_ca = CertPlan {
+            subject: ca_spec.subject().to_dn(),
+            sans: vec![],
+            validity: Validity::cfssl(now, time::Duration::hours(ca_spec.validity_hours)),
+        };
+        issue::self_signed_ca(&plan_ca, None, &ca_key).map_err(|e| file_error(&ca_spec.cert_file(), e.to_string()))?
+    } else {
+        existing_cert(existing, &ca_spec.cert_file())?
+    };
+    let ca_pem = pem_encode("CERTIFICATE", &ca_der);
+    if writes(Kind::Cert(0)) {
+        files.push(OutFile::public(ca_spec.cert_file(), ca_pem.as_bytes()));
+    }
+    let ca = Ca::new(ca_der, ca_key).map_err(|e| file_error(&ca_spec.cert_file(), e.to_string()))?;
+    let mut cert_pems: BTreeMap<&str, String> = BTreeMap::new();
+    for (i, spec) in order.iter().enumerate().skip(1) {
+        let der = if writes(Kind::Cert(i)) {
+            let key = key_of(i)?;
+            let profile = Profile::leaf(spec.usages.clone(), time::Duration::hours(spec.validity_hours));
+            let cp = CertPlan { subject: spec.subject().to_dn(), sans: host::sans(&spec.sans), validity: Validity::cfssl(now, profile.expiry) };
+            let der = issue::sign(&cp, &SubjectKey::of(key), &profile, &ca).map_err(|e| file_error(&spec.cert_file(), e.to_string()))?.der;
+            let pem = pem_encode("CERTIFICATE", &der);
+            files.push(OutFile::public(spec.cert_file(), pem.as_bytes()));
+            cert_pems.insert(&spec.stem, pem);
+            continue;
+        } else {
+            existing_cert(existing, &spec.cert_file())?
+        };
+        cert_pems.insert(&spec.stem, pem_encode("CERTIFICATE", &der));
+    }
+
+    for (i, k) in plan.kubeconfigs.iter().enumerate() {
+        if !writes(Kind::Kubeconfig(i)) {
+            continue;
+        }
+        let idx = order.iter().position(|c| c.stem == k.stem).ok_or_else(|| file_error(&k.file, format!("the plan has no certificate {}", k.stem)))?;
+        let cert_pem = cert_pems.get(k.stem.as_str()).ok_or_else(|| file_error(&k.file, format!("the plan has no certificate {}", k.stem)))?;
+        let key_pem = key_of(idx)?.to_pem(KeyFormat::Cfssl)?;
+        let text = files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, cert_pem, &key_pem).to_yaml();
+        files.push(OutFile::private(&k.file, text.as_bytes()));
+    }
+    if writes(Kind::EncryptionConfig) {
+        files.push(OutFile::secret(ENCRYPTION_FILE, new_encryption_config()?.as_bytes()));
+    }
+    for d in decisions.iter().filter(|d| d.kind == Kind::Record && d.writes()) {
+        let name = d.row.file.as_str();
+        let text = records.remove(name).ok_or_else(|| file_error(name, "not rendered"))?;
+        files.push(OutFile::public(name, text.into_bytes()));
+    }
+    let rows: Vec<Row> = decisions.into_iter().map(|d| d.row).collect();
+    // The run writes exactly what the decisions (and so `--dry-run`) say.
+    let said: Vec<&str> = rows.iter().filter(|r| r.action != Action::Keep).map(|r| r.file.as_str()).collect();
+    let mut made: Vec<&str> = files.iter().filter_map(|f| f.path.to_str()).collect();
+    let mut said_sorted = said.clone();
+    said_sorted.sort_unstable();
+    made.sort_unstable();
+    if said_sorted != made {
+        return Err(file_error(".", format!("internal error: decided to write {said_sorted:?} but made {made:?}")));
+    }
+    Ok(Applied { files, rows })
+}
+
+fn existing_cert(existing: &Existing, file: &str) -> Result<Vec<u8>, SetError> {
+    let pem = existing.get(file).ok_or_else(|| file_error(file, "missing"))?;
+    Ok(cert::cert_from_pem(pem).map_err(|e| file_error(file, e.to_string()))?.to_vec())
 }
 
 fn new_encryption_config() -> Result<Zeroizing<String>, SetError> {
     let mut key = Zeroizing::new([0u8; files::AESCBC_KEY_LEN]);
-    aws_lc_rs::rand::fill(key.as_mut()).map_err(|_| SetError::Other("the random number generator failed".into()))?;
+    aws_lc_rs::rand::fill(key.as_mut()).map_err(|_| SetError::Random)?;
     Ok(files::EncryptionConfiguration::new(&key).to_yaml())
-}
-
-fn push_cert(out: &mut Vec<OutFile>, rows: &mut Vec<Row>, spec: &CertSpec, pem: &str, der: &[u8], issue_: Option<(Action, String)>) -> Result<(), SetError> {
-    let parsed = cert::parse(der).map_err(|e| ferr(&spec.cert_file(), e.to_string()))?;
-    let expires = cert::rfc3339(cert::validity(&parsed).1);
-    let (action, reason) = match issue_ {
-        Some((a, r)) => {
-            out.push(OutFile::public(spec.cert_file(), pem.as_bytes()));
-            (a, r)
-        }
-        None => (Action::Keep, String::new()),
-    };
-    rows.push(Row { file: spec.cert_file(), action, reason, subject: spec.cn.clone(), expires });
-    Ok(())
-}
-
-fn push_if_changed(out: &mut Vec<OutFile>, rows: &mut Vec<Row>, existing: &Existing, name: &str, contents: &[u8], private: bool, why: &str) {
-    let (action, reason) = match existing.get(name) {
-        Some(old) if old.as_slice() == contents => (Action::Keep, String::new()),
-        Some(_) => (Action::Replace, why.to_string()),
-        None => (Action::Create, String::new()),
-    };
-    if action != Action::Keep {
-        out.push(if private { OutFile::private(name, contents) } else { OutFile::public(name, contents) });
-    }
-    rows.push(Row::file(name, action, reason));
 }
 
 /// Why an existing certificate must be re-issued, or `None` to keep it.
@@ -359,8 +467,8 @@ fn stale(spec: &CertSpec, pem: &[u8], key: &PrivateKey, ca_pem: Option<&[u8]>, n
         return Some(m);
     }
     match check::expiry(&c, now) {
-        (Some(m), _) | (None, Some(m)) => return Some(m),
-        _ => {}
+        check::Expiry::Invalid(m) | check::Expiry::Soon(m) => return Some(m),
+        check::Expiry::Valid => {}
     }
     let findings = check::matches_spec(&c, spec);
     findings.into_iter().next()

@@ -14,20 +14,28 @@ use x509_parser::prelude::*;
 /// Why a certificate or CSR could not be read or checked.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
+    /// No certificate in the PEM input.
     #[error("no certificate found (expected a PEM block CERTIFICATE)")]
     NoCert,
+    /// No CSR in the PEM input.
     #[error("no certificate request found (expected a PEM block CERTIFICATE REQUEST)")]
     NoCsr,
+    /// The PEM itself is malformed.
     #[error("the PEM is malformed: {0}")]
     Pem(String),
+    /// The certificate's DER does not parse.
     #[error("the certificate is malformed: {0}")]
     Malformed(String),
+    /// The CSR's DER does not parse.
     #[error("the certificate request is malformed: {0}")]
     MalformedCsr(String),
+    /// A signature algorithm kpki does not verify.
     #[error("the signature algorithm is not supported")]
     UnsupportedSignature,
+    /// A signature that does not verify.
     #[error("the signature does not verify")]
     BadSignature,
+    /// An RSA key below 2048 bits.
     #[error("its RSA key has {0} bits; kpki refuses RSA keys under 2048 bits")]
     WeakRsa(usize),
 }
@@ -257,10 +265,15 @@ pub fn sans(cert: &X509Certificate<'_>) -> Vec<San> {
 /// A subject alternative name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum San {
+    /// A DNS name.
     Dns(String),
+    /// An e-mail address.
     Email(String),
+    /// An IP address.
     Ip(IpAddr),
+    /// A URI.
     Uri(String),
+    /// Another kind of name, described.
     Other(String),
 }
 

@@ -7,12 +7,16 @@ use time::Duration;
 /// Why an expiry string was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DurationError {
+    /// Not a number followed by a unit.
     #[error("{0:?} is not a duration: use a number with a unit, e.g. \"8760h\" or \"365d\"")]
     Syntax(String),
+    /// A unit Go's time.ParseDuration does not know.
     #[error("{0:?} has an unknown unit: use ns, us, ms, s, m, h or d")]
     Unit(String),
+    /// Zero or negative.
     #[error("{0:?} is not positive: an expiry must be longer than zero")]
     NotPositive(String),
+    /// Too long to represent.
     #[error("{0:?} is too long")]
     Overflow(String),
 }

@@ -12,25 +12,33 @@ use time::{Duration, OffsetDateTime};
 
 use super::cert::{self, CertError};
 use super::key::PrivateKey;
-use super::profile::Profile;
+use super::profile::{CaConstraint, Profile};
 
 /// Why issuing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
+    /// A certificate (the CA's) does not parse.
     #[error("{0}")]
     Cert(#[from] CertError),
+    /// The CA key is not the CA certificate's key.
     #[error("the CA key does not match the CA certificate's public key")]
     KeyMismatch,
+    /// The signing certificate is not a CA.
     #[error("the CA certificate cannot be used: {0}")]
     NotCa(String),
+    /// The issued certificate's issuer would not repeat the CA's subject.
     #[error("the CA certificate's subject cannot be reproduced as an issuer name (multi-valued or unusual attributes, or a '?' in a PrintableString, which rcgen's DER writer cannot write)")]
     IssuerName,
+    /// A key type kpki cannot certify.
     #[error("the certificate request's public key algorithm is not supported")]
     UnsupportedKey,
+    /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// The CA expired before the moment of issue.
     #[error("the CA certificate expired on {}; renew the CA (or make a new one) before issuing from it", cert::rfc3339(*.0))]
     CaExpired(OffsetDateTime),
+    /// The CA is not yet valid at the moment of issue.
     #[error("the CA certificate is not valid until {}; check the clock", cert::rfc3339(*.0))]
     CaNotYetValid(OffsetDateTime),
 }
@@ -38,7 +46,9 @@ pub enum IssueError {
 /// Certificate validity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Validity {
+    /// First moment of validity.
     pub not_before: OffsetDateTime,
+    /// Last moment of validity.
     pub not_after: OffsetDateTime,
     /// The moment of issue (NotBefore is backdated from it).
     pub at: OffsetDateTime,
@@ -88,10 +98,12 @@ impl Ca {
         Ok(ca)
     }
 
+    /// The CA certificate's DER.
     pub fn cert_der(&self) -> &[u8] {
         &self.cert_der
     }
 
+    /// The CA's private key.
     pub fn key(&self) -> &PrivateKey {
         &self.key
     }
@@ -127,6 +139,7 @@ pub struct SubjectKey {
 }
 
 impl SubjectKey {
+    /// The public half of a private key.
     pub fn of(key: &PrivateKey) -> Self {
         SubjectKey { alg: key.algo().signature_algorithm(), bits: key.public_key_bits().to_vec() }
     }
@@ -171,8 +184,11 @@ impl PublicKeyData for SubjectKey {
 /// What to put in a certificate.
 #[derive(Debug, Clone)]
 pub struct CertPlan {
+    /// The subject.
     pub subject: DistinguishedName,
+    /// The SANs, in the order written.
     pub sans: Vec<SanType>,
+    /// NotBefore and NotAfter.
     pub validity: Validity,
 }
 
@@ -216,7 +232,9 @@ pub fn self_signed_ca(plan: &CertPlan, path_len: Option<u8>, key: &PrivateKey) -
 /// The outcome of signing: the certificate and anything the user should know.
 #[derive(Debug)]
 pub struct Issued {
+    /// The certificate's DER.
     pub der: Vec<u8>,
+    /// What the user should know (e.g. a validity clamped to the CA's).
     pub warnings: Vec<String>,
 }
 
@@ -245,12 +263,12 @@ pub fn sign(plan: &CertPlan, subject_key: &SubjectKey, profile: &Profile, ca: &C
     }
     let mut p = base_params(&plan, &subject_key.bits)?;
     p.is_ca = match profile.ca {
-        Some(Some(n)) => IsCa::Ca(BasicConstraints::Constrained(n)),
-        Some(None) => IsCa::Ca(BasicConstraints::Unconstrained),
-        None => IsCa::ExplicitNoCa,
+        CaConstraint::Ca { max_path_len: Some(n) } => IsCa::Ca(BasicConstraints::Constrained(n)),
+        CaConstraint::Ca { max_path_len: None } => IsCa::Ca(BasicConstraints::Unconstrained),
+        CaConstraint::Leaf => IsCa::ExplicitNoCa,
     };
-    p.key_usages = usages_for_key(&profile.key_usages, subject_key.alg);
-    p.extended_key_usages = profile.ext_key_usages.clone();
+    p.key_usages = usages_for_key(&profile.usages.key, subject_key.alg);
+    p.extended_key_usages = profile.usages.ext.clone();
     p.use_authority_key_identifier_extension = true;
     let issuer = ca.issuer()?;
     let cert = p.signed_by(subject_key, &issuer).map_err(|e| IssueError::Sign(e.to_string()))?;

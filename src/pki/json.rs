@@ -10,10 +10,12 @@ use serde_json::{Map, Value};
 pub struct FieldError {
     /// A JSON path such as `names[0].C` or `signing.profiles.kubernetes.usages[2]`.
     pub field: String,
+    /// What is wrong, one clause.
     pub message: String,
 }
 
 impl FieldError {
+    /// An error for `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError { field: field.into(), message: message.into() }
     }
@@ -84,6 +86,7 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A string member, if present.
     pub fn string(&self, name: &str) -> Result<Option<&'a str>, FieldError> {
         match self.get(name) {
             None => Ok(None),
@@ -92,6 +95,7 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A boolean member, if present.
     pub fn boolean(&self, name: &str) -> Result<Option<bool>, FieldError> {
         match self.get(name) {
             None => Ok(None),
@@ -100,6 +104,7 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A non-negative integer member, if present.
     pub fn uint(&self, name: &str) -> Result<Option<u64>, FieldError> {
         match self.get(name) {
             None => Ok(None),
@@ -111,6 +116,7 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// An array member, if present.
     pub fn array(&self, name: &str) -> Result<Option<&'a Vec<Value>>, FieldError> {
         match self.get(name) {
             None => Ok(None),
@@ -136,6 +142,7 @@ impl<'a> Obj<'a> {
             .map(Some)
     }
 
+    /// An object member, if present.
     pub fn object(&self, name: &str) -> Result<Option<Obj<'a>>, FieldError> {
         match self.get(name) {
             None => Ok(None),

@@ -23,25 +23,35 @@ const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112"
 pub enum KeyAlgo {
     /// RSA with the modulus size in bits.
     Rsa(u32),
+    /// ECDSA on P-256 with SHA-256.
     EcdsaP256,
+    /// ECDSA on P-384 with SHA-384.
     EcdsaP384,
+    /// ECDSA on P-521 with SHA-512.
     EcdsaP521,
+    /// Ed25519.
     Ed25519,
 }
 
 /// Why a key request (`"key": {"algo", "size"}`) or `--key-algo` was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeySpecError {
+    /// RSA below 2048 bits.
     #[error("RSA key size {0} is too weak: use 2048, 3072 or 4096")]
     RsaTooWeak(u32),
+    /// An RSA size kpki does not make.
     #[error("RSA key size {0} is not supported: use 2048, 3072, 4096 or 8192")]
     RsaSize(u32),
+    /// An ECDSA size that is not a supported curve.
     #[error("ECDSA key size {0} is not supported: use 256, 384 or 521")]
     EcdsaSize(u32),
+    /// Ed25519 with a size other than 256.
     #[error("ed25519 keys have a fixed size: leave \"size\" out (or 256)")]
     Ed25519Size,
+    /// An unknown algorithm name.
     #[error("key algorithm {0:?} is not supported: use \"rsa\", \"ecdsa\" or \"ed25519\"")]
     Algo(String),
+    /// RSA or ECDSA without a size.
     #[error("key size is missing for {0:?}: give e.g. {{\"algo\": \"rsa\", \"size\": 2048}}")]
     MissingSize(String),
 }
@@ -103,6 +113,33 @@ impl KeyAlgo {
     }
 }
 
+impl std::fmt::Display for KeyAlgo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl std::str::FromStr for KeyAlgo {
+    type Err = KeySpecError;
+    fn from_str(s: &str) -> Result<Self, KeySpecError> {
+        KeyAlgo::from_name(s)
+    }
+}
+
+/// Serialised as its name (`rsa-2048`), as cluster configs and `plan.json` write it.
+impl serde::Serialize for KeyAlgo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyAlgo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        KeyAlgo::from_name(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The PEM encoding written for private keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeyFormat {
@@ -117,22 +154,31 @@ pub enum KeyFormat {
 /// Why a private key could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// No private key in the PEM input.
     #[error("no private key found (expected a PEM block RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY)")]
     NoKey,
+    /// The key is encrypted and no passphrase was given.
     #[error("the private key is encrypted; give its passphrase")]
     Encrypted,
+    /// The passphrase does not decrypt the key.
     #[error("the passphrase is wrong (the encrypted private key does not decrypt)")]
     WrongPassphrase,
+    /// An encryption scheme kpki does not read.
     #[error("the encrypted private key uses an unsupported scheme: {0}")]
     EncryptionScheme(String),
+    /// The PEM itself is malformed.
     #[error("the PEM is malformed: {0}")]
     Pem(String),
+    /// The key's DER does not parse.
     #[error("the private key is malformed: {0}")]
     Malformed(String),
+    /// A key type or curve kpki does not support.
     #[error("the private key's algorithm is not supported (RSA, ECDSA P-256/P-384/P-521 and Ed25519 are)")]
     Unsupported,
+    /// An RSA key below 2048 bits.
     #[error("the RSA key has {0} bits; kpki refuses RSA keys under 2048 bits")]
     RsaTooWeak(u32),
+    /// Generating or encoding a key failed.
     #[error("key generation failed: {0}")]
     Generate(String),
 }

@@ -2,7 +2,10 @@
 //! Pure data in, data out: no file system, no clap.
 
 pub mod cert;
+pub mod cfssl_json;
 pub mod duration;
+pub mod generate;
+pub mod host;
 pub mod issue;
 pub mod json;
 pub mod key;

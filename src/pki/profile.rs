@@ -10,16 +10,90 @@ use time::Duration;
 use super::duration;
 use super::json::{FieldError, Obj};
 
+/// What a certificate may be used for: key usage bits and extended key
+/// usages, parsed once from cfssl's usage names (kept for messages and
+/// records). Serialised as the list of names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Usages {
+    /// The keyUsage bits, in the order first named.
+    pub key: Vec<KeyUsagePurpose>,
+    /// The extendedKeyUsage purposes, in the order first named.
+    pub ext: Vec<ExtendedKeyUsagePurpose>,
+    names: Vec<String>,
+}
+
+/// A usage name cfssl does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown usage {name:?} (known: signing, digital signature, key encipherment, cert sign, crl sign, server auth, client auth, code signing, email protection, ...)")]
+pub struct UsageError {
+    /// Its position in the list.
+    pub index: usize,
+    /// The name as written.
+    pub name: String,
+}
+
+impl Usages {
+    /// Usages from cfssl's names (case-insensitive; see [`usage`]).
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<Self, UsageError> {
+        let mut u = Usages::default();
+        for (index, name) in names.iter().enumerate() {
+            let name = name.as_ref();
+            match usage(name).ok_or_else(|| UsageError { index, name: name.to_string() })? {
+                Usage::Key(k) if !u.key.contains(&k) => u.key.push(k),
+                Usage::Ext(e) if !u.ext.contains(&e) => u.ext.push(e),
+                _ => {}
+            }
+            u.names.push(name.to_string());
+        }
+        Ok(u)
+    }
+
+    /// Usages read from a certificate (no names).
+    pub fn from_parts(key: Vec<KeyUsagePurpose>, ext: Vec<ExtendedKeyUsagePurpose>) -> Self {
+        Usages { key, ext, names: vec![] }
+    }
+
+    /// The names as written.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+impl serde::Serialize for Usages {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.names.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Usages {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let names = Vec::<String>::deserialize(d)?;
+        Usages::from_names(&names).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Whether a profile issues CA certificates (`ca_constraint.is_ca`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaConstraint {
+    /// Leaf certificates (CA:FALSE).
+    #[default]
+    Leaf,
+    /// Intermediate CAs, with an optional path length constraint.
+    Ca {
+        /// `max_path_len` (or 0 with `max_path_len_zero`); `None` is unconstrained.
+        max_path_len: Option<u8>,
+    },
+}
+
 /// One signing profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
-    pub key_usages: Vec<KeyUsagePurpose>,
-    pub ext_key_usages: Vec<ExtendedKeyUsagePurpose>,
+    /// What issued certificates may be used for.
+    pub usages: Usages,
+    /// How long issued certificates are valid.
     pub expiry: Duration,
-    /// Set when the profile issues intermediate CAs (`ca_constraint.is_ca`).
-    pub ca: Option<Option<u8>>,
-    /// The usage strings as written, for messages and `print-defaults`.
-    pub usage_names: Vec<String>,
+    /// Whether issued certificates are CAs.
+    pub ca: CaConstraint,
 }
 
 /// The leaf expiry cfssl uses without a config: one year.
@@ -28,45 +102,29 @@ pub const DEFAULT_LEAF_EXPIRY_HOURS: i64 = 8760;
 pub const DEFAULT_CA_EXPIRY_HOURS: i64 = 43800;
 
 impl Profile {
-    /// cfssl's built-in default profile, used when no `-config` is given.
-    pub fn cfssl_default() -> Self {
-        let usages = ["signing", "key encipherment", "server auth", "client auth"];
-        Self::from_usages(&usages, Duration::hours(DEFAULT_LEAF_EXPIRY_HOURS)).unwrap_or_else(|_| unreachable!())
+    /// A profile for leaf certificates.
+    pub fn leaf(usages: Usages, expiry: Duration) -> Self {
+        Profile { usages, expiry, ca: CaConstraint::Leaf }
     }
 
-    /// A profile from usage names (see [`usage`]).
-    pub fn from_usages(names: &[&str], expiry: Duration) -> Result<Self, String> {
-        let mut p = Profile { key_usages: vec![], ext_key_usages: vec![], expiry, ca: None, usage_names: vec![] };
-        for name in names {
-            match usage(name)? {
-                Usage::Key(k) => {
-                    if !p.key_usages.contains(&k) {
-                        p.key_usages.push(k)
-                    }
-                }
-                Usage::Ext(e) => {
-                    if !p.ext_key_usages.contains(&e) {
-                        p.ext_key_usages.push(e)
-                    }
-                }
-            }
-            p.usage_names.push(name.to_string());
-        }
-        Ok(p)
+    /// cfssl's built-in default profile, used when no `-config` is given.
+    pub fn cfssl_default() -> Self {
+        let usages = Usages::from_names(&["signing", "key encipherment", "server auth", "client auth"]).unwrap_or_default();
+        Self::leaf(usages, Duration::hours(DEFAULT_LEAF_EXPIRY_HOURS))
     }
 }
 
 /// A usage string mapped to an extension bit or an EKU.
-pub enum Usage {
+enum Usage {
     Key(KeyUsagePurpose),
     Ext(ExtendedKeyUsagePurpose),
 }
 
-/// Maps cfssl's usage names to key usages and extended key usages.
-pub fn usage(name: &str) -> Result<Usage, String> {
+/// Maps one of cfssl's usage names to a key usage or an extended key usage.
+fn usage(name: &str) -> Option<Usage> {
     use ExtendedKeyUsagePurpose as E;
     use KeyUsagePurpose as K;
-    Ok(match name.to_ascii_lowercase().as_str() {
+    Some(match name.to_ascii_lowercase().as_str() {
         "signing" | "digital signature" => Usage::Key(K::DigitalSignature),
         "content commitment" => Usage::Key(K::ContentCommitment),
         "key encipherment" => Usage::Key(K::KeyEncipherment),
@@ -88,18 +146,37 @@ pub fn usage(name: &str) -> Result<Usage, String> {
         "ipsec user" => Usage::Ext(E::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 7])),
         "microsoft sgc" => Usage::Ext(E::Other(vec![1, 3, 6, 1, 4, 1, 311, 10, 3, 3])),
         "netscape sgc" => Usage::Ext(E::Other(vec![2, 16, 840, 1, 113730, 4, 1])),
-        _ => {
-            return Err(format!(
-                "unknown usage {name:?} (known: signing, digital signature, key encipherment, cert sign, crl sign, server auth, client auth, code signing, email protection, ...)"
-            ))
-        }
+        _ => return None,
     })
+}
+
+/// A profile name the signing config does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("profile {name:?} is not in the config ({})", self.known_text())]
+pub struct UnknownProfile {
+    /// The name asked for.
+    pub name: String,
+    /// The profiles the config has.
+    pub known: Vec<String>,
+}
+
+impl UnknownProfile {
+    /// What the config has instead: `profiles: a, b`, or that it has none.
+    pub fn known_text(&self) -> String {
+        if self.known.is_empty() {
+            "it has no profiles".into()
+        } else {
+            format!("profiles: {}", self.known.join(", "))
+        }
+    }
 }
 
 /// A signing config: a default profile and named profiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningConfig {
+    /// The profile used without `-profile`.
     pub default: Profile,
+    /// Named profiles.
     pub profiles: BTreeMap<String, Profile>,
 }
 
@@ -142,17 +219,13 @@ impl SigningConfig {
 
     /// The named profile, or the default. An unknown name is an error (cfssl
     /// silently falls back to the default).
-    pub fn profile(&self, name: Option<&str>) -> Result<&Profile, String> {
+    pub fn profile(&self, name: Option<&str>) -> Result<&Profile, UnknownProfile> {
         match name {
             None | Some("") => Ok(&self.default),
-            Some(n) => self.profiles.get(n).ok_or_else(|| {
-                let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-                if known.is_empty() {
-                    format!("profile {n:?} is not in the config (it has no profiles)")
-                } else {
-                    format!("profile {n:?} is not in the config (profiles: {})", known.join(", "))
-                }
-            }),
+            Some(n) => self
+                .profiles
+                .get(n)
+                .ok_or_else(|| UnknownProfile { name: n.to_string(), known: self.profiles.keys().cloned().collect() }),
         }
     }
 }
@@ -166,29 +239,14 @@ fn read_profile(obj: &Obj<'_>, inherit: &Profile) -> Result<Profile, FieldError>
         Some(s) => duration::parse(s).map_err(|e| FieldError::new(obj.child("expiry"), e.to_string()))?,
         None => inherit.expiry,
     };
-    let names = match obj.strings("usages")? {
-        Some(list) => list,
-        None => inherit.usage_names.iter().map(String::as_str).collect(),
+    let usages = match obj.strings("usages")? {
+        Some(list) => Usages::from_names(&list).map_err(|e| FieldError::new(format!("{}[{}]", obj.child("usages"), e.index), e.to_string()))?,
+        None => inherit.usages.clone(),
     };
-    if names.is_empty() {
+    if usages.names().is_empty() {
         return Err(FieldError::new(obj.child("usages"), "is empty: a profile needs at least one usage"));
     }
-    let mut profile = Profile { key_usages: vec![], ext_key_usages: vec![], expiry, ca: None, usage_names: vec![] };
-    for (i, name) in names.iter().enumerate() {
-        let one = Profile::from_usages(&[name], expiry)
-            .map_err(|m| FieldError::new(format!("{}[{i}]", obj.child("usages")), m))?;
-        for k in one.key_usages {
-            if !profile.key_usages.contains(&k) {
-                profile.key_usages.push(k);
-            }
-        }
-        for e in one.ext_key_usages {
-            if !profile.ext_key_usages.contains(&e) {
-                profile.ext_key_usages.push(e);
-            }
-        }
-        profile.usage_names.push(name.to_string());
-    }
+    let mut profile = Profile::leaf(usages, expiry);
     if let Some(cc) = obj.object("ca_constraint")? {
         cc.only(&["is_ca", "max_path_len", "max_path_len_zero"])?;
         if cc.boolean("is_ca")?.unwrap_or(false) {
@@ -201,13 +259,13 @@ fn read_profile(obj: &Obj<'_>, inherit: &Profile) -> Result<Profile, FieldError>
             } else {
                 None
             };
-            if !profile.key_usages.contains(&KeyUsagePurpose::KeyCertSign) {
+            if !profile.usages.key.contains(&KeyUsagePurpose::KeyCertSign) {
                 return Err(FieldError::new(
                     obj.child("usages"),
                     "a profile with ca_constraint.is_ca needs the \"cert sign\" usage",
                 ));
             }
-            profile.ca = Some(path_len);
+            profile.ca = CaConstraint::Ca { max_path_len: path_len };
         }
     }
     Ok(profile)
@@ -272,10 +330,10 @@ mod tests {
     fn tutorial_config() {
         let c = SigningConfig::from_json(TUTORIAL.as_bytes()).unwrap();
         let p = c.profile(Some("kubernetes")).unwrap();
-        assert_eq!(p.key_usages, vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment]);
-        assert_eq!(p.ext_key_usages, vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]);
+        assert_eq!(p.usages.key, vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment]);
+        assert_eq!(p.usages.ext, vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]);
         assert_eq!(p.expiry, Duration::hours(8760));
-        assert!(c.profile(Some("kubernete")).unwrap_err().contains("kubernetes"));
+        assert!(c.profile(Some("kubernete")).unwrap_err().to_string().contains("kubernetes"));
     }
 
     #[test]

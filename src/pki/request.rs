@@ -1,7 +1,6 @@
 //! The cfssl CSR JSON (`{"CN", "names", "hosts", "key", "ca"}`) as typed data:
 //! the subject, the SANs and the key request of a certificate to make.
 
-use std::net::IpAddr;
 
 use rcgen::{DistinguishedName, DnType, DnValue, SanType};
 use serde_json::Value;
@@ -9,17 +8,25 @@ use time::Duration;
 
 use super::duration;
 use super::json::{FieldError, Obj};
+use super::host::{self, Host};
 use super::key::KeyAlgo;
 
 /// A subject name in cfssl's terms: the `names` entries merged, then the CN.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subject {
+    /// Country (two upper-case letters).
     pub c: Option<String>,
+    /// State or province.
     pub st: Option<String>,
+    /// Locality.
     pub l: Option<String>,
+    /// Organization.
     pub o: Option<String>,
+    /// Organizational unit.
     pub ou: Option<String>,
+    /// Common name.
     pub cn: Option<String>,
+    /// Serial number attribute.
     pub serial_number: Option<String>,
 }
 
@@ -108,6 +115,7 @@ pub fn printable_or_utf8(s: &str) -> DnValue {
 /// The CSR's `ca` section, read by `-initca`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaSection {
+    /// The CA's validity (`ca.expiry`).
     pub expiry: Option<Duration>,
     /// `Some(n)` when a path length constraint is set (`pathlen`, or `pathlenzero`).
     pub path_len: Option<u8>,
@@ -116,9 +124,13 @@ pub struct CaSection {
 /// A parsed CSR JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrRequest {
+    /// The subject.
     pub subject: Subject,
+    /// The `hosts`, as written.
     pub hosts: Vec<String>,
+    /// The key to make.
     pub key: KeyAlgo,
+    /// The `ca` section (`-initca` only).
     pub ca: Option<CaSection>,
 }
 
@@ -205,6 +217,32 @@ impl CsrRequest {
     }
 }
 
+/// Why a list of hosts was refused: which entry (when one is at fault) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", self.field())]
+pub struct HostsError {
+    /// The index of the entry at fault; `None` when the list as a whole is.
+    pub index: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl HostsError {
+    /// The field as a CSR JSON names it: `hosts[3]`, or `hosts`.
+    pub fn field(&self) -> String {
+        match self.index {
+            Some(i) => format!("hosts[{i}]"),
+            None => "hosts".into(),
+        }
+    }
+}
+
+impl From<HostsError> for FieldError {
+    fn from(e: HostsError) -> Self {
+        FieldError::new(e.field(), e.message)
+    }
+}
+
 /// The most SANs one certificate may carry: far above any cluster's needs,
 /// low enough that a hostile input cannot make a huge certificate.
 pub const MAX_SANS: usize = 1000;
@@ -213,40 +251,16 @@ pub const MAX_SANS: usize = 1000;
 /// URI, else DNS), in the order Go writes them: DNS, email, IP, URI.
 ///
 /// Unlike cfssl, entries are trimmed, and empty or malformed entries are refused.
-pub fn parse_hosts(hosts: &[String]) -> Result<Vec<SanType>, FieldError> {
+pub fn parse_hosts(hosts: &[String]) -> Result<Vec<SanType>, HostsError> {
     if hosts.len() > MAX_SANS {
-        return Err(FieldError::new("hosts", format!("has {} entries; kpki puts at most {MAX_SANS} names in a certificate", hosts.len())));
+        return Err(HostsError { index: None, message: format!("has {} entries; kpki puts at most {MAX_SANS} names in a certificate", hosts.len()) });
     }
-    let mut dns = Vec::new();
-    let mut email = Vec::new();
-    let mut ips = Vec::new();
-    let mut uris = Vec::new();
-    for (i, raw) in hosts.iter().enumerate() {
-        let h = raw.trim();
-        let err = |msg: String| FieldError::new(format!("hosts[{i}]"), msg);
-        if h.is_empty() {
-            return Err(err("is empty (a stray comma?)".into()));
-        }
-        if let Ok(ip) = h.parse::<IpAddr>() {
-            ips.push(SanType::IpAddress(ip));
-        } else if h.contains('@') {
-            check_email(h).map_err(|m| err(format!("{h:?} is not a valid email address: {m}")))?;
-            email.push(SanType::Rfc822Name(h.try_into().map_err(|_| err(format!("{h:?} is not ASCII")))?));
-        } else if let Some(scheme_end) = h.find("://") {
-            let scheme = &h[..scheme_end];
-            if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
-                return Err(err(format!("{h:?} is not a valid URI")));
-            }
-            uris.push(SanType::URI(h.try_into().map_err(|_| err(format!("{h:?} is not ASCII")))?));
-        } else {
-            check_dns_name(h).map_err(|m| err(format!("{h:?} is not a valid host name: {m}")))?;
-            dns.push(SanType::DnsName(h.try_into().map_err(|_| err(format!("{h:?} is not ASCII")))?));
-        }
-    }
-    dns.extend(email);
-    dns.extend(ips);
-    dns.extend(uris);
-    Ok(dns)
+    let parsed = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| h.parse::<Host>().map_err(|e| HostsError { index: Some(i), message: e.to_string() }))
+        .collect::<Result<Vec<Host>, HostsError>>()?;
+    Ok(host::sans(&parsed))
 }
 
 /// Splits a `-hostname` value: comma separated, entries trimmed.
@@ -273,6 +287,7 @@ pub fn check_host_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a DNS name (a leading `*.` wildcard label is allowed).
 pub fn check_dns_name(name: &str) -> Result<(), String> {
     let body = name.strip_prefix("*.").unwrap_or(name);
     let body = body.strip_suffix('.').unwrap_or(body);
@@ -303,7 +318,7 @@ pub fn check_dns_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_email(addr: &str) -> Result<(), String> {
+pub(crate) fn check_email(addr: &str) -> Result<(), String> {
     let (local, domain) = addr.rsplit_once('@').ok_or("no @")?;
     if local.is_empty() || local.contains(char::is_whitespace) {
         return Err("the part before @ is empty or has spaces".into());

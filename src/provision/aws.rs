@@ -19,9 +19,9 @@ use base64::Engine;
 use ec2::types::{AttributeBooleanValue, Filter, ResourceType, Tag, TagSpecification};
 use zeroize::Zeroizing;
 
-use super::infra::{
-    cluster_tag, Applied, Cloud, CloudError, Deletion, Desired, Dhcp, Igw, Image, Instance, Lb, Listener, RouteTable, Rule, Sg, State, Step, Subnet, Tg,
-    Vpc, ROLE_TAG,
+use super::reconcile::{
+    cluster_tag, Applied, Cloud, CloudError, Deletion, Desired, Dhcp, Igw, Image, Instance, Lb, Listener, RouteTable, Rule, SecurityGroup, State, Step, Subnet, Tg,
+    Vpc, ROLE_TAG, InstanceState, LbState,
 };
 
 /// Clients for one region.
@@ -176,7 +176,7 @@ impl Aws {
                 v.push(Instance {
                     id: i.instance_id().unwrap_or_default().to_string(),
                     name: tag_value(i.tags(), "Name").unwrap_or_default(),
-                    state: i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
+                    state: InstanceState::from(i.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or_default()),
                     instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
                     private_ip: i.private_ip_address().and_then(|s| s.parse::<Ipv4Addr>().ok()),
                     public_ip: i.public_ip_address().and_then(|s| s.parse::<Ipv4Addr>().ok()),
@@ -188,7 +188,7 @@ impl Aws {
         Ok(v)
     }
 
-    async fn lb_and_more(&self, d: &Desired) -> Result<(Option<Lb>, Vec<Listener>), CloudError> {
+    async fn load_balancer_and_listeners(&self, d: &Desired) -> Result<(Option<Lb>, Vec<Listener>), CloudError> {
         let lbs = match self.elb.describe_load_balancers().names(&d.lb_name).send().await.map_err(|e| self.err(e)) {
             Ok(o) => o,
             Err(e) if is_not_found(&e) => return Ok((None, vec![])),
@@ -213,7 +213,7 @@ impl Aws {
         let lb = Lb {
             arn,
             dns_name: lb.dns_name().unwrap_or_default().to_string(),
-            state: lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default(),
+            state: LbState::from(lb.state().and_then(|s| s.code()).map(|c| c.as_str()).unwrap_or_default()),
             scheme: lb.scheme().map(|s| s.as_str().to_string()).unwrap_or_default(),
             lb_type: lb.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
             owned,
@@ -252,7 +252,7 @@ impl Aws {
 impl Cloud for Aws {
     async fn describe(&self, d: &Desired) -> Result<State, CloudError> {
         let ec2 = &self.ec2;
-        let (vpcs, dhcps, subnets, igws, rts, sgs, keys, instances, lb, tg) = tokio::join!(
+        let (vpcs, dhcps, subnets, igws, rts, security_groups, keys, instances, lb, tg) = tokio::join!(
             self.vpcs(d),
             ec2.describe_dhcp_options().set_filters(Some(role_filters(d, "dhcp-options"))).send(),
             ec2.describe_subnets().set_filters(Some(role_filters(d, "subnet"))).send(),
@@ -261,7 +261,7 @@ impl Cloud for Aws {
             ec2.describe_security_groups().set_filters(Some(role_filters(d, "security-group"))).send(),
             ec2.describe_key_pairs().filters(Filter::builder().name("key-name").values(&d.key_name).build()).send(),
             self.instances(d),
-            self.lb_and_more(d),
+            self.load_balancer_and_listeners(d),
             self.tg(d),
         );
         let dhcps = dhcps
@@ -317,11 +317,11 @@ impl Cloud for Aws {
                     .map(str::to_string),
             })
             .collect();
-        let sgs = sgs
+        let security_groups = security_groups
             .map_err(|e| self.err(e))?
             .security_groups()
             .iter()
-            .map(|g| Sg {
+            .map(|g| SecurityGroup {
                 id: g.group_id().unwrap_or_default().to_string(),
                 rules: g
                     .ip_permissions()
@@ -343,7 +343,7 @@ impl Cloud for Aws {
             Err(e) => return Err(e),
         };
         let (lb, listeners) = lb?;
-        Ok(State { vpcs: vpcs?, dhcps, subnets, igws, route_tables, sgs, key_pair, instances: instances?, lb, tg: tg?, listeners })
+        Ok(State { vpcs: vpcs?, dhcps, subnets, igws, route_tables, security_groups, key_pair, instances: instances?, lb, tg: tg?, listeners })
     }
 
     async fn find_images(&self, owner: &str, name: &str) -> Result<Vec<Image>, CloudError> {
@@ -450,7 +450,7 @@ impl Cloud for Aws {
                 c.create_route().route_table_id(route_table).destination_cidr_block("0.0.0.0/0").gateway_id(igw).send().await.map_err(|e| self.err(e))?;
                 id(None)
             }
-            Step::CreateSg { vpc } => {
+            Step::CreateSecurityGroup { vpc } => {
                 let o = c
                     .create_security_group()
                     .group_name(name)
@@ -462,7 +462,7 @@ impl Cloud for Aws {
                     .map_err(|e| self.err(e))?;
                 id(o.group_id())
             }
-            Step::AuthorizeSg { sg, rules } => {
+            Step::AuthorizeIngress { group, rules } => {
                 let perms: Vec<ec2::types::IpPermission> = rules
                     .iter()
                     .map(|r| {
@@ -474,7 +474,7 @@ impl Cloud for Aws {
                             .build()
                     })
                     .collect();
-                c.authorize_security_group_ingress().group_id(sg).set_ip_permissions(Some(perms)).send().await.map_err(|e| self.err(e))?;
+                c.authorize_security_group_ingress().group_id(group).set_ip_permissions(Some(perms)).send().await.map_err(|e| self.err(e))?;
                 id(None)
             }
             Step::CreateKeyPair { name: key } => {
@@ -487,12 +487,12 @@ impl Cloud for Aws {
                     .map_err(|e| self.err(e))?;
                 Applied { id: o.key_pair_id().unwrap_or(key).to_string(), secret: o.key_material().map(|m| Zeroizing::new(m.to_string())) }
             }
-            Step::RunInstance { spec, subnet, sg, key_name, ami, instance_type } => {
+            Step::RunInstance { spec, subnet, security_group, key_name, ami, instance_type } => {
                 let nic = ec2::types::InstanceNetworkInterfaceSpecification::builder()
                     .device_index(0)
                     .subnet_id(subnet)
                     .private_ip_address(spec.ip.to_string())
-                    .groups(sg)
+                    .groups(security_group)
                     .associate_public_ip_address(true)
                     .build();
                 let o = c
@@ -504,7 +504,7 @@ impl Cloud for Aws {
                     .key_name(key_name)
                     .user_data(base64::engine::general_purpose::STANDARD.encode(&spec.user_data))
                     .network_interfaces(nic)
-                    .tag_specifications(tag_spec(d, ResourceType::Instance, &spec.name, &spec.role))
+                    .tag_specifications(tag_spec(d, ResourceType::Instance, &spec.name, &spec.role.to_string()))
                     .send()
                     .await
                     .map_err(|e| self.err(e))?;
@@ -585,7 +585,7 @@ impl Cloud for Aws {
             Deletion::Tg { arn } => {
                 self.elb.delete_target_group().target_group_arn(arn).send().await.map_err(|e| self.err(e))?;
             }
-            Deletion::Sg { id } => {
+            Deletion::SecurityGroup { id } => {
                 c.delete_security_group().group_id(id).send().await.map_err(|e| self.err(e))?;
             }
             Deletion::RouteTable { id, associations } => {

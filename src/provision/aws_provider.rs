@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::aws::{Aws, AwsOptions};
-use super::infra::{self, Cloud, Desired, Progress};
+use super::reconcile::{self, Cloud, Desired, Progress};
 use super::sim::SimCloud;
-use super::{Inventory, ProvisionError, Provider, Provisioned};
-use crate::k8s::cluster::Cluster;
+use super::{ProvisionError, Provider, Provisioned};
+use crate::model::inventory::Inventory;
+use crate::model::cluster::Cluster;
 use crate::output::{self, OutFile};
 
 /// Settings of the aws provider.
@@ -73,7 +74,7 @@ impl AwsProvider {
         runtime()?.block_on(async {
             let aws = Aws::connect(&self.options).await;
             let reporter = Reporter { tty: std::io::stderr().is_terminal(), ssh_dir: self.ssh_dir.clone() };
-            infra::destroy(&aws, &d, &reporter, self.poll).await.map_err(ProvisionError::Failed)
+            reconcile::destroy(&aws, &d, &reporter, self.poll).await.map_err(ProvisionError::Failed)
         })
     }
 
@@ -82,16 +83,16 @@ impl AwsProvider {
         let d = self.desired(cluster);
         runtime()?.block_on(async {
             let aws = Aws::connect(&self.options).await;
-            let state = aws.describe(&d).await.map_err(|e| ProvisionError::Failed(infra::explain(&e)))?;
+            let state = aws.describe(&d).await.map_err(|e| ProvisionError::Failed(reconcile::explain(&e)))?;
             let existing = describe_state(&state);
-            let images = if d.ami_id.is_none() && infra::needs_ami(&d, &state) {
-                aws.find_images(&d.ami_owner, &d.ami_name).await.map_err(|e| ProvisionError::Failed(infra::explain(&e)))?
+            let images = if d.ami_id.is_none() && reconcile::needs_ami(&d, &state) {
+                aws.find_images(&d.ami_owner, &d.ami_name).await.map_err(|e| ProvisionError::Failed(reconcile::explain(&e)))?
             } else {
                 vec![]
             };
             let sim = SimCloud::new(state, images);
             let log = std::cell::RefCell::new(DryReporter(vec![]));
-            let conv = infra::converge(&sim, &d, &log, Duration::from_millis(1)).await.map_err(ProvisionError::Failed)?;
+            let conv = reconcile::converge(&sim, &d, &log, Duration::from_millis(1)).await.map_err(ProvisionError::Failed)?;
             let steps: Vec<String> = log.into_inner().0;
             Ok((existing, steps, conv.inventory))
         })
@@ -99,14 +100,14 @@ impl AwsProvider {
 }
 
 /// One line per existing resource.
-fn describe_state(s: &infra::State) -> Vec<String> {
+fn describe_state(s: &reconcile::State) -> Vec<String> {
     let mut out = Vec::new();
     out.extend(s.vpcs.iter().map(|v| format!("VPC {} ({})", v.id, v.cidr)));
     out.extend(s.dhcps.iter().map(|v| format!("DHCP options {}", v.id)));
     out.extend(s.subnets.iter().map(|v| format!("subnet {} ({})", v.id, v.cidr)));
     out.extend(s.igws.iter().map(|v| format!("internet gateway {}", v.id)));
     out.extend(s.route_tables.iter().map(|v| format!("route table {}", v.id)));
-    out.extend(s.sgs.iter().map(|v| format!("security group {}", v.id)));
+    out.extend(s.security_groups.iter().map(|v| format!("security group {}", v.id)));
     if s.key_pair {
         out.push("key pair".into());
     }
@@ -149,7 +150,7 @@ impl Provider for AwsProvider {
         let conv = runtime()?.block_on(async {
             let aws = Aws::connect(&self.options).await;
             let reporter = Reporter { tty: std::io::stderr().is_terminal(), ssh_dir: self.ssh_dir.clone() };
-            infra::converge(&aws, &d, &reporter, self.poll).await.map_err(ProvisionError::Failed)
+            reconcile::converge(&aws, &d, &reporter, self.poll).await.map_err(ProvisionError::Failed)
         })?;
         if let Some(ami) = &conv.ami {
             notices.push(format!("aws: AMI {} ({}, the newest match)", ami.id, ami.name));

@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use super::infra::{Applied, Cloud, CloudError, Deletion, Desired, Dhcp, Igw, Image, Instance, Lb, Listener, RouteTable, Sg, State, Step, Subnet, Tg, Vpc};
+use super::reconcile::{InstanceState, LbState, Applied, Cloud, CloudError, Deletion, Desired, Dhcp, Igw, Image, Instance, Lb, Listener, RouteTable, SecurityGroup, State, Step, Subnet, Tg, Vpc};
 
 /// An in-memory cloud.
 pub struct SimCloud {
@@ -107,12 +107,12 @@ impl Cloud for SimCloud {
                     r.default_route_igw = Some(igw.clone());
                 }
             }
-            Step::CreateSg { .. } => {
+            Step::CreateSecurityGroup { .. } => {
                 id = self.id("sg");
-                s.sgs.push(Sg { id: id.clone(), rules: vec![] });
+                s.security_groups.push(SecurityGroup { id: id.clone(), rules: vec![] });
             }
-            Step::AuthorizeSg { sg, rules } => {
-                for g in s.sgs.iter_mut().filter(|g| &g.id == sg) {
+            Step::AuthorizeIngress { group, rules } => {
+                for g in s.security_groups.iter_mut().filter(|g| &g.id == group) {
                     g.rules.extend(rules.iter().cloned());
                 }
             }
@@ -127,7 +127,7 @@ impl Cloud for SimCloud {
                 s.instances.push(Instance {
                     id: id.clone(),
                     name: spec.name.clone(),
-                    state: "running".into(),
+                    state: InstanceState::Running,
                     instance_type: instance_type.clone(),
                     private_ip: Some(spec.ip),
                     public_ip: Some(std::net::Ipv4Addr::new(198, 51, 100, o[3])),
@@ -145,7 +145,7 @@ impl Cloud for SimCloud {
                 s.lb = Some(Lb {
                     arn: id.clone(),
                     dns_name: format!("{}-sim.elb.{}.amazonaws.com", d.lb_name, d.region),
-                    state: "active".into(),
+                    state: LbState::Active,
                     scheme: "internet-facing".into(),
                     lb_type: "network".into(),
                     owned: true,
@@ -180,7 +180,7 @@ impl Cloud for SimCloud {
                 s.lb = None
             }
             Deletion::Tg { .. } => s.tg = None,
-            Deletion::Sg { id } => s.sgs.retain(|g| &g.id != id),
+            Deletion::SecurityGroup { id } => s.security_groups.retain(|g| &g.id != id),
             Deletion::RouteTable { id, .. } => s.route_tables.retain(|r| &r.id != id),
             Deletion::Igw { id, .. } => s.igws.retain(|g| &g.id != id),
             Deletion::Subnet { id } => {
@@ -205,8 +205,8 @@ impl Cloud for SimCloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::k8s::cluster::Cluster;
-    use crate::provision::infra::{self, Progress};
+    use crate::model::cluster::Cluster;
+    use crate::provision::reconcile::{self, Progress};
     use std::time::Duration;
 
     struct Quiet(Mutex<Vec<String>>);
@@ -239,7 +239,7 @@ mod tests {
         let d = desired();
         let sim = SimCloud::new(State::default(), images());
         let q = Quiet(Mutex::new(vec![]));
-        let c = block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        let c = block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
         assert_eq!(c.ami.unwrap().id, "ami-new", "the newest image wins");
         assert_eq!(q.0.lock().unwrap().as_slice(), ["k8s-cluster"], "the key is saved once");
         let inv = c.inventory;
@@ -249,12 +249,12 @@ mod tests {
         let s = sim.state();
         assert_eq!(s.instances.len(), 6);
         assert!(s.instances.iter().all(|i| !i.source_dest_check));
-        assert_eq!(s.sgs[0].rules.len(), 5);
+        assert_eq!(s.security_groups[0].rules.len(), 5);
         assert_eq!(s.tg.as_ref().unwrap().targets, vec!["172.31.0.10", "172.31.0.11", "172.31.0.12"]);
         assert_eq!(s.vpcs[0].dhcp_options_id.as_deref(), Some(s.dhcps[0].id.as_str()));
         assert_eq!(s.route_tables[0].default_route_igw.as_deref(), Some(s.igws[0].id.as_str()));
         let applied = sim.log.lock().unwrap().len();
-        let again = block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        let again = block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
         assert!(again.created.is_empty());
         assert_eq!(sim.log.lock().unwrap().len(), applied, "a second run applies nothing");
     }
@@ -266,14 +266,14 @@ mod tests {
             let sim = SimCloud::new(State::default(), images());
             *sim.fail_at.lock().unwrap() = Some(fail_at);
             let q = Quiet(Mutex::new(vec![]));
-            let err = block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
+            let err = block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
             assert!(err.contains("simulated failure"), "{err}");
             if fail_at > 4 {
                 assert!(err.contains("created before the failure"), "{err}");
             }
-            block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+            block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
             let s = sim.state();
-            assert_eq!((s.vpcs.len(), s.subnets.len(), s.igws.len(), s.dhcps.len(), s.sgs.len(), s.route_tables.len()), (1, 1, 1, 1, 1, 1));
+            assert_eq!((s.vpcs.len(), s.subnets.len(), s.igws.len(), s.dhcps.len(), s.security_groups.len(), s.route_tables.len()), (1, 1, 1, 1, 1, 1));
             assert_eq!(s.instances.len(), 6, "no duplicate instances after failing at step {fail_at}");
             assert_eq!(s.listeners.len(), 1);
         }
@@ -286,7 +286,7 @@ mod tests {
         state.vpcs.push(Vpc { id: "vpc-1".into(), cidr: "10.0.0.0/16".into(), dns_support: true, dns_hostnames: true, dhcp_options_id: None });
         let sim = SimCloud::new(state, images());
         let q = Quiet(Mutex::new(vec![]));
-        let err = block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
+        let err = block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
         assert!(err.contains("VPC k8s-cluster (vpc-1) has CIDR 10.0.0.0/16 but the config says 172.31.0.0/16"), "{err}");
         assert!(err.contains("nothing was created"));
         assert!(sim.log.lock().unwrap().is_empty());
@@ -297,7 +297,7 @@ mod tests {
         let d = desired();
         let sim = SimCloud::new(State::default(), vec![]);
         let q = Quiet(Mutex::new(vec![]));
-        let err = block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
+        let err = block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
         assert!(err.contains("no AMI named"), "{err}");
     }
 
@@ -306,11 +306,11 @@ mod tests {
         let d = desired();
         let sim = SimCloud::new(State::default(), images());
         let q = Quiet(Mutex::new(vec![]));
-        block_on(infra::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
-        let order: Vec<String> = infra::deletions(&sim.state(), &d.key_name).iter().map(|x| x.describe()).collect();
+        block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        let order: Vec<String> = reconcile::deletions(&sim.state(), &d.key_name).iter().map(|x| x.describe()).collect();
         assert!(order[0].starts_with("terminate instances"));
         assert!(order.last().unwrap().starts_with("delete key pair"));
-        let (deleted, failed) = block_on(infra::destroy(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        let (deleted, failed) = block_on(reconcile::destroy(&sim, &d, &q, Duration::from_millis(1))).unwrap();
         assert!(failed.is_empty(), "{failed:?}");
         assert_eq!(deleted.len(), order.len());
         assert_eq!(sim.state(), State::default());

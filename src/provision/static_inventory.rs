@@ -1,34 +1,16 @@
 //! The `static` provider: the addresses are the ones in the cluster config.
 
-use super::{aws_host_name, Inventory, Node, ProvisionError, Provider, Provisioned};
-use crate::k8s::cluster::{Cluster, NodeConfig};
+use super::{ProvisionError, Provider, Provisioned};
+use crate::model::inventory::Inventory;
+use crate::model::cluster::Cluster;
 
 /// Takes the inventory from the config.
 pub struct StaticProvider;
 
 impl Provider for StaticProvider {
     fn provision(&self, cluster: &Cluster, _dry_run: bool) -> Result<Provisioned, ProvisionError> {
-        let mut notices = Vec::new();
-        let node = |n: &NodeConfig| Node {
-            name: n.name.clone().unwrap_or_else(|| aws_host_name(n.ip)),
-            private_ip: n.ip,
-            public_ip: None,
-            pod_cidr: n.pod_cidr,
-        };
-        let masters: Vec<Node> = cluster.masters.iter().map(node).collect();
-        let workers: Vec<Node> = cluster.workers.iter().map(node).collect();
-        let api_address = match &cluster.api_address {
-            Some(a) => a.clone(),
-            None => {
-                let first = masters.first().ok_or_else(|| ProvisionError::Failed("the config has no masters".into()))?;
-                notices.push(format!(
-                    "api_address is not set; using master-0's IP {} (set api_address to your load balancer's name)",
-                    first.private_ip
-                ));
-                first.private_ip.to_string()
-            }
-        };
-        Ok(Provisioned { inventory: Inventory { cluster: cluster.name.clone(), api_address, masters, workers }, notices })
+        let (inventory, notice) = Inventory::from_config(cluster).map_err(|e| ProvisionError::Failed(e.to_string()))?;
+        Ok(Provisioned { inventory, notices: notice.into_iter().collect() })
     }
 }
 

@@ -340,7 +340,7 @@ pub fn bootstrap(out: &Path, config: Option<&str>, extra: &[&str]) -> Output {
 
 /// The embedded seed config with one substitution.
 pub fn seed_with(from: &str, to: &str) -> String {
-    let text = kpki::k8s::cluster::DEFAULT_TOML;
+    let text = kpki::model::cluster::DEFAULT_TOML;
     assert!(text.contains(from), "{from:?} not in the seed config");
     text.replacen(from, to, 1)
 }

@@ -19,10 +19,17 @@ pub const DEFAULT_TOML: &str = include_str!("../../ca-config/cluster.toml");
 /// Why a cluster config was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ClusterError {
+    /// The TOML does not parse (with the line).
     #[error("{0}")]
     Toml(String),
+    /// A value is not valid.
     #[error("{field}: {message}")]
-    Field { field: String, message: String },
+    Field {
+        /// The field at fault (`pki.validity`, `workers[2].ip`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 fn field(field: impl Into<String>, message: impl Into<String>) -> ClusterError {
@@ -54,9 +61,11 @@ struct RawCluster {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AwsConfig {
+    /// The EC2 instance type.
     pub instance_type: String,
     /// Skips the AMI look-up when set.
     pub ami_id: Option<String>,
+    /// The AMI's owner account.
     pub ami_owner: String,
     /// Image name; wildcards allowed. The newest match is used.
     pub ami_name: String,
@@ -114,39 +123,61 @@ struct RawNode {
 /// A node as configured (the static provider's inventory source).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
+    /// Its private IP.
     pub ip: Ipv4Addr,
     /// The node name; for the static provider it defaults to AWS's naming of the IP.
     pub name: Option<String>,
+    /// Its pod network.
     pub pod_cidr: Option<Ipv4Net>,
 }
 
 /// The subject fields shared by every certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SubjectDefaults {
+    /// Country.
     pub c: Option<String>,
+    /// State or province.
     pub st: Option<String>,
+    /// Locality.
     pub l: Option<String>,
+    /// Organizational unit.
     pub ou: Option<String>,
 }
 
 /// A validated cluster config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
+    /// The cluster's name (AWS tags, kubeconfigs).
     pub name: String,
+    /// The AWS region.
     pub region: String,
+    /// What clients dial for the API; unset: the first master's IP.
     pub api_address: Option<String>,
+    /// The VPC's network.
     pub vpc_cidr: Ipv4Net,
+    /// The subnet's network.
     pub subnet_cidr: Ipv4Net,
+    /// The service network (its first IP is the API's ClusterIP).
     pub service_cidr: Ipv4Net,
+    /// The cluster DNS domain.
     pub cluster_domain: String,
+    /// Who may reach SSH and the API.
     pub admin_cidr: Ipv4Net,
+    /// The key algorithm of every key.
     pub key_algo: KeyAlgo,
+    /// Validity of leaf certificates.
     pub validity: Duration,
+    /// Validity of the CA.
     pub ca_validity: Duration,
+    /// Put each worker's public IP in its kubelet certificate.
     pub kubelet_public_ip: bool,
+    /// C, ST, L, OU of every certificate.
     pub subject: SubjectDefaults,
+    /// Control-plane nodes.
     pub masters: Vec<NodeConfig>,
+    /// Worker nodes.
     pub workers: Vec<NodeConfig>,
+    /// The `[aws]` section.
     pub aws: AwsConfig,
 }
 
@@ -248,7 +279,7 @@ impl Cluster {
                     check_node_name(name).map_err(|m| field(format!("{at}.name"), format!("{} is not a valid node name: {m}", shown(name))))?;
                 }
                 // Unnamed nodes get AWS's name for their IP; a named node may not take it.
-                let effective = n.name.clone().unwrap_or_else(|| crate::provision::aws_host_name(ip));
+                let effective = n.name.clone().unwrap_or_else(|| crate::model::inventory::aws_host_name(ip));
                 if !seen_names.insert(effective.clone()) {
                     return Err(field(
                         format!("{at}.name"),

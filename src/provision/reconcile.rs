@@ -12,8 +12,8 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use zeroize::Zeroizing;
 
-use super::{Inventory, Node};
-use crate::k8s::cluster::Cluster;
+use crate::model::inventory::{Inventory, Node, NodeRole};
+use crate::model::cluster::Cluster;
 
 /// The tag every resource carries: `kubernetes.io/cluster/<name>=owned`.
 pub fn cluster_tag(cluster: &str) -> String {
@@ -37,7 +37,7 @@ pub struct Rule {
 pub struct InstanceSpec {
     pub name: String,
     /// `master` or `worker`.
-    pub role: String,
+    pub role: NodeRole,
     pub ip: Ipv4Addr,
     pub user_data: String,
     pub pod_cidr: Option<Ipv4Net>,
@@ -77,7 +77,7 @@ impl Desired {
         let mut instances = Vec::new();
         for (i, m) in c.masters.iter().enumerate() {
             let name = format!("master-{i}");
-            instances.push(InstanceSpec { user_data: format!("name={name}"), name, role: "master".into(), ip: m.ip, pod_cidr: None });
+            instances.push(InstanceSpec { user_data: format!("name={name}"), name, role: NodeRole::Master, ip: m.ip, pod_cidr: None });
         }
         for (i, w) in c.workers.iter().enumerate() {
             let name = format!("worker-{i}");
@@ -85,7 +85,7 @@ impl Desired {
                 Some(p) => format!("name={name}|pod-cidr={p}"),
                 None => format!("name={name}"),
             };
-            instances.push(InstanceSpec { user_data, name, role: "worker".into(), ip: w.ip, pod_cidr: w.pod_cidr });
+            instances.push(InstanceSpec { user_data, name, role: NodeRole::Worker, ip: w.ip, pod_cidr: w.pod_cidr });
         }
         Desired {
             cluster: c.name.clone(),
@@ -137,8 +137,47 @@ pub struct RouteTable {
     pub associations: Vec<(String, String)>,
     pub default_route_igw: Option<String>,
 }
+/// Defines a state enum over the strings AWS reports, with a catch-all for
+/// states this version does not know (shown as reported, never matched).
+macro_rules! aws_state {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            $(#[doc = $text] $variant,)*
+            /// A state this version of kpki does not know.
+            Other(String),
+        }
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $($text => $name::$variant,)*
+                    other => $name::Other(other.to_string()),
+                }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(s) => s,
+                })
+            }
+        }
+    };
+}
+
+aws_state!(
+    /// An EC2 instance's state name.
+    InstanceState { Pending = "pending", Running = "running", ShuttingDown = "shutting-down", Terminated = "terminated", Stopping = "stopping", Stopped = "stopped" }
+);
+aws_state!(
+    /// A load balancer's state code.
+    LbState { Provisioning = "provisioning", Active = "active", ActiveImpaired = "active_impaired", Failed = "failed" }
+);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sg {
+pub struct SecurityGroup {
     pub id: String,
     pub rules: Vec<Rule>,
 }
@@ -146,8 +185,7 @@ pub struct Sg {
 pub struct Instance {
     pub id: String,
     pub name: String,
-    /// pending, running, stopping, stopped
-    pub state: String,
+    pub state: InstanceState,
     pub instance_type: String,
     pub private_ip: Option<Ipv4Addr>,
     pub public_ip: Option<Ipv4Addr>,
@@ -158,8 +196,7 @@ pub struct Instance {
 pub struct Lb {
     pub arn: String,
     pub dns_name: String,
-    /// provisioning, active, failed
-    pub state: String,
+    pub state: LbState,
     pub scheme: String,
     pub lb_type: String,
     /// Whether it carries the cluster tag (a same-named LB of someone else's is not ours).
@@ -189,7 +226,7 @@ pub struct State {
     pub subnets: Vec<Subnet>,
     pub igws: Vec<Igw>,
     pub route_tables: Vec<RouteTable>,
-    pub sgs: Vec<Sg>,
+    pub security_groups: Vec<SecurityGroup>,
     pub key_pair: bool,
     pub instances: Vec<Instance>,
     pub lb: Option<Lb>,
@@ -218,10 +255,10 @@ pub enum Step {
     CreateRouteTable { vpc: String },
     AssociateRouteTable { route_table: String, subnet: String },
     CreateDefaultRoute { route_table: String, igw: String },
-    CreateSg { vpc: String },
-    AuthorizeSg { sg: String, rules: Vec<Rule> },
+    CreateSecurityGroup { vpc: String },
+    AuthorizeIngress { group: String, rules: Vec<Rule> },
     CreateKeyPair { name: String },
-    RunInstance { spec: InstanceSpec, subnet: String, sg: String, key_name: String, ami: String, instance_type: String },
+    RunInstance { spec: InstanceSpec, subnet: String, security_group: String, key_name: String, ami: String, instance_type: String },
     DisableSourceDestCheck { instance: String, name: String },
     CreateLb { subnet: String },
     CreateTg { vpc: String },
@@ -243,8 +280,8 @@ impl Step {
             Step::CreateRouteTable { .. } => "create route table".into(),
             Step::AssociateRouteTable { route_table, subnet } => format!("associate {route_table} with {subnet}"),
             Step::CreateDefaultRoute { route_table, igw } => format!("route 0.0.0.0/0 in {route_table} to {igw}"),
-            Step::CreateSg { .. } => "create security group".into(),
-            Step::AuthorizeSg { sg, rules } => format!("allow {} rule(s) in {sg}", rules.len()),
+            Step::CreateSecurityGroup { .. } => "create security group".into(),
+            Step::AuthorizeIngress { group, rules } => format!("allow {} rule(s) in {group}", rules.len()),
             Step::CreateKeyPair { name } => format!("create key pair {name}"),
             Step::RunInstance { spec, instance_type, .. } => format!("run {} ({instance_type}) at {}", spec.name, spec.ip),
             Step::DisableSourceDestCheck { name, .. } => format!("disable source/dest check on {name}"),
@@ -304,7 +341,7 @@ pub fn drift(d: &Desired, s: &State) -> Vec<String> {
     out.extend(dup("subnet", s.subnets.iter().map(|v| &v.id).collect()));
     out.extend(dup("internet gateway", s.igws.iter().map(|v| &v.id).collect()));
     out.extend(dup("route table", s.route_tables.iter().map(|v| &v.id).collect()));
-    out.extend(dup("security group", s.sgs.iter().map(|v| &v.id).collect()));
+    out.extend(dup("security group", s.security_groups.iter().map(|v| &v.id).collect()));
     out.extend(dup("DHCP options set", s.dhcps.iter().map(|v| &v.id).collect()));
     if let Some(v) = s.vpcs.first() {
         if v.cidr != d.vpc_cidr.to_string() {
@@ -364,7 +401,7 @@ pub fn next_steps(d: &Desired, s: &State, ami: Option<&str>) -> Vec<Step> {
     let subnet = s.subnets.first();
     let igw = s.igws.first();
     let rt = s.route_tables.first();
-    let sg = s.sgs.first();
+    let group = s.security_groups.first();
     match vpc {
         None => steps.push(Step::CreateVpc { cidr: d.vpc_cidr.to_string() }),
         Some(v) if !(v.dns_support && v.dns_hostnames) => steps.push(Step::EnableVpcDns { vpc: v.id.clone() }),
@@ -411,13 +448,13 @@ pub fn next_steps(d: &Desired, s: &State, ami: Option<&str>) -> Vec<Step> {
             }
         }
     }
-    match sg {
-        None => steps.push(Step::CreateSg { vpc: v.id.clone() }),
+    match group {
+        None => steps.push(Step::CreateSecurityGroup { vpc: v.id.clone() }),
         Some(g) => {
             let have: BTreeSet<&Rule> = g.rules.iter().collect();
             let missing: Vec<Rule> = d.rules.iter().filter(|r| !have.contains(r)).cloned().collect();
             if !missing.is_empty() {
-                steps.push(Step::AuthorizeSg { sg: g.id.clone(), rules: missing });
+                steps.push(Step::AuthorizeIngress { group: g.id.clone(), rules: missing });
             }
         }
     }
@@ -437,7 +474,7 @@ pub fn next_steps(d: &Desired, s: &State, ami: Option<&str>) -> Vec<Step> {
         let missing: Vec<String> = d
             .instances
             .iter()
-            .filter(|i| i.role == "master")
+            .filter(|i| i.role == NodeRole::Master)
             .map(|i| i.ip.to_string())
             .filter(|ip| !tg.targets.contains(ip))
             .collect();
@@ -445,7 +482,7 @@ pub fn next_steps(d: &Desired, s: &State, ami: Option<&str>) -> Vec<Step> {
             steps.push(Step::RegisterTargets { tg: tg.arn.clone(), ips: missing });
         }
     }
-    if let (Some(g), true) = (sg, s.key_pair) {
+    if let (Some(g), true) = (group, s.key_pair) {
         for spec in &d.instances {
             match live(s).find(|i| i.name == spec.name) {
                 None => {
@@ -453,7 +490,7 @@ pub fn next_steps(d: &Desired, s: &State, ami: Option<&str>) -> Vec<Step> {
                         steps.push(Step::RunInstance {
                             spec: spec.clone(),
                             subnet: sub.id.clone(),
-                            sg: g.id.clone(),
+                            security_group: g.id.clone(),
                             key_name: d.key_name.clone(),
                             ami: ami.to_string(),
                             instance_type: d.instance_type.clone(),
@@ -472,7 +509,7 @@ pub fn next_steps(d: &Desired, s: &State, ami: Option<&str>) -> Vec<Step> {
 
 /// Instances that count: one shutting down is on its way out.
 fn live(s: &State) -> impl Iterator<Item = &Instance> {
-    s.instances.iter().filter(|i| i.state != "shutting-down")
+    s.instances.iter().filter(|i| !matches!(i.state, InstanceState::ShuttingDown | InstanceState::Terminated))
 }
 
 /// Whether any instance is missing (so an AMI is needed).
@@ -489,9 +526,9 @@ pub fn newest_image(mut images: Vec<Image>) -> Option<Image> {
 /// What is still to come before the state is ready: instances not yet
 /// running, the load balancer not yet active.
 pub fn not_ready(s: &State) -> Vec<String> {
-    let mut out: Vec<String> = live(s).filter(|i| i.state != "running").map(|i| format!("{} is {}", i.name, i.state)).collect();
+    let mut out: Vec<String> = live(s).filter(|i| i.state != InstanceState::Running).map(|i| format!("{} is {}", i.name, i.state)).collect();
     if let Some(lb) = &s.lb {
-        if lb.state != "active" {
+        if lb.state != LbState::Active {
             out.push(format!("load balancer is {}", lb.state));
         }
     }
@@ -516,13 +553,13 @@ pub fn inventory(d: &Desired, s: &State) -> Result<Inventory, String> {
             .ok_or_else(|| format!("instance {} ({}) has no private DNS name yet", spec.name, i.id))?
             .to_string();
         let node = Node { name, private_ip, public_ip: i.public_ip, pod_cidr: spec.pod_cidr };
-        if spec.role == "master" {
+        if spec.role == NodeRole::Master {
             masters.push(node);
         } else {
             workers.push(node);
         }
     }
-    Ok(Inventory { cluster: d.cluster.clone(), api_address: lb.dns_name.clone(), masters, workers })
+    Inventory::checked(&d.cluster, &lb.dns_name, masters, workers).map_err(|e| e.to_string())
 }
 
 /// One resource to delete, in the order `destroy` deletes them.
@@ -532,7 +569,7 @@ pub enum Deletion {
     Listener { arn: String },
     Lb { arn: String },
     Tg { arn: String },
-    Sg { id: String },
+    SecurityGroup { id: String },
     RouteTable { id: String, associations: Vec<String> },
     Igw { id: String, vpc: Option<String> },
     Subnet { id: String },
@@ -548,7 +585,7 @@ impl Deletion {
             Deletion::Listener { arn } => format!("delete listener {}", short(arn)),
             Deletion::Lb { arn } => format!("delete load balancer {}", short(arn)),
             Deletion::Tg { arn } => format!("delete target group {}", short(arn)),
-            Deletion::Sg { id } => format!("delete security group {id}"),
+            Deletion::SecurityGroup { id } => format!("delete security group {id}"),
             Deletion::RouteTable { id, .. } => format!("delete route table {id}"),
             Deletion::Igw { id, .. } => format!("delete internet gateway {id}"),
             Deletion::Subnet { id } => format!("delete subnet {id}"),
@@ -577,7 +614,7 @@ pub fn deletions(s: &State, key_name: &str) -> Vec<Deletion> {
     if let Some(tg) = s.tg.as_ref().filter(|t| t.owned) {
         out.push(Deletion::Tg { arn: tg.arn.clone() });
     }
-    out.extend(s.sgs.iter().map(|g| Deletion::Sg { id: g.id.clone() }));
+    out.extend(s.security_groups.iter().map(|g| Deletion::SecurityGroup { id: g.id.clone() }));
     out.extend(s.route_tables.iter().map(|r| Deletion::RouteTable { id: r.id.clone(), associations: r.associations.iter().map(|(a, _)| a.clone()).collect() }));
     out.extend(s.igws.iter().map(|g| Deletion::Igw { id: g.id.clone(), vpc: g.attached_vpc.clone() }));
     out.extend(s.subnets.iter().map(|x| Deletion::Subnet { id: x.id.clone() }));
@@ -688,7 +725,7 @@ async fn wait_ready<C: Cloud>(
             return Ok(Converged { inventory: inv, created, ami });
         }
         if let Some(lb) = &state.lb {
-            if lb.state == "failed" {
+            if lb.state == LbState::Failed {
                 return Err(with_created("the load balancer is in state failed".into(), &created));
             }
         }

@@ -1,0 +1,185 @@
+//! What `gencert`, `genkey` and `sign` make, as values: a new key with a
+//! CSR and a certificate (self-signed CA or signed leaf), or a certificate
+//! for an existing PKCS#10 CSR. No file names and no I/O: the caller says
+//! where the input came from when it reports an error.
+
+use rcgen::{DistinguishedName, SanType};
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+use x509_parser::certification_request::X509CertificationRequest;
+
+use super::cert::{self, CertError};
+use super::issue::{self, dn_from_x509, Ca, CertPlan, IssueError, SubjectKey, Validity};
+use super::key::{pem_encode, KeyError, KeyFormat, PrivateKey};
+use super::profile::{Profile, DEFAULT_CA_EXPIRY_HOURS};
+use super::request::{parse_hosts, CsrRequest, HostsError};
+
+/// What one command made, as PEM.
+pub struct Generated {
+    /// The certificate.
+    pub cert: Option<String>,
+    /// The CSR for the new key.
+    pub csr: Option<String>,
+    /// The new private key.
+    pub key: Option<Zeroizing<String>>,
+    /// Notes for the user about what was issued (e.g. a usage dropped for the key type).
+    pub warnings: Vec<String>,
+}
+
+/// Why nothing was made.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The hosts (the request's, or the replacement list) are not valid.
+    #[error(transparent)]
+    Hosts(#[from] HostsError),
+    /// The request has neither a subject nor hosts.
+    #[error("it has no subject (CN, names) and no hosts; a certificate must name something")]
+    NamesNothing,
+    /// A CA whose validity would end before it starts.
+    #[error("ca.expiry is {0} minutes; NotBefore is backdated five minutes (as cfssl does), so the CA would already be expired")]
+    CaExpiryTooShort(i64),
+    /// Making or encoding the key failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Issuing failed.
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+}
+
+/// The SANs of a request: `hosts` when given (cfssl's `-hostname`, which
+/// replaces the request's own), else the request's.
+fn sans(req: &CsrRequest, hosts: Option<&[String]>) -> Result<Vec<SanType>, GenerateError> {
+    let sans = parse_hosts(hosts.unwrap_or(&req.hosts))?;
+    // cfssl issues a certificate that names nothing for `{}`; it identifies
+    // no one, so it is refused.
+    if sans.is_empty() && req.subject.is_empty() {
+        return Err(GenerateError::NamesNothing);
+    }
+    Ok(sans)
+}
+
+/// A self-signed CA, its key and CSR (`gencert -initca`). The request's
+/// `ca` section sets the expiry (default five years) and path length.
+pub fn initca(req: &CsrRequest, hosts: Option<&[String]>, format: KeyFormat, now: OffsetDateTime) -> Result<Generated, GenerateError> {
+    let sans = sans(req, hosts)?;
+    let ca = req.ca.clone().unwrap_or_default();
+    let expiry = ca.expiry.unwrap_or(Duration::hours(DEFAULT_CA_EXPIRY_HOURS));
+    if expiry <= Duration::minutes(5) {
+        return Err(GenerateError::CaExpiryTooShort(expiry.whole_minutes()));
+    }
+    let key = PrivateKey::generate(req.key)?;
+    let subject = req.subject.to_dn();
+    let plan = CertPlan { subject: subject.clone(), sans: sans.clone(), validity: Validity::cfssl(now, expiry) };
+    let cert = issue::self_signed_ca(&plan, ca.path_len, &key)?;
+    let csr = issue::csr(&subject, &sans, req.ca.as_ref().map(|c| c.path_len), &key)?;
+    Ok(Generated {
+        cert: Some(pem_encode("CERTIFICATE", &cert)),
+        csr: Some(pem_encode("CERTIFICATE REQUEST", &csr)),
+        key: Some(key.to_pem(format)?),
+        warnings: vec![],
+    })
+}
+
+/// A new key, its CSR and a certificate signed by `ca` under `profile`.
+pub fn leaf(req: &CsrRequest, hosts: Option<&[String]>, profile: &Profile, ca: &Ca, format: KeyFormat, now: OffsetDateTime) -> Result<Generated, GenerateError> {
+    let sans = sans(req, hosts)?;
+    let key = PrivateKey::generate(req.key)?;
+    let subject = req.subject.to_dn();
+    let csr = issue::csr(&subject, &sans, None, &key)?;
+    let plan = CertPlan { subject, sans, validity: Validity::cfssl(now, profile.expiry) };
+    let issued = issue::sign(&plan, &SubjectKey::of(&key), profile, ca)?;
+    Ok(Generated {
+        cert: Some(pem_encode("CERTIFICATE", &issued.der)),
+        csr: Some(pem_encode("CERTIFICATE REQUEST", &csr)),
+        key: Some(key.to_pem(format)?),
+        warnings: issued.warnings,
+    })
+}
+
+/// A new key and its CSR only (`genkey`).
+pub fn key_and_csr(req: &CsrRequest, format: KeyFormat) -> Result<Generated, GenerateError> {
+    let sans = sans(req, None)?;
+    let key = PrivateKey::generate(req.key)?;
+    let csr = issue::csr(&req.subject.to_dn(), &sans, None, &key)?;
+    Ok(Generated { cert: None, csr: Some(pem_encode("CERTIFICATE REQUEST", &csr)), key: Some(key.to_pem(format)?), warnings: vec![] })
+}
+
+/// What a PKCS#10 CSR asks to be certified.
+pub struct Wanted {
+    /// The subject, copied attribute by attribute.
+    pub subject: DistinguishedName,
+    /// The public key, checked to be one kpki can certify.
+    pub key: SubjectKey,
+    /// The requested SANs, or the replacement hosts.
+    pub sans: Vec<SanType>,
+}
+
+/// Why a CSR cannot be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum CsrError {
+    /// Not a PEM CSR, or its signature does not verify.
+    #[error(transparent)]
+    Parse(#[from] CertError),
+    /// Its key or subject cannot be used.
+    #[error(transparent)]
+    Content(#[from] IssueError),
+    /// The subject cannot be copied.
+    #[error("its subject has multi-valued or non-string attributes kpki cannot copy")]
+    Subject,
+    /// Its SANs (or the replacement hosts) are not valid.
+    #[error("SANs: {0}")]
+    Hosts(#[from] HostsError),
+}
+
+/// Reads a PEM CSR: checks its self-signature and key and takes its
+/// subject and SANs (`hosts`, when given, replace the SANs).
+pub fn read_csr(pem: &[u8], hosts: Option<&[String]>) -> Result<Wanted, CsrError> {
+    let der = cert::csr_from_pem(pem)?;
+    let csr = cert::parse_csr(&der)?;
+    let info = &csr.certification_request_info;
+    let key = SubjectKey::from_spki(&info.subject_pki)?;
+    let subject = dn_from_x509(&info.subject).map_err(|_| CsrError::Subject)?;
+    let requested;
+    let hosts = match hosts {
+        Some(h) => h,
+        None => {
+            requested = csr_sans(&csr);
+            &requested
+        }
+    };
+    let sans = parse_hosts(hosts)?;
+    Ok(Wanted { subject, key, sans })
+}
+
+/// Signs what a CSR asks for with `ca` under `profile`.
+pub fn sign_csr(wanted: Wanted, profile: &Profile, ca: &Ca, now: OffsetDateTime) -> Result<Generated, IssueError> {
+    let plan = CertPlan { subject: wanted.subject, sans: wanted.sans, validity: Validity::cfssl(now, profile.expiry) };
+    let issued = issue::sign(&plan, &wanted.key, profile, ca)?;
+    Ok(Generated { cert: Some(pem_encode("CERTIFICATE", &issued.der)), csr: None, key: None, warnings: issued.warnings })
+}
+
+/// The SANs requested in a CSR's extensionRequest, as host strings.
+fn csr_sans(csr: &X509CertificationRequest<'_>) -> Vec<String> {
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    let mut out = Vec::new();
+    for ext in csr.requested_extensions().into_iter().flatten() {
+        if let ParsedExtension::SubjectAlternativeName(san) = ext {
+            for name in &san.general_names {
+                match name {
+                    GeneralName::DNSName(d) => out.push(d.to_string()),
+                    GeneralName::RFC822Name(e) => out.push(e.to_string()),
+                    GeneralName::URI(u) => out.push(u.to_string()),
+                    GeneralName::IPAddress(b) => {
+                        if let Ok(v4) = <[u8; 4]>::try_from(*b) {
+                            out.push(std::net::IpAddr::from(v4).to_string());
+                        } else if let Ok(v6) = <[u8; 16]>::try_from(*b) {
+                            out.push(std::net::IpAddr::from(v6).to_string());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
