@@ -84,6 +84,8 @@ fn cases() -> Vec<Case> {
         Case { setup: Some(tamper_csr), ..case("sign with a tampered CSR", &["sign", "-ca=ca.pem", "-ca-key=ca-key.pem", "bad.csr"], "signature does not verify") },
         case("certinfo on a key", &["certinfo", "-cert", "ca-key.pem"], "no certificate found"),
         case("print-defaults of nothing", &["print-defaults", "bogus"], "invalid value 'bogus'"),
+        case("an AWS profile given as --profile", &["bootstrap", "--provider", "aws", "--profile", "prod", "--out", "out"], "for an AWS profile use --aws-profile"),
+        case("an AWS profile given as --profile to destroy", &["destroy", "--provider", "aws", "--yes", "--profile", "prod"], "for an AWS profile use --aws-profile"),
         Case { setup: Some(|d| std::fs::write(d.join("big.json"), vec![b' '; 5 * 1024 * 1024]).unwrap()), ..case("oversized input", &["gencert", "-initca", "big.json"], "larger than 4 MiB") },
     ]
 }

@@ -180,7 +180,7 @@ pub fn cert(data: &[u8]) {
         if let Err(e) = cert::verify_signed_by(&c, c.public_key()) {
             one_line("self-signature", &e.to_string());
         }
-        let _ = kpki::k8s::check::chain(&c, &ca_cert).map_err(|e| one_line("chain", &e));
+        let _ = kpki::k8s::check::chain(&c, &ca_cert).map_err(|e| one_line("chain", &e.to_string()));
         let _ = kpki::k8s::check::expiry(&c, OffsetDateTime::now_utc());
         let _ = issue::dn_from_x509(c.subject());
         let _ = SubjectKey::from_spki(c.public_key()).map_err(|e| one_line("certificate key", &e.to_string()));
@@ -252,7 +252,7 @@ pub fn k8s_files(data: &[u8]) {
                         }
                     }
                 }
-                Err(e) => one_line("kubeconfig", &e),
+                Err(e) => one_line("kubeconfig", &e.to_string()),
             }
         }
         Err(e) => one_line("kubeconfig", &e.to_string()),

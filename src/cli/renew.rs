@@ -35,19 +35,6 @@ pub struct Args {
     pub passphrase: super::passphrase::PassphraseArgs,
 }
 
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Ca => "ca",
-        Role::Apiserver => "apiserver",
-        Role::Admin => "admin",
-        Role::Kubelet => "kubelet",
-        Role::KubeProxy => "kube-proxy",
-        Role::ControllerManager => "controller-manager",
-        Role::Scheduler => "scheduler",
-        Role::ServiceAccount => "service-account",
-    }
-}
-
 pub fn run(a: Args) -> Result<()> {
     if output::OutDir::open(&a.dir)?.is_none() {
         return Err(Failure::input(format!("--dir {}: no such directory", display(&a.dir))));
@@ -91,7 +78,7 @@ pub fn run(a: Args) -> Result<()> {
             let by_role: Vec<String> = plan
                 .iter()
                 .flat_map(|p| p.certs.iter())
-                .filter(|c| c.role != Role::Ca && role_name(c.role) == r)
+                .filter(|c| c.role != Role::Ca && r.parse::<Role>() == Ok(c.role))
                 .map(|c| c.stem.clone())
                 .collect();
             if !by_role.is_empty() {

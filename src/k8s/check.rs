@@ -20,17 +20,36 @@ pub const RENEW_BEFORE_DAYS: i64 = 30;
 /// What is wrong with a certificate, for messages; each entry is one clause.
 pub type Findings = Vec<String>;
 
+/// Why a certificate is not one of a CA's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The issuer name is not the CA's subject.
+    #[error("its issuer ({issuer}) is not the CA ({ca})")]
+    Issuer {
+        /// The certificate's issuer, shown.
+        issuer: String,
+        /// The CA's subject, shown.
+        ca: String,
+    },
+    /// The authority key identifier is not the CA's subject key identifier.
+    #[error("its authority key identifier does not match the CA's key")]
+    KeyId,
+    /// The signature does not verify with the CA's key.
+    #[error("its signature does not verify with the CA's key (it is from another CA)")]
+    Signature,
+}
+
 /// Checks that `c` is signed by the CA `ca` (name, key id and signature).
-pub fn chain(c: &X509Certificate<'_>, ca: &X509Certificate<'_>) -> Result<(), String> {
+pub fn chain(c: &X509Certificate<'_>, ca: &X509Certificate<'_>) -> Result<(), ChainError> {
     if c.issuer().as_raw() != ca.subject().as_raw() {
-        return Err(format!("its issuer ({}) is not the CA ({})", cert::name_shown(c.issuer()), cert::name_shown(ca.subject())));
+        return Err(ChainError::Issuer { issuer: cert::name_shown(c.issuer()), ca: cert::name_shown(ca.subject()) });
     }
     if let (Some(aki), Some(ski)) = (cert::aki(c), cert::ski(ca)) {
         if aki != ski {
-            return Err("its authority key identifier does not match the CA's key".into());
+            return Err(ChainError::KeyId);
         }
     }
-    cert::verify_signed_by(c, ca.public_key()).map_err(|_| "its signature does not verify with the CA's key (it is from another CA)".to_string())
+    cert::verify_signed_by(c, ca.public_key()).map_err(|_| ChainError::Signature)
 }
 
 /// Where a certificate stands in its validity at a moment.
@@ -168,7 +187,7 @@ pub struct EmbeddedFile<'a> {
 /// client key that belongs to that certificate, and name the planned server
 /// and user.
 pub fn kubeconfig(bytes: &[u8], spec: &KubeconfigSpec, ca: EmbeddedFile<'_>, cert: Option<EmbeddedFile<'_>>) -> Findings {
-    let view = match Kubeconfig::from_yaml(bytes).map_err(|e| e.to_string()).and_then(|kc| kc.current()) {
+    let view = match Kubeconfig::from_yaml(bytes).map_err(|e| e.to_string()).and_then(|kc| kc.current().map_err(|e| e.to_string())) {
         Ok(v) => v,
         Err(e) => return vec![e],
     };

@@ -253,27 +253,23 @@ impl Kubeconfig {
     }
 
     /// The cluster and user of the current context, with their data decoded.
-    pub fn current(&self) -> Result<KubeconfigView, String> {
+    pub fn current(&self) -> Result<KubeconfigView, ContextError> {
         if self.api_version != "v1" || self.kind != "Config" {
-            return Err(format!("it is apiVersion {:?} kind {:?}, not v1 Config", self.api_version, self.kind));
+            return Err(ContextError::Kind { api_version: self.api_version.clone(), kind: self.kind.clone() });
         }
         let ctx = self
             .contexts
             .iter()
             .find(|c| c.name == self.current_context)
-            .ok_or_else(|| format!("its current-context {:?} is not one of its contexts", self.current_context))?;
+            .ok_or_else(|| ContextError::NoContext(self.current_context.clone()))?;
         let cluster = self
             .clusters
             .iter()
             .find(|c| c.name == ctx.context.cluster)
-            .ok_or_else(|| format!("its context names cluster {:?}, which it does not have", ctx.context.cluster))?;
-        let user = self
-            .users
-            .iter()
-            .find(|u| u.name == ctx.context.user)
-            .ok_or_else(|| format!("its context names user {:?}, which it does not have", ctx.context.user))?;
-        let decode = |field: &str, v: &Option<String>| -> Result<Option<Vec<u8>>, String> {
-            v.as_ref().map(|s| B64.decode(s.trim()).map_err(|_| format!("its {field} is not base64"))).transpose()
+            .ok_or_else(|| ContextError::NoCluster(ctx.context.cluster.clone()))?;
+        let user = self.users.iter().find(|u| u.name == ctx.context.user).ok_or_else(|| ContextError::NoUser(ctx.context.user.clone()))?;
+        let decode = |field: &'static str, v: &Option<String>| -> Result<Option<Vec<u8>>, ContextError> {
+            v.as_ref().map(|s| B64.decode(s.trim()).map_err(|_| ContextError::NotBase64(field))).transpose()
         };
         Ok(KubeconfigView {
             server: cluster.cluster.server.clone(),
@@ -283,6 +279,31 @@ impl Kubeconfig {
             user: user.name.clone(),
         })
     }
+}
+
+/// Why a kubeconfig's current context cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContextError {
+    /// Not a `v1` `Config`.
+    #[error("it is apiVersion {api_version:?} kind {kind:?}, not v1 Config")]
+    Kind {
+        /// The apiVersion found.
+        api_version: String,
+        /// The kind found.
+        kind: String,
+    },
+    /// The current-context names no context.
+    #[error("its current-context {0:?} is not one of its contexts")]
+    NoContext(String),
+    /// The context names a cluster that is not there.
+    #[error("its context names cluster {0:?}, which it does not have")]
+    NoCluster(String),
+    /// The context names a user that is not there.
+    #[error("its context names user {0:?}, which it does not have")]
+    NoUser(String),
+    /// An embedded PEM that is not base64.
+    #[error("its {0} is not base64")]
+    NotBase64(&'static str),
 }
 
 /// Size of an aescbc key: AES-256. The tutorial's `head -c 64` makes a key

@@ -41,6 +41,31 @@ pub enum Role {
     ServiceAccount,
 }
 
+/// Role names as `plan.json` and `renew --role` write them (`kube-proxy`),
+/// from the one table serde derives above.
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
+        use serde::de::IntoDeserializer;
+        let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> = s.into_deserializer();
+        Role::deserialize(de).map_err(|_| UnknownRole(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => f.write_str(&s),
+            _ => Err(std::fmt::Error),
+        }
+    }
+}
+
+/// A role name that is not one of [`Role`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a role")]
+pub struct UnknownRole(pub String);
+
 /// One certificate to issue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertSpec {
@@ -332,6 +357,15 @@ fn dedup(v: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_names_round_trip() {
+        for r in [Role::Ca, Role::Apiserver, Role::KubeProxy, Role::ControllerManager, Role::ServiceAccount] {
+            assert_eq!(r.to_string().parse::<Role>(), Ok(r));
+        }
+        assert_eq!(Role::KubeProxy.to_string(), "kube-proxy");
+        assert!("kube_proxy".parse::<Role>().is_err());
+    }
 
     fn seed_plan() -> Plan {
         let c = Cluster::default_seed();

@@ -265,9 +265,10 @@ pub fn decide<'p>(
                 let key_pem = kept_keys.get(&idx)?.to_pem(KeyFormat::Cfssl).ok()?;
                 Some(files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, &cert_pem, &key_pem).to_yaml())
             };
-            match render() {
-                Some(text) if old.is_some_and(|o| o.as_slice() == text.as_bytes()) => Row::file(&k.file, Action::Keep, ""),
-                _ => Row::file(&k.file, Action::Replace, "server or cluster name changed"),
+            match (render(), old) {
+                (Some(text), Some(o)) if o.as_slice() == text.as_bytes() => Row::file(&k.file, Action::Keep, ""),
+                (_, Some(o)) if files::Kubeconfig::from_yaml(o).is_err() => Row::file(&k.file, Action::Replace, "unreadable"),
+                _ => Row::file(&k.file, Action::Replace, "server, user or cluster name changed"),
             }
         } else {
             Row::file(&k.file, Action::Replace, "embedded certificate changed")
@@ -463,8 +464,8 @@ fn stale(spec: &CertSpec, pem: &[u8], key: &PrivateKey, ca_pem: Option<&[u8]>, n
         Err(_) => return Some("CA unreadable".into()),
     };
     let Ok(ca) = cert::parse(&ca_der) else { return Some("CA unreadable".into()) };
-    if let Err(m) = check::chain(&c, &ca) {
-        return Some(m);
+    if let Err(e) = check::chain(&c, &ca) {
+        return Some(e.to_string());
     }
     match check::expiry(&c, now) {
         check::Expiry::Invalid(m) | check::Expiry::Soon(m) => return Some(m),

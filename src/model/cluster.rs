@@ -12,6 +12,7 @@ use time::Duration;
 use crate::pki::duration;
 use crate::pki::json::shown;
 use crate::pki::key::KeyAlgo;
+use crate::pki::request::NameError;
 
 /// The embedded default: the seed cluster.
 pub const DEFAULT_TOML: &str = include_str!("../../ca-config/cluster.toml");
@@ -221,7 +222,7 @@ impl Cluster {
             return Err(field("service_cidr", format!("{service} is too small for any services")));
         }
         if let Some(a) = &raw.api_address {
-            check_address(a).map_err(|m| field("api_address", m))?;
+            check_address(a).map_err(|m| field("api_address", m.to_string()))?;
         }
         if let Some(k) = &raw.aws.key_name {
             if k.is_empty() || k.len() > 255 || k.chars().any(|c| c.is_control() || !c.is_ascii()) {
@@ -355,11 +356,11 @@ fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
 }
 
 /// An API address is an IP or a host name (no wildcard).
-pub fn check_address(a: &str) -> Result<(), String> {
+pub fn check_address(a: &str) -> Result<(), NameError> {
     if a.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
-    crate::pki::request::check_host_name(a).map_err(|m| format!("{} is neither an IP address nor a host name: {m}", shown(a)))
+    crate::pki::request::check_host_name(a).map_err(|m| NameError(format!("{} is neither an IP address nor a host name: {m}", shown(a))))
 }
 
 /// Most masters a config may have.
@@ -374,17 +375,17 @@ pub const RESERVED_STEMS: [&str; 7] = ["ca", "admin", "kube-proxy", "kube-contro
 
 /// A node name: a lower-case host name that is not a fixed file's stem and
 /// cannot collide with another node's key file.
-pub fn check_node_name(name: &str) -> Result<(), String> {
+pub fn check_node_name(name: &str) -> Result<(), NameError> {
     crate::pki::request::check_host_name(name)?;
     if RESERVED_STEMS.contains(&name) {
-        return Err(format!("{name}.pem is one of the set's fixed files (reserved names: {})", RESERVED_STEMS.join(", ")));
+        return Err(NameError(format!("{name}.pem is one of the set's fixed files (reserved names: {})", RESERVED_STEMS.join(", "))));
     }
     if name.ends_with("-key") {
-        return Err("a name ending in -key would collide with another node's key file".into());
+        return Err(NameError("a name ending in -key would collide with another node's key file".into()));
     }
     // "system:node:" + name is the kubelet certificate's CN (at most 64 characters).
     if name.len() > 52 {
-        return Err("it is longer than 52 characters (the kubelet's CN system:node:<name> must fit in 64)".into());
+        return Err(NameError("it is longer than 52 characters (the kubelet's CN system:node:<name> must fit in 64)".into()));
     }
     Ok(())
 }

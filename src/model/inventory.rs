@@ -98,9 +98,9 @@ impl Inventory {
         if api_address.is_empty() {
             return Err(InventoryError::ApiAddress("it is empty (the load balancer has no DNS name yet?)".into()));
         }
-        check_address(api_address).map_err(InventoryError::ApiAddress)?;
+        check_address(api_address).map_err(|e| InventoryError::ApiAddress(e.to_string()))?;
         for n in masters.iter().chain(&workers) {
-            check_host_name(&n.name).map_err(|message| InventoryError::NodeName { name: shown(&n.name), message })?;
+            check_host_name(&n.name).map_err(|e| InventoryError::NodeName { name: shown(&n.name), message: e.to_string() })?;
         }
         Ok(Inventory { cluster: cluster.to_string(), api_address: api_address.to_string(), masters, workers })
     }

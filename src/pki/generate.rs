@@ -11,7 +11,7 @@ use x509_parser::certification_request::X509CertificationRequest;
 use super::cert::{self, CertError};
 use super::issue::{self, dn_from_x509, Ca, CertPlan, IssueError, SubjectKey, Validity};
 use super::key::{pem_encode, KeyError, KeyFormat, PrivateKey};
-use super::profile::{Profile, DEFAULT_CA_EXPIRY_HOURS};
+use super::profile::{CaConstraint, Profile, DEFAULT_CA_EXPIRY_HOURS};
 use super::request::{parse_hosts, CsrRequest, HostsError};
 
 /// What one command made, as PEM.
@@ -71,7 +71,11 @@ pub fn initca(req: &CsrRequest, hosts: Option<&[String]>, format: KeyFormat, now
     let subject = req.subject.to_dn();
     let plan = CertPlan { subject: subject.clone(), sans: sans.clone(), validity: Validity::cfssl(now, expiry) };
     let cert = issue::self_signed_ca(&plan, ca.path_len, &key)?;
-    let csr = issue::csr(&subject, &sans, req.ca.as_ref().map(|c| c.path_len), &key)?;
+    let requested = match &req.ca {
+        Some(c) => CaConstraint::Ca { max_path_len: c.path_len },
+        None => CaConstraint::Leaf,
+    };
+    let csr = issue::csr(&subject, &sans, requested, &key)?;
     Ok(Generated {
         cert: Some(pem_encode("CERTIFICATE", &cert)),
         csr: Some(pem_encode("CERTIFICATE REQUEST", &csr)),
@@ -85,7 +89,7 @@ pub fn leaf(req: &CsrRequest, hosts: Option<&[String]>, profile: &Profile, ca: &
     let sans = sans(req, hosts)?;
     let key = PrivateKey::generate(req.key)?;
     let subject = req.subject.to_dn();
-    let csr = issue::csr(&subject, &sans, None, &key)?;
+    let csr = issue::csr(&subject, &sans, CaConstraint::Leaf, &key)?;
     let plan = CertPlan { subject, sans, validity: Validity::cfssl(now, profile.expiry) };
     let issued = issue::sign(&plan, &SubjectKey::of(&key), profile, ca)?;
     Ok(Generated {
@@ -100,7 +104,7 @@ pub fn leaf(req: &CsrRequest, hosts: Option<&[String]>, profile: &Profile, ca: &
 pub fn key_and_csr(req: &CsrRequest, format: KeyFormat) -> Result<Generated, GenerateError> {
     let sans = sans(req, None)?;
     let key = PrivateKey::generate(req.key)?;
-    let csr = issue::csr(&req.subject.to_dn(), &sans, None, &key)?;
+    let csr = issue::csr(&req.subject.to_dn(), &sans, CaConstraint::Leaf, &key)?;
     Ok(Generated { cert: None, csr: Some(pem_encode("CERTIFICATE REQUEST", &csr)), key: Some(key.to_pem(format)?), warnings: vec![] })
 }
 

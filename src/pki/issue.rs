@@ -303,12 +303,12 @@ pub fn usages_for_key(usages: &[KeyUsagePurpose], alg: &'static SignatureAlgorit
 
 /// A PKCS#10 CSR for `key`, as cfssl's `genkey` and `gencert` make it: the
 /// subject and the SANs, plus basicConstraints when the request is for a CA.
-pub fn csr(subject: &DistinguishedName, sans: &[SanType], ca_path_len: Option<Option<u8>>, key: &PrivateKey) -> Result<Vec<u8>, IssueError> {
+pub fn csr(subject: &DistinguishedName, sans: &[SanType], ca: CaConstraint, key: &PrivateKey) -> Result<Vec<u8>, IssueError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = subject.clone();
     p.subject_alt_names = sans.to_vec();
-    if let Some(path_len) = ca_path_len {
-        p.is_ca = IsCa::Ca(match path_len {
+    if let CaConstraint::Ca { max_path_len } = ca {
+        p.is_ca = IsCa::Ca(match max_path_len {
             Some(n) => BasicConstraints::Constrained(n),
             None => BasicConstraints::Unconstrained,
         });

@@ -268,60 +268,64 @@ pub fn split_hostname_flag(value: &str) -> Vec<String> {
     value.split(',').map(|s| s.trim().to_string()).collect()
 }
 
-/// Checks a DNS name (a leading `*.` wildcard label is allowed).
+/// Why a name (host name, DNS name, e-mail address) is not valid: one clause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NameError(pub String);
+
 /// A host name from a config (a node name, the cluster domain, an API
 /// address): a DNS name in lower case without a wildcard, underscore or
 /// trailing dot, as Kubernetes' RFC 1123 names are.
-pub fn check_host_name(name: &str) -> Result<(), String> {
+pub fn check_host_name(name: &str) -> Result<(), NameError> {
     check_dns_name(name)?;
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.')) {
-        return Err(match c {
+        return Err(NameError(match c {
             '*' => "a wildcard is not a host name".into(),
             c if c.is_ascii_uppercase() => "it must be lower case".into(),
             c => format!("it contains {c:?}"),
-        });
+        }));
     }
     if name.ends_with('.') {
-        return Err("it ends with '.'".into());
+        return Err(NameError("it ends with '.'".into()));
     }
     Ok(())
 }
 
 /// Checks a DNS name (a leading `*.` wildcard label is allowed).
-pub fn check_dns_name(name: &str) -> Result<(), String> {
+pub fn check_dns_name(name: &str) -> Result<(), NameError> {
     let body = name.strip_prefix("*.").unwrap_or(name);
     let body = body.strip_suffix('.').unwrap_or(body);
     if body.is_empty() {
-        return Err("it is empty".into());
+        return Err(NameError("it is empty".into()));
     }
     if name.len() > 253 {
-        return Err("it is longer than 253 characters".into());
+        return Err(NameError("it is longer than 253 characters".into()));
     }
     for label in body.split('.') {
         if label.is_empty() {
-            return Err("it has an empty label".into());
+            return Err(NameError("it has an empty label".into()));
         }
         if label.len() > 63 {
-            return Err(format!("label {label:?} is longer than 63 characters"));
+            return Err(NameError(format!("label {label:?} is longer than 63 characters")));
         }
         if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
-            return Err(format!("it contains {c:?}"));
+            return Err(NameError(format!("it contains {c:?}")));
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!("label {label:?} starts or ends with '-'"));
+            return Err(NameError(format!("label {label:?} starts or ends with '-'")));
         }
     }
     // A numeric last label is a mistyped IP address, never a host name.
     if body.rsplit('.').next().is_some_and(|l| l.chars().all(|c| c.is_ascii_digit())) {
-        return Err("it looks like an IP address but is not a valid one".into());
+        return Err(NameError("it looks like an IP address but is not a valid one".into()));
     }
     Ok(())
 }
 
-pub(crate) fn check_email(addr: &str) -> Result<(), String> {
-    let (local, domain) = addr.rsplit_once('@').ok_or("no @")?;
+pub(crate) fn check_email(addr: &str) -> Result<(), NameError> {
+    let (local, domain) = addr.rsplit_once('@').ok_or_else(|| NameError("no @".into()))?;
     if local.is_empty() || local.contains(char::is_whitespace) {
-        return Err("the part before @ is empty or has spaces".into());
+        return Err(NameError("the part before @ is empty or has spaces".into()));
     }
     check_dns_name(domain)
 }

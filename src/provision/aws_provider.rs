@@ -34,10 +34,10 @@ impl Progress for Reporter {
             eprintln!("aws: {msg}");
         }
     }
-    fn save_key(&self, key_name: &str, material: &str) -> Result<(), String> {
+    fn save_key(&self, key_name: &str, material: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let path = self.ssh_dir.join(format!("{key_name}.id_rsa"));
-        output::write_all(&[OutFile::secret(&path, material.as_bytes()).with_mode(0o400)], false).map_err(|e| e.to_string())?;
-        eprintln!("kpki: saved the new key pair's private key to {} (AWS shows it only once)", path.display());
+        output::write_all(&[OutFile::secret(&path, material.as_bytes()).with_mode(0o400)], false)?;
+        eprintln!("kpki: saved the new key pair's private key to {} (AWS shows it only once)", output::shown(&path));
         Ok(())
     }
 }
@@ -49,7 +49,7 @@ impl Progress for std::cell::RefCell<DryReporter> {
     fn line(&self, msg: &str) {
         self.borrow_mut().0.push(msg.to_string());
     }
-    fn save_key(&self, _key_name: &str, _material: &str) -> Result<(), String> {
+    fn save_key(&self, _key_name: &str, _material: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Ok(())
     }
 }
@@ -58,7 +58,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ProvisionError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| ProvisionError::Failed(format!("cannot start the async runtime: {e}")))
+        .map_err(ProvisionError::Runtime)
 }
 
 impl AwsProvider {
@@ -74,7 +74,7 @@ impl AwsProvider {
         runtime()?.block_on(async {
             let aws = Aws::connect(&self.options).await;
             let reporter = Reporter { tty: std::io::stderr().is_terminal(), ssh_dir: self.ssh_dir.clone() };
-            reconcile::destroy(&aws, &d, &reporter, self.poll).await.map_err(ProvisionError::Failed)
+            Ok(reconcile::destroy(&aws, &d, &reporter, self.poll).await?)
         })
     }
 
@@ -83,16 +83,16 @@ impl AwsProvider {
         let d = self.desired(cluster);
         runtime()?.block_on(async {
             let aws = Aws::connect(&self.options).await;
-            let state = aws.describe(&d).await.map_err(|e| ProvisionError::Failed(reconcile::explain(&e)))?;
+            let state = aws.describe(&d).await.map_err(|e| reconcile::ReconcileError::Describe(reconcile::explain(&e)))?;
             let existing = describe_state(&state);
             let images = if d.ami_id.is_none() && reconcile::needs_ami(&d, &state) {
-                aws.find_images(&d.ami_owner, &d.ami_name).await.map_err(|e| ProvisionError::Failed(reconcile::explain(&e)))?
+                aws.find_images(&d.ami_owner, &d.ami_name).await.map_err(|e| reconcile::ReconcileError::AmiLookup(reconcile::explain(&e)))?
             } else {
                 vec![]
             };
             let sim = SimCloud::new(state, images);
             let log = std::cell::RefCell::new(DryReporter(vec![]));
-            let conv = reconcile::converge(&sim, &d, &log, Duration::from_millis(1)).await.map_err(ProvisionError::Failed)?;
+            let conv = reconcile::converge(&sim, &d, &log, Duration::from_millis(1)).await?;
             let steps: Vec<String> = log.into_inner().0;
             Ok((existing, steps, conv.inventory))
         })
@@ -150,7 +150,7 @@ impl Provider for AwsProvider {
         let conv = runtime()?.block_on(async {
             let aws = Aws::connect(&self.options).await;
             let reporter = Reporter { tty: std::io::stderr().is_terminal(), ssh_dir: self.ssh_dir.clone() };
-            reconcile::converge(&aws, &d, &reporter, self.poll).await.map_err(ProvisionError::Failed)
+            reconcile::converge(&aws, &d, &reporter, self.poll).await
         })?;
         if let Some(ami) = &conv.ami {
             notices.push(format!("aws: AMI {} ({}, the newest match)", ami.id, ami.name));

@@ -22,8 +22,18 @@ pub struct Provisioned {
 /// Why a provider failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    #[error("{0}")]
-    Failed(String),
+    /// The addresses cannot go into certificates.
+    #[error(transparent)]
+    Inventory(#[from] crate::model::inventory::InventoryError),
+    /// Reading the cloud failed (dry run, destroy).
+    #[error(transparent)]
+    Reconcile(#[from] reconcile::ReconcileError),
+    /// Reaching the end state failed.
+    #[error(transparent)]
+    Converge(#[from] reconcile::ConvergeError),
+    /// The async runtime did not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Supplies the inventory for a cluster, creating infrastructure first if

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use zeroize::Zeroizing;
 
-use crate::model::inventory::{Inventory, Node, NodeRole};
+use crate::model::inventory::{Inventory, InventoryError, Node, NodeRole};
 use crate::model::cluster::Cluster;
 
 /// The tag every resource carries: `kubernetes.io/cluster/<name>=owned`.
@@ -536,13 +536,14 @@ pub fn not_ready(s: &State) -> Vec<String> {
 }
 
 /// The inventory from a complete state.
-pub fn inventory(d: &Desired, s: &State) -> Result<Inventory, String> {
-    let lb = s.lb.as_ref().ok_or("the load balancer does not exist")?;
+pub fn inventory(d: &Desired, s: &State) -> Result<Inventory, ReconcileError> {
+    let incomplete = ReconcileError::Incomplete;
+    let lb = s.lb.as_ref().ok_or_else(|| incomplete("the load balancer does not exist".into()))?;
     let mut masters = Vec::new();
     let mut workers = Vec::new();
     for spec in &d.instances {
-        let i = live(s).find(|i| i.name == spec.name).ok_or_else(|| format!("instance {} does not exist", spec.name))?;
-        let private_ip = i.private_ip.ok_or_else(|| format!("instance {} ({}) has no private IP yet", spec.name, i.id))?;
+        let i = live(s).find(|i| i.name == spec.name).ok_or_else(|| incomplete(format!("instance {} does not exist", spec.name)))?;
+        let private_ip = i.private_ip.ok_or_else(|| incomplete(format!("instance {} ({}) has no private IP yet", spec.name, i.id)))?;
         // The node name is what the kubelet registers as: the first label of
         // the instance's private DNS name, never guessed.
         let name = i
@@ -550,7 +551,7 @@ pub fn inventory(d: &Desired, s: &State) -> Result<Inventory, String> {
             .as_deref()
             .and_then(|n| n.split('.').next())
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| format!("instance {} ({}) has no private DNS name yet", spec.name, i.id))?
+            .ok_or_else(|| incomplete(format!("instance {} ({}) has no private DNS name yet", spec.name, i.id)))?
             .to_string();
         let node = Node { name, private_ip, public_ip: i.public_ip, pod_cidr: spec.pod_cidr };
         if spec.role == NodeRole::Master {
@@ -559,7 +560,7 @@ pub fn inventory(d: &Desired, s: &State) -> Result<Inventory, String> {
             workers.push(node);
         }
     }
-    Inventory::checked(&d.cluster, &lb.dns_name, masters, workers).map_err(|e| e.to_string())
+    Ok(Inventory::checked(&d.cluster, &lb.dns_name, masters, workers)?)
 }
 
 /// One resource to delete, in the order `destroy` deletes them.
@@ -630,16 +631,83 @@ pub fn deletions(s: &State, key_name: &str) -> Vec<Deletion> {
 /// the key pair's private key, which AWS returns once and must be saved at once.
 pub trait Progress {
     fn line(&self, msg: &str);
-    fn save_key(&self, key_name: &str, material: &str) -> Result<(), String>;
+    fn save_key(&self, key_name: &str, material: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
-/// Reports what was created before a failure, so the user knows a re-run continues.
-fn with_created(err: String, created: &[String]) -> String {
-    if created.is_empty() {
-        format!("{err} (nothing was created)")
-    } else {
-        format!("{err}; created before the failure: {} (run again to continue)", created.join(", "))
-    }
+/// Why the infrastructure could not be reached or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Describing the current state failed.
+    #[error("reading the current state failed: {0}")]
+    Describe(String),
+    /// Resources exist that differ from the config in ways kpki does not change.
+    #[error("{}", .0.join("; "))]
+    Drift(Vec<String>),
+    /// The AMI look-up failed.
+    #[error("looking up the AMI failed: {0}")]
+    AmiLookup(String),
+    /// No AMI matches the config.
+    #[error("no AMI named {name:?} from owner {owner} in {region}; set aws.ami_id or aws.ami_name in the config")]
+    NoAmi {
+        /// The name pattern.
+        name: String,
+        /// The owner account.
+        owner: String,
+        /// The region searched.
+        region: String,
+    },
+    /// A step failed (the cloud's error, explained).
+    #[error("{step} failed: {error}")]
+    Step {
+        /// The step, described.
+        step: String,
+        /// The cloud's error, explained.
+        error: String,
+    },
+    /// The key pair's private key, returned once, could not be saved.
+    #[error("saving the private key of key pair {name} failed: {error}")]
+    SaveKey {
+        /// The key pair.
+        name: String,
+        /// Why.
+        error: String,
+    },
+    /// The loop did not settle.
+    #[error("the infrastructure did not converge after 40 rounds")]
+    NotConverged,
+    /// The load balancer failed.
+    #[error("the load balancer is in state failed")]
+    LoadBalancerFailed,
+    /// Resources did not become ready in time.
+    #[error("gave up after {secs}s: {}", waiting.join(", "))]
+    Timeout {
+        /// How long kpki waited.
+        secs: u64,
+        /// What was not ready.
+        waiting: Vec<String>,
+    },
+    /// The state lacks what the inventory needs (an instance, an address).
+    #[error("{0}")]
+    Incomplete(String),
+    /// The addresses found cannot go into certificates.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+}
+
+/// A failure while converging, with what was created before it, so the
+/// user knows a re-run continues.
+#[derive(Debug, thiserror::Error)]
+#[error("{cause}{}", if created.is_empty() { " (nothing was created)".to_string() } else { format!("; created before the failure: {} (run again to continue)", created.join(", ")) })]
+pub struct ConvergeError {
+    /// What failed.
+    pub cause: ReconcileError,
+    /// What was created before.
+    pub created: Vec<String>,
+}
+
+fn with_created(created: &[String]) -> impl Fn(ReconcileError) -> ConvergeError {
+    let created = created.to_vec();
+    move |cause| ConvergeError { cause, created: created.clone() }
 }
 
 /// What the runner reports back.
@@ -655,24 +723,23 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Runs describe → plan → apply until nothing is left, then waits until the
 /// instances run and the load balancer is active, and returns the inventory.
-pub async fn converge<C: Cloud>(cloud: &C, d: &Desired, progress: &dyn Progress, poll: Duration) -> Result<Converged, String> {
+pub async fn converge<C: Cloud>(cloud: &C, d: &Desired, progress: &dyn Progress, poll: Duration) -> Result<Converged, ConvergeError> {
     let mut created: Vec<String> = Vec::new();
     let mut ami: Option<Image> = None;
     for _wave in 0..40 {
-        let state = cloud.describe(d).await.map_err(|e| with_created(format!("reading the current state failed: {e}"), &created))?;
+        let state = cloud.describe(d).await.map_err(|e| with_created(&created)(ReconcileError::Describe(explain(&e))))?;
         let drifted = drift(d, &state);
         if !drifted.is_empty() {
-            return Err(with_created(drifted.join("; "), &created));
+            return Err(with_created(&created)(ReconcileError::Drift(drifted)));
         }
         if ami.is_none() && needs_ami(d, &state) {
-            ami = Some(resolve_ami(cloud, d).await.map_err(|e| with_created(e, &created))?);
-
+            ami = Some(resolve_ami(cloud, d).await.map_err(with_created(&created))?);
         }
         let steps = next_steps(d, &state, ami.as_ref().map(|a| a.id.as_str()));
         if steps.is_empty() {
             let waiting = not_ready(&state);
             if waiting.is_empty() {
-                let inv = inventory(d, &state).map_err(|e| with_created(e, &created))?;
+                let inv = inventory(d, &state).map_err(with_created(&created))?;
                 return Ok(Converged { inventory: inv, created, ami });
             }
             return wait_ready(cloud, d, progress, poll, created, ami).await;
@@ -688,22 +755,22 @@ pub async fn converge<C: Cloud>(cloud: &C, d: &Desired, progress: &dyn Progress,
                     created.push(what);
                     if let (Some(secret), Step::CreateKeyPair { name }) = (&applied.secret, step) {
                         if let Err(e) = progress.save_key(name, secret) {
-                            first_err.get_or_insert(format!("saving the private key of key pair {name} failed: {e}"));
+                            first_err.get_or_insert(ReconcileError::SaveKey { name: name.clone(), error: e.to_string() });
                         }
                     }
                 }
                 Err(e) => {
                     if first_err.is_none() {
-                        first_err = Some(format!("{} failed: {}", step.describe(), explain(&e)));
+                        first_err = Some(ReconcileError::Step { step: step.describe(), error: explain(&e) });
                     }
                 }
             }
         }
         if let Some(e) = first_err {
-            return Err(with_created(e, &created));
+            return Err(with_created(&created)(e));
         }
     }
-    Err(with_created("the infrastructure did not converge after 40 rounds".into(), &created))
+    Err(with_created(&created)(ReconcileError::NotConverged))
 }
 
 async fn wait_ready<C: Cloud>(
@@ -713,20 +780,20 @@ async fn wait_ready<C: Cloud>(
     poll: Duration,
     created: Vec<String>,
     ami: Option<Image>,
-) -> Result<Converged, String> {
+) -> Result<Converged, ConvergeError> {
     let start = std::time::Instant::now();
     let mut last = String::new();
     let mut delay = poll;
     loop {
-        let state = cloud.describe(d).await.map_err(|e| with_created(format!("reading the current state failed: {e}"), &created))?;
+        let state = cloud.describe(d).await.map_err(|e| with_created(&created)(ReconcileError::Describe(explain(&e))))?;
         let waiting = not_ready(&state);
         if waiting.is_empty() {
-            let inv = inventory(d, &state).map_err(|e| with_created(e, &created))?;
+            let inv = inventory(d, &state).map_err(with_created(&created))?;
             return Ok(Converged { inventory: inv, created, ami });
         }
         if let Some(lb) = &state.lb {
             if lb.state == LbState::Failed {
-                return Err(with_created("the load balancer is in state failed".into(), &created));
+                return Err(with_created(&created)(ReconcileError::LoadBalancerFailed));
             }
         }
         let now = format!("waiting: {}", waiting.join(", "));
@@ -735,7 +802,7 @@ async fn wait_ready<C: Cloud>(
             last = now;
         }
         if start.elapsed() > READY_TIMEOUT {
-            return Err(with_created(format!("gave up after {}s: {}", READY_TIMEOUT.as_secs(), waiting.join(", ")), &created));
+            return Err(with_created(&created)(ReconcileError::Timeout { secs: READY_TIMEOUT.as_secs(), waiting }));
         }
         tokio::time::sleep(delay).await;
         // Quick first looks (an emulator is ready at once), then back off to 5 s.
@@ -743,17 +810,12 @@ async fn wait_ready<C: Cloud>(
     }
 }
 
-async fn resolve_ami<C: Cloud>(cloud: &C, d: &Desired) -> Result<Image, String> {
+async fn resolve_ami<C: Cloud>(cloud: &C, d: &Desired) -> Result<Image, ReconcileError> {
     if let Some(id) = &d.ami_id {
         return Ok(Image { id: id.clone(), name: "(ami_id from the config)".into(), creation_date: String::new() });
     }
-    let images = cloud.find_images(&d.ami_owner, &d.ami_name).await.map_err(|e| format!("looking up the AMI failed: {}", explain(&e)))?;
-    newest_image(images).ok_or_else(|| {
-        format!(
-            "no AMI named {:?} from owner {} in {}; set aws.ami_id or aws.ami_name in the config",
-            d.ami_name, d.ami_owner, d.region
-        )
-    })
+    let images = cloud.find_images(&d.ami_owner, &d.ami_name).await.map_err(|e| ReconcileError::AmiLookup(explain(&e)))?;
+    newest_image(images).ok_or_else(|| ReconcileError::NoAmi { name: d.ami_name.clone(), owner: d.ami_owner.clone(), region: d.region.clone() })
 }
 
 /// One sentence for a cloud error, with advice for the common ones.
@@ -777,8 +839,8 @@ pub fn explain(e: &CloudError) -> String {
 
 /// Deletes everything tagged for the cluster in dependency order, retrying
 /// dependency violations with backoff. Returns what was deleted and what was not.
-pub async fn destroy<C: Cloud>(cloud: &C, d: &Desired, progress: &dyn Progress, poll: Duration) -> Result<(Vec<String>, Vec<String>), String> {
-    let state = cloud.describe(d).await.map_err(|e| format!("reading the current state failed: {}", explain(&e)))?;
+pub async fn destroy<C: Cloud>(cloud: &C, d: &Desired, progress: &dyn Progress, poll: Duration) -> Result<(Vec<String>, Vec<String>), ReconcileError> {
+    let state = cloud.describe(d).await.map_err(|e| ReconcileError::Describe(explain(&e)))?;
     let mut deleted = Vec::new();
     let mut failed = Vec::new();
     for del in deletions(&state, &d.key_name) {

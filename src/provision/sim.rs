@@ -212,7 +212,7 @@ mod tests {
     struct Quiet(Mutex<Vec<String>>);
     impl Progress for Quiet {
         fn line(&self, _msg: &str) {}
-        fn save_key(&self, key_name: &str, _material: &str) -> Result<(), String> {
+        fn save_key(&self, key_name: &str, _material: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             self.0.lock().unwrap().push(key_name.to_string());
             Ok(())
         }
@@ -238,10 +238,10 @@ mod tests {
     fn converges_from_nothing_then_changes_nothing() {
         let d = desired();
         let sim = SimCloud::new(State::default(), images());
-        let q = Quiet(Mutex::new(vec![]));
-        let c = block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        let quiet = Quiet(Mutex::new(vec![]));
+        let c = block_on(reconcile::converge(&sim, &d, &quiet, Duration::from_millis(1))).unwrap();
         assert_eq!(c.ami.unwrap().id, "ami-new", "the newest image wins");
-        assert_eq!(q.0.lock().unwrap().as_slice(), ["k8s-cluster"], "the key is saved once");
+        assert_eq!(quiet.0.lock().unwrap().as_slice(), ["k8s-cluster"], "the key is saved once");
         let inv = c.inventory;
         assert_eq!(inv.api_address, "k8s-cluster-sim.elb.us-east-2.amazonaws.com");
         assert_eq!(inv.workers[1].name, "ip-172-31-0-21");
@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(s.vpcs[0].dhcp_options_id.as_deref(), Some(s.dhcps[0].id.as_str()));
         assert_eq!(s.route_tables[0].default_route_igw.as_deref(), Some(s.igws[0].id.as_str()));
         let applied = sim.log.lock().unwrap().len();
-        let again = block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        let again = block_on(reconcile::converge(&sim, &d, &quiet, Duration::from_millis(1))).unwrap();
         assert!(again.created.is_empty());
         assert_eq!(sim.log.lock().unwrap().len(), applied, "a second run applies nothing");
     }
@@ -265,13 +265,13 @@ mod tests {
         for fail_at in [1, 5, 12, 20, 25] {
             let sim = SimCloud::new(State::default(), images());
             *sim.fail_at.lock().unwrap() = Some(fail_at);
-            let q = Quiet(Mutex::new(vec![]));
-            let err = block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
+            let quiet = Quiet(Mutex::new(vec![]));
+            let err = block_on(reconcile::converge(&sim, &d, &quiet, Duration::from_millis(1))).unwrap_err().to_string();
             assert!(err.contains("simulated failure"), "{err}");
             if fail_at > 4 {
                 assert!(err.contains("created before the failure"), "{err}");
             }
-            block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+            block_on(reconcile::converge(&sim, &d, &quiet, Duration::from_millis(1))).unwrap();
             let s = sim.state();
             assert_eq!((s.vpcs.len(), s.subnets.len(), s.igws.len(), s.dhcps.len(), s.security_groups.len(), s.route_tables.len()), (1, 1, 1, 1, 1, 1));
             assert_eq!(s.instances.len(), 6, "no duplicate instances after failing at step {fail_at}");
@@ -285,8 +285,8 @@ mod tests {
         let mut state = State::default();
         state.vpcs.push(Vpc { id: "vpc-1".into(), cidr: "10.0.0.0/16".into(), dns_support: true, dns_hostnames: true, dhcp_options_id: None });
         let sim = SimCloud::new(state, images());
-        let q = Quiet(Mutex::new(vec![]));
-        let err = block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
+        let quiet = Quiet(Mutex::new(vec![]));
+        let err = block_on(reconcile::converge(&sim, &d, &quiet, Duration::from_millis(1))).unwrap_err().to_string();
         assert!(err.contains("VPC k8s-cluster (vpc-1) has CIDR 10.0.0.0/16 but the config says 172.31.0.0/16"), "{err}");
         assert!(err.contains("nothing was created"));
         assert!(sim.log.lock().unwrap().is_empty());
@@ -296,8 +296,8 @@ mod tests {
     fn missing_ami_is_a_clear_error() {
         let d = desired();
         let sim = SimCloud::new(State::default(), vec![]);
-        let q = Quiet(Mutex::new(vec![]));
-        let err = block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap_err();
+        let quiet = Quiet(Mutex::new(vec![]));
+        let err = block_on(reconcile::converge(&sim, &d, &quiet, Duration::from_millis(1))).unwrap_err().to_string();
         assert!(err.contains("no AMI named"), "{err}");
     }
 
@@ -305,12 +305,12 @@ mod tests {
     fn destroy_deletes_everything_in_dependency_order() {
         let d = desired();
         let sim = SimCloud::new(State::default(), images());
-        let q = Quiet(Mutex::new(vec![]));
-        block_on(reconcile::converge(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        let quiet = Quiet(Mutex::new(vec![]));
+        block_on(reconcile::converge(&sim, &d, &quiet, Duration::from_millis(1))).unwrap();
         let order: Vec<String> = reconcile::deletions(&sim.state(), &d.key_name).iter().map(|x| x.describe()).collect();
         assert!(order[0].starts_with("terminate instances"));
         assert!(order.last().unwrap().starts_with("delete key pair"));
-        let (deleted, failed) = block_on(reconcile::destroy(&sim, &d, &q, Duration::from_millis(1))).unwrap();
+        let (deleted, failed) = block_on(reconcile::destroy(&sim, &d, &quiet, Duration::from_millis(1))).unwrap();
         assert!(failed.is_empty(), "{failed:?}");
         assert_eq!(deleted.len(), order.len());
         assert_eq!(sim.state(), State::default());

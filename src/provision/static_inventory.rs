@@ -9,7 +9,7 @@ pub struct StaticProvider;
 
 impl Provider for StaticProvider {
     fn provision(&self, cluster: &Cluster, _dry_run: bool) -> Result<Provisioned, ProvisionError> {
-        let (inventory, notice) = Inventory::from_config(cluster).map_err(|e| ProvisionError::Failed(e.to_string()))?;
+        let (inventory, notice) = Inventory::from_config(cluster)?;
         Ok(Provisioned { inventory, notices: notice.into_iter().collect() })
     }
 }
