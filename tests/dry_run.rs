@@ -134,3 +134,35 @@ fn the_dry_run_says_exactly_what_the_run_writes() {
     let status = Command::new(kpki()).arg("verify").arg("--dir").arg(&out).stdin(Stdio::null()).output().unwrap();
     assert!(status.status.success(), "verify after the runs: {}", String::from_utf8_lossy(&status.stdout));
 }
+
+/// A leaf issued late in the CA's life ends with the CA: the report (and so
+/// the dry run) gives the certificate's real NotAfter, read back by openssl.
+#[test]
+fn the_reported_expiry_is_the_certificates_even_when_clamped_to_the_ca() {
+    use kpki::k8s::{plan, set};
+    use kpki::model::cluster::Cluster;
+    use kpki::model::inventory::Inventory;
+    let text = seed_with("key_algo = \"rsa-2048\"", "key_algo = \"ecdsa-p256\"").replacen("validity = \"8760h\"", "validity = \"87600h\"", 1);
+    let cluster = Cluster::from_toml(&text).unwrap();
+    let (inventory, _) = Inventory::from_config(&cluster).unwrap();
+    let plan = plan::plan(&cluster, &inventory).unwrap();
+    let t0 = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    let empty = set::Existing::new();
+    let first = set::apply(set::decide(&plan, &inventory, &empty, t0, false, None).unwrap(), &empty, set::CaKeyProtection::default()).unwrap();
+    let mut existing: set::Existing = first.files.iter().map(|f| (f.path.to_string_lossy().into_owned(), f.contents().to_vec())).collect();
+    existing.remove("admin.pem");
+    let later = t0 + time::Duration::days(10);
+    let decided = set::decide(&plan, &inventory, &existing, later, false, None).unwrap();
+    let said = decided.rows().into_iter().find(|r| r.file == "admin.pem").unwrap();
+    let applied = set::apply(decided, &existing, set::CaKeyProtection::default()).unwrap();
+    assert!(applied.warnings.iter().any(|w| w.starts_with("admin.pem: ")), "the clamp is reported: {:?}", applied.warnings);
+    let ca_row = applied.rows.iter().find(|r| r.file == "ca.pem").unwrap();
+    assert_eq!(said.expires, ca_row.expires, "admin.pem ends with the CA");
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = applied.files.iter().find(|f| f.path.as_os_str() == "admin.pem").unwrap();
+    std::fs::write(tmp.path().join("admin.pem"), admin.contents()).unwrap();
+    let o = run(Command::new("openssl").args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in"]).arg(tmp.path().join("admin.pem")));
+    let end = String::from_utf8_lossy(&o.stdout).trim().trim_start_matches("notAfter=").to_string();
+    let reported = time::OffsetDateTime::parse(&said.expires, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(end, format!("{} {:02}:{:02}:{:02}Z", reported.date(), reported.hour(), reported.minute(), reported.second()), "openssl's NotAfter is the reported one");
+}

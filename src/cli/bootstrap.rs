@@ -186,6 +186,9 @@ pub fn run(a: Args) -> Result<()> {
         let dir = dir.as_ref().ok_or_else(|| Failure::input("internal error: no output directory"))?;
         let applied = set::apply(decided, &existing, set::CaKeyProtection { passphrase, encrypt: a.encrypt_ca_key }).map_err(at_dir)?;
         dir.commit(&applied.files, a.force)?;
+        for w in &applied.warnings {
+            super::warn(w);
+        }
         applied.rows
     };
     report(&a, &rows, &inventory)

@@ -32,7 +32,8 @@ pub struct Args {
 }
 
 #[cfg(not(feature = "aws"))]
-pub fn run(_: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<()> {
+    a.aws.check()?;
     Err(super::bootstrap::no_aws())
 }
 

@@ -198,7 +198,7 @@ pub fn kubeconfig(bytes: &[u8], spec: &KubeconfigSpec, ca: EmbeddedFile<'_>, cer
     match cert {
         Some(cert) if view.cert.as_deref() != Some(cert.pem) => findings.push(format!("its client certificate is not {}", cert.name)),
         Some(_) => {}
-        None => findings.push(format!("its client certificate cannot be compared: {}.pem is missing or unreadable", spec.stem)),
+        None => findings.push(format!("its client certificate cannot be compared: {} is missing or unreadable", shown(&format!("{}.pem", spec.stem)))),
     }
     let embedded_cert = view.cert.as_deref().and_then(|c| cert::cert_from_pem(c).ok());
     match (view.key.as_ref().map(|k| PrivateKey::from_pem(k)), embedded_cert) {

@@ -48,7 +48,7 @@ pub fn renew(files: &BTreeMap<String, Vec<u8>>, ca: &Ca, stems: &[String], rekey
         if old_key.public_key_bits() != c.public_key().subject_public_key.data.as_ref() {
             return Err(file_error(&key_file, format!("it is not the key of {cert_file}")));
         }
-        let key = if rekey { PrivateKey::generate(old_key.algo())? } else { old_key };
+        let key = if rekey { PrivateKey::generate(old_key.algo()).map_err(|e| file_error(&key_file, e.to_string()))? } else { old_key };
         let subject = dn_from_x509(c.subject()).map_err(|e| file_error(&cert_file, e.to_string()))?;
         let hosts: Vec<String> = cert::sans(&c).iter().map(|s| s.to_string()).collect();
         let sans = parse_hosts(&hosts).map_err(|e| file_error(&cert_file, e.to_string()))?;
@@ -62,7 +62,7 @@ pub fn renew(files: &BTreeMap<String, Vec<u8>>, ca: &Ca, stems: &[String], rekey
         let expires = cert::rfc3339(cert::validity(&cert::parse(&issued.der).map_err(|e| file_error(&cert_file, e.to_string()))?).1);
         if rekey {
             let format = if key_pem.starts_with(b"-----BEGIN PRIVATE KEY-----") { KeyFormat::Pkcs8 } else { KeyFormat::Cfssl };
-            let new_key: Zeroizing<String> = key.to_pem(format)?;
+            let new_key: Zeroizing<String> = key.to_pem(format).map_err(|e| file_error(&key_file, e.to_string()))?;
             swaps.push((key_pem.clone(), new_key.as_bytes().to_vec()));
             out.push(OutFile::secret(&key_file, new_key.as_bytes()));
             rows.push(Row::file(key_file.clone(), Action::Replace, "--rekey"));

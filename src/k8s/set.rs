@@ -78,8 +78,8 @@ pub enum SetError {
     /// The plan has no CA certificate.
     #[error("the plan has no CA")]
     NoCa,
-    /// Making a key failed.
-    #[error("making a key failed: {0}")]
+    /// Making keys failed.
+    #[error(transparent)]
     Key(#[from] KeyError),
     /// The system's random number generator failed.
     #[error("the random number generator failed")]
@@ -189,6 +189,8 @@ pub fn decide<'p>(
     let mut kept_keys = BTreeMap::new();
     let mut new_ca = false;
     let mut ca_reissued = false;
+    // The CA's NotAfter: a leaf's validity is clamped to it when issued.
+    let mut ca_not_after: Option<OffsetDateTime> = None;
     for (i, spec) in order.iter().enumerate() {
         let algo = spec.key_algo;
         let key_file = spec.key_file();
@@ -234,8 +236,17 @@ pub fn decide<'p>(
         }
         let expires = match action {
             Action::Keep => existing.get(&spec.cert_file()).and_then(|pem| not_after(pem)),
-            _ => Some(Validity::cfssl(now, time::Duration::hours(spec.validity_hours)).not_after),
+            _ => {
+                let wanted = Validity::cfssl(now, time::Duration::hours(spec.validity_hours)).not_after;
+                Some(match ca_not_after {
+                    Some(ca_end) if spec.role != Role::Ca => wanted.min(ca_end),
+                    _ => wanted,
+                })
+            }
         };
+        if spec.role == Role::Ca {
+            ca_not_after = expires;
+        }
         decisions.push(Decision { row: key_row, kind: Kind::Key(i) });
         decisions.push(Decision {
             row: Row { file: spec.cert_file(), action, reason, subject: spec.cn.clone(), expires: expires.map(cert::rfc3339).unwrap_or_default() },
@@ -268,7 +279,7 @@ pub fn decide<'p>(
             match (render(), old) {
                 (Some(text), Some(o)) if o.as_slice() == text.as_bytes() => Row::file(&k.file, Action::Keep, ""),
                 (_, Some(o)) if files::Kubeconfig::from_yaml(o).is_err() => Row::file(&k.file, Action::Replace, "unreadable"),
-                _ => Row::file(&k.file, Action::Replace, "server, user or cluster name changed"),
+                _ => Row::file(&k.file, Action::Replace, "differs from what the plan renders (server, user, cluster name or encoding)"),
             }
         } else {
             Row::file(&k.file, Action::Replace, "embedded certificate changed")
@@ -333,6 +344,9 @@ pub struct Applied {
     pub files: Vec<OutFile>,
     /// The report, one row per file of the set.
     pub rows: Vec<Row>,
+    /// What the user should know about what was issued (e.g. a validity
+    /// clamped to the CA's), each naming its file.
+    pub warnings: Vec<String>,
 }
 
 /// Carries out the decisions: makes the new keys (all keys of one algorithm
@@ -358,10 +372,11 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
     for (i, spec) in order.iter().enumerate() {
         if let Some(key) = keys.get(&i) {
             let pem = match (spec.role, protection.encrypt, protection.passphrase) {
-                (Role::Ca, true, Some(pass)) => key.to_encrypted_pem(pass)?,
+                (Role::Ca, true, Some(pass)) => key.to_encrypted_pem(pass),
                 (Role::Ca, true, None) => return Err(file_error(&spec.key_file(), "encrypting the CA key needs a passphrase")),
-                _ => key.to_pem(KeyFormat::Cfssl)?,
-            };
+                _ => key.to_pem(KeyFormat::Cfssl),
+            }
+            .map_err(|e| file_error(&spec.key_file(), e.to_string()))?;
             files.push(OutFile::secret(spec.key_file(), pem.as_bytes()));
         }
     }
@@ -387,12 +402,16 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
     }
     let ca = Ca::new(ca_der, ca_key).map_err(|e| file_error(&ca_spec.cert_file(), e.to_string()))?;
     let mut cert_pems: BTreeMap<&str, String> = BTreeMap::new();
+    let mut warnings = Vec::new();
     for (i, spec) in order.iter().enumerate().skip(1) {
         let der = if writes(Kind::Cert(i)) {
             let key = key_of(i)?;
             let profile = Profile::leaf(spec.usages.clone(), time::Duration::hours(spec.validity_hours));
-            let cp = CertPlan { subject: spec.subject().to_dn(), sans: host::sans(&spec.sans), validity: Validity::cfssl(now, profile.expiry) };
-            let der = issue::sign(&cp, &SubjectKey::of(key), &profile, &ca).map_err(|e| file_error(&spec.cert_file(), e.to_string()))?.der;
+            let sans = host::sans(&spec.sans).map_err(|e| file_error(&spec.cert_file(), e.to_string()))?;
+            let cp = CertPlan { subject: spec.subject().to_dn(), sans, validity: Validity::cfssl(now, profile.expiry) };
+            let issued = issue::sign(&cp, &SubjectKey::of(key), &profile, &ca).map_err(|e| file_error(&spec.cert_file(), e.to_string()))?;
+            warnings.extend(issued.warnings.iter().map(|w| format!("{}: {w}", spec.cert_file())));
+            let der = issued.der;
             let pem = pem_encode("CERTIFICATE", &der);
             files.push(OutFile::public(spec.cert_file(), pem.as_bytes()));
             cert_pems.insert(&spec.stem, pem);
@@ -409,7 +428,7 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
         }
         let idx = order.iter().position(|c| c.stem == k.stem).ok_or_else(|| file_error(&k.file, format!("the plan has no certificate {}", k.stem)))?;
         let cert_pem = cert_pems.get(k.stem.as_str()).ok_or_else(|| file_error(&k.file, format!("the plan has no certificate {}", k.stem)))?;
-        let key_pem = key_of(idx)?.to_pem(KeyFormat::Cfssl)?;
+        let key_pem = key_of(idx)?.to_pem(KeyFormat::Cfssl).map_err(|e| file_error(&k.file, e.to_string()))?;
         let text = files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, cert_pem, &key_pem).to_yaml();
         files.push(OutFile::private(&k.file, text.as_bytes()));
     }
@@ -431,7 +450,7 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
     if said_sorted != made {
         return Err(file_error(".", format!("internal error: decided to write {said_sorted:?} but made {made:?}")));
     }
-    Ok(Applied { files, rows })
+    Ok(Applied { files, rows, warnings })
 }
 
 fn existing_cert(existing: &Existing, file: &str) -> Result<Vec<u8>, SetError> {

@@ -123,3 +123,32 @@ impl Inventory {
         Ok((Inventory { cluster: cluster.name.clone(), api_address, masters, workers }, notice))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str) -> Node {
+        Node { name: name.into(), private_ip: Ipv4Addr::new(172, 31, 0, 20), public_ip: None, pod_cidr: None }
+    }
+
+    #[test]
+    fn addresses_from_a_provider_are_checked_where_they_enter() {
+        let empty = Inventory::checked("c", "", vec![node("ip-172-31-0-10")], vec![]).unwrap_err();
+        assert!(matches!(empty, InventoryError::ApiAddress(_)) && empty.to_string().contains("empty"), "{empty}");
+        let wildcard = Inventory::checked("c", "*.elb.amazonaws.com", vec![node("ip-172-31-0-10")], vec![]).unwrap_err();
+        assert!(matches!(wildcard, InventoryError::ApiAddress(_)), "{wildcard}");
+        let bad_node = Inventory::checked("c", "k8s-api.example.com", vec![node("Ip_Bad")], vec![]).unwrap_err();
+        assert!(matches!(bad_node, InventoryError::NodeName { .. }), "{bad_node}");
+        let ok = Inventory::checked("c", "k8s-abc.elb.us-east-2.amazonaws.com", vec![node("ip-172-31-0-10")], vec![node("ip-172-31-0-20")]).unwrap();
+        assert_eq!(ok.api_address, "k8s-abc.elb.us-east-2.amazonaws.com");
+    }
+
+    #[test]
+    fn the_seed_config_is_an_inventory() {
+        let (inv, notice) = Inventory::from_config(&Cluster::default_seed()).unwrap();
+        assert_eq!(inv.api_address, "172.31.0.10");
+        assert!(notice.is_some_and(|n| n.contains("api_address is not set")));
+        assert_eq!(inv.workers[0].name, "ip-172-31-0-20");
+    }
+}

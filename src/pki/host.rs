@@ -8,7 +8,6 @@ use std::str::FromStr;
 
 use rcgen::SanType;
 
-use super::json::shown;
 use super::request::{check_dns_name, check_email};
 
 /// One subject alternative name.
@@ -44,17 +43,17 @@ impl FromStr for Host {
             return Ok(Host::Ip(ip));
         }
         if h.contains('@') {
-            check_email(h).map_err(|m| HostError(format!("{} is not a valid email address: {m}", shown(h))))?;
+            check_email(h).map_err(|m| HostError(format!("{h:?} is not a valid email address: {m}")))?;
             return ascii(h).map(Host::Email);
         }
         if let Some(scheme_end) = h.find("://") {
             let scheme = &h[..scheme_end];
             if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) || h.chars().any(|c| c.is_ascii_control() || c == ' ') {
-                return Err(HostError(format!("{} is not a valid URI", shown(h))));
+                return Err(HostError(format!("{h:?} is not a valid URI")));
             }
             return ascii(h).map(Host::Uri);
         }
-        check_dns_name(h).map_err(|m| HostError(format!("{} is not a valid host name: {m}", shown(h))))?;
+        check_dns_name(h).map_err(|m| HostError(format!("{h:?} is not a valid host name: {m}")))?;
         Ok(Host::Dns(h.to_string()))
     }
 }
@@ -63,7 +62,7 @@ fn ascii(h: &str) -> Result<String, HostError> {
     if h.is_ascii() {
         Ok(h.to_string())
     } else {
-        Err(HostError(format!("{} is not ASCII", shown(h))))
+        Err(HostError(format!("{h:?} is not ASCII")))
     }
 }
 
@@ -96,12 +95,14 @@ impl<'de> serde::Deserialize<'de> for Host {
 }
 
 impl Host {
-    /// The SAN rcgen writes. Every variant was checked to be ASCII.
-    fn to_san(&self) -> Option<SanType> {
-        Some(match self {
-            Host::Dns(s) => SanType::DnsName(s.as_str().try_into().ok()?),
-            Host::Email(s) => SanType::Rfc822Name(s.as_str().try_into().ok()?),
-            Host::Uri(s) => SanType::URI(s.as_str().try_into().ok()?),
+    /// The SAN rcgen writes: only a host built without `FromStr` (the
+    /// variants are public) can fail here, and then nothing is dropped.
+    fn to_san(&self) -> Result<SanType, HostError> {
+        let ia5 = |s: &str| s.try_into().map_err(|_| HostError(format!("{s:?} is not ASCII")));
+        Ok(match self {
+            Host::Dns(s) => SanType::DnsName(ia5(s)?),
+            Host::Email(s) => SanType::Rfc822Name(ia5(s)?),
+            Host::Uri(s) => SanType::URI(ia5(s)?),
             Host::Ip(ip) => SanType::IpAddress(*ip),
         })
     }
@@ -118,8 +119,8 @@ impl Host {
 
 /// The SANs for hosts, in the order Go writes them: DNS, e-mail, IP, URI
 /// (each group in the given order).
-pub fn sans(hosts: &[Host]) -> Vec<SanType> {
+pub fn sans(hosts: &[Host]) -> Result<Vec<SanType>, HostError> {
     let mut sorted: Vec<&Host> = hosts.iter().collect();
     sorted.sort_by_key(|h| h.rank());
-    sorted.into_iter().filter_map(Host::to_san).collect()
+    sorted.into_iter().map(Host::to_san).collect()
 }

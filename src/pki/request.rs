@@ -260,7 +260,7 @@ pub fn parse_hosts(hosts: &[String]) -> Result<Vec<SanType>, HostsError> {
         .enumerate()
         .map(|(i, h)| h.parse::<Host>().map_err(|e| HostsError { index: Some(i), message: e.to_string() }))
         .collect::<Result<Vec<Host>, HostsError>>()?;
-    Ok(host::sans(&parsed))
+    host::sans(&parsed).map_err(|e| HostsError { index: None, message: e.to_string() })
 }
 
 /// Splits a `-hostname` value: comma separated, entries trimmed.
