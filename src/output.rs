@@ -394,6 +394,32 @@ impl OutDir {
         rustix::fs::statat(&self.fd, TXN_DIR, AtFlags::SYMLINK_NOFOLLOW).is_ok()
     }
 
+    /// What a writing run would find, without changing anything (for dry
+    /// runs): an error where `lock` would refuse the lock file or an
+    /// interrupted run's staging directory; else whether such a run is
+    /// pending (`Some(true)`: it would be finished, `Some(false)`: discarded).
+    pub fn check_as_writer(&self) -> Result<Option<bool>, OutputError> {
+        match rustix::fs::statat(&self.fd, LOCK_FILE, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile => {
+                return Err(OutputError::NotRegular { path: self.member_path(LOCK_FILE), kind: kind_name(FileType::from_raw_mode(st.st_mode)), verb: "use" });
+            }
+            Ok(_) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(OutputError::Io { path: self.member_path(LOCK_FILE), source: e.into() }),
+        }
+        let Some(txn) = self.open_txn()? else { return Ok(None) };
+        let (_, committed) = self.inspect_txn(&txn)?;
+        Ok(Some(committed))
+    }
+
+    /// Refuses, as `commit` would, to replace any of `names` that is a
+    /// symlink, FIFO, directory or other non-regular file (for dry runs).
+    pub fn check_replaceable<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<(), OutputError> {
+        for name in names {
+            check_target(&self.fd, Path::new(name), &self.member_path(name), false, true)?;
+        }
+        Ok(())
+    }
+
     /// Opens the transaction directory if it exists; refuses anything that
     /// is not a plain directory (a planted symlink is never followed).
     fn open_txn(&self) -> Result<Option<OwnedFd>, OutputError> {
@@ -430,6 +456,15 @@ impl OutDir {
     fn inspect_txn(&self, txn: &OwnedFd) -> Result<(Vec<String>, bool), OutputError> {
         let txn_path = self.member_path(TXN_DIR);
         let strange = |reason: String| OutputError::StrangeTxn { path: txn_path.clone(), reason };
+        // kpki makes the staging directory 0700 and every file in it this
+        // user's, at most 0644, with one link: anything else was put there
+        // by someone else (a staging directory is never trusted for its
+        // digests alone: anyone who can read the directory can compute them).
+        let me = crate::sys::effective_uid();
+        let st = rustix::fs::fstat(txn).map_err(rio(&txn_path))?;
+        if st.st_uid != me || st.st_mode & 0o077 != 0 {
+            return Err(strange("its owner or mode is not what kpki gives a staging directory (this user's, 0700)".into()));
+        }
         let mut entries = Vec::new();
         for e in rustix::fs::Dir::read_from(txn).map_err(rio(&txn_path))? {
             let e = e.map_err(rio(&txn_path))?;
@@ -440,6 +475,9 @@ impl OutDir {
             let st = rustix::fs::statat(txn, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(rio(&txn_path))?;
             if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
                 return Err(strange(format!("{} is not a regular file", crate::pki::json::shown(&name))));
+            }
+            if st.st_uid != me || st.st_mode & 0o7133 != 0 || st.st_nlink != 1 {
+                return Err(strange(format!("{} has an owner, mode or link count kpki never gives a staged file", crate::pki::json::shown(&name))));
             }
             entries.push(name);
         }

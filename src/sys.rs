@@ -17,6 +17,14 @@ pub fn restore_sigpipe() {
     }
 }
 
+/// The effective user id, `geteuid(2)`: a staging directory kpki applies
+/// must be this user's.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) takes no arguments, cannot fail and reads or writes
+    // no memory of ours.
+    unsafe { libc::geteuid() }
+}
+
 /// Asks the kernel to start writing `file`'s dirty pages now, without
 /// waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)`). Only a hint: it makes
 /// no data durable by itself. Started for every file of a set before each is

@@ -458,3 +458,120 @@ fn the_executable_is_position_independent() {
     assert_eq!(&bytes[..4], b"\x7fELF");
     assert_eq!(u16::from_le_bytes([bytes[16], bytes[17]]), 3, "kpki must be linked as a PIE (ASLR)");
 }
+
+/// A staging directory forged in full (manifest naming this directory's
+/// device and inode, which anyone can read, and a commit mark with the right
+/// digests) is still not kpki's: its files are group/world-writable or
+/// another user's, which kpki never makes. Found by a review: it replaced
+/// ca-key.pem and left ca.pem world-writable.
+#[test]
+fn a_forged_staging_directory_is_refused_not_applied() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    let config = write(&tmp, "c.toml", &p256(""));
+    bootstrap(&out, Some(&p256("")), &[]);
+    let ca_key = std::fs::read(out.join("ca-key.pem")).unwrap();
+    let forge = |mode: u32, owner: Option<u32>| {
+        let txn = out.join(kpki::output::TXN_DIR);
+        let _ = std::fs::remove_dir_all(&txn);
+        std::fs::create_dir(&txn).unwrap();
+        std::fs::set_permissions(&txn, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let meta = std::fs::metadata(&out).unwrap();
+        let files = [("ca-key.pem", b"attacker\n".as_slice())];
+        let mut digests = serde_json::Map::new();
+        for (name, bytes) in files {
+            std::fs::write(txn.join(name), bytes).unwrap();
+            std::fs::set_permissions(txn.join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+            if let Some(uid) = owner {
+                std::os::unix::fs::chown(txn.join(name), Some(uid), Some(uid)).unwrap();
+            }
+            let hex: String = openssl_sha256(bytes);
+            digests.insert(name.into(), hex.into());
+        }
+        std::fs::write(txn.join(".manifest"), serde_json::json!({"dir": [meta.dev(), meta.ino()], "files": ["ca-key.pem"]}).to_string()).unwrap();
+        std::fs::write(txn.join(".commit"), serde_json::Value::Object(digests).to_string()).unwrap();
+        for f in [".manifest", ".commit"] {
+            std::fs::set_permissions(txn.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    };
+    for (mode, owner, what) in [(0o666, None, "world-writable files"), (0o600, Some(65534), "another user's files")] {
+        forge(mode, owner);
+        for args in [&["bootstrap", "--dry-run"][..], &["bootstrap"][..]] {
+            let o = kpki_in(tmp.path(), &[args, &["--out", "pki", "--config", config.to_str().unwrap()]].concat());
+            assert_eq!(o.status.code(), Some(2), "{what}, {args:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains("move it away"), "{what}: {}", stderr(&o));
+        }
+        assert_eq!(std::fs::read(out.join("ca-key.pem")).unwrap(), ca_key, "{what}: the CA key was replaced");
+    }
+}
+
+/// SHA-256 hex by openssl, not by kpki's own code.
+fn openssl_sha256(bytes: &[u8]) -> String {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), bytes).unwrap();
+    let o = run(Command::new("openssl").args(["dgst", "-sha256", "-r"]).arg(tmp.path()));
+    String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+/// The dry run refuses what the real run refuses: a set file that is a
+/// symlink (never replaced), a staging directory that is not kpki's, a lock
+/// file that is not a regular file. And a recorded plan whose file names
+/// leave the directory is a problem for verify and an error for renew.
+#[test]
+fn the_dry_run_refuses_what_the_run_refuses_and_a_hostile_plan_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pki");
+    let config = write(&tmp, "c.toml", &p256(""));
+    bootstrap(&out, Some(&p256("")), &[]);
+    let both = |setup: &dyn Fn(), undo: &dyn Fn(), what: &str| {
+        setup();
+        for extra in [&["--dry-run"][..], &[][..]] {
+            let o = kpki_in(tmp.path(), &[&["bootstrap", "--force", "--out", "pki", "--config", config.to_str().unwrap()][..], extra].concat());
+            assert_eq!(o.status.code(), Some(2), "{what} {extra:?}: {}", stderr(&o));
+        }
+        undo();
+    };
+    let admin = out.join("admin.pem");
+    let saved = std::fs::read(&admin).unwrap();
+    both(
+        &|| {
+            std::fs::remove_file(&admin).unwrap();
+            symlink(tmp.path().join("elsewhere.pem"), &admin).unwrap();
+        },
+        &|| {
+            std::fs::remove_file(&admin).unwrap();
+            std::fs::write(&admin, &saved).unwrap();
+        },
+        "a symlinked certificate",
+    );
+    let txn = out.join(kpki::output::TXN_DIR);
+    both(
+        &|| {
+            std::fs::create_dir(&txn).unwrap();
+            std::fs::write(txn.join("junk"), "x").unwrap();
+        },
+        &|| std::fs::remove_dir_all(&txn).unwrap(),
+        "a staging directory that is not kpki's",
+    );
+    let lock = out.join(kpki::output::LOCK_FILE);
+    both(
+        &|| {
+            std::fs::remove_file(&lock).unwrap();
+            std::fs::create_dir(&lock).unwrap();
+        },
+        &|| std::fs::remove_dir(&lock).unwrap(),
+        "a lock file that is a directory",
+    );
+    assert!(verify(&out).status.success(), "the set is intact after the refusals");
+    let plan_path = out.join("plan.json");
+    let mut plan: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    plan["certs"][2]["stem"] = "../outside/admin".into();
+    std::fs::write(&plan_path, serde_json::to_vec_pretty(&plan).unwrap()).unwrap();
+    let o = verify(&out);
+    assert_eq!(o.status.code(), Some(1), "verify: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("plan.json"), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = kpki_in(tmp.path(), &["renew", "--dir", "pki", "--role", "admin"]);
+    assert_eq!(o.status.code(), Some(2), "renew: {}", stderr(&o));
+    assert!(stderr(&o).contains("plan.json"), "{}", stderr(&o));
+}

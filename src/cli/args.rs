@@ -74,7 +74,7 @@ pub struct AwsArgs {
     #[arg(long = "aws-profile", value_name = "NAME")]
     pub aws_profile: Option<String>,
     /// Not an AWS flag: `--profile` names a signing profile in kpki and cfssl
-    #[arg(long = "profile", value_name = "NAME", hide = true)]
+    #[arg(long = "profile", value_name = "NAME", hide = true, num_args = 0..=1, default_missing_value = "")]
     pub misplaced_profile: Option<String>,
     /// Where a newly created EC2 key pair's private key is saved
     #[arg(long = "ssh-dir", value_name = "DIR", default_value = "ssh")]

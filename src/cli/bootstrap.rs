@@ -144,9 +144,11 @@ pub fn run(a: Args) -> Result<()> {
     // Held until the set is in place: a second run waits its turn with a clear error.
     let dir = if a.dry_run {
         let dir = output::OutDir::open(&a.out)?;
-        if dir.as_ref().is_some_and(output::OutDir::pending_transaction) {
+        // What the real run would refuse, the dry run refuses too.
+        if let Some(pending) = dir.as_ref().map(output::OutDir::check_as_writer).transpose()?.flatten() {
+            let what = if pending { "finishes" } else { "discards" };
             super::warn(&format!(
-                "{}: an interrupted run left {}; a real run finishes (or discards) it first, so it may write other files than this dry run shows",
+                "{}: an interrupted run left {}; a real run {what} it first, so it may write other files than this dry run shows",
                 display(&a.out),
                 output::TXN_DIR
             ));
@@ -174,6 +176,12 @@ pub fn run(a: Args) -> Result<()> {
         }
         None
     };
+    if a.encrypt_ca_key && existing.contains_key(&ca_key_file) && !encrypted && !a.force {
+        super::warn(&format!(
+            "{} exists and stays as it is, unencrypted: --encrypt-ca-key applies to a new CA key (--force makes one, and re-issues everything)",
+            display(&a.out.join(&ca_key_file))
+        ));
+    }
     let at_dir = |e: set::SetError| match e {
         set::SetError::File { file, message } => Failure::input(format!("{}: {message}", display(&a.out.join(file)))),
         other => Failure::input(format!("{}: {other}", display(&a.out))),
@@ -181,7 +189,11 @@ pub fn run(a: Args) -> Result<()> {
     let passphrase = pass.as_ref().map(|p| p.as_slice());
     let decided = set::decide(&plan, &inventory, &existing, OffsetDateTime::now_utc(), a.force, passphrase).map_err(at_dir)?;
     let rows = if a.dry_run {
-        decided.rows()
+        let rows = decided.rows();
+        if let Some(dir) = &dir {
+            dir.check_replaceable(rows.iter().filter(|r| r.action != Action::Keep).map(|r| r.file.as_str()))?;
+        }
+        rows
     } else {
         let dir = dir.as_ref().ok_or_else(|| Failure::input("internal error: no output directory"))?;
         let applied = set::apply(decided, &existing, set::CaKeyProtection { passphrase, encrypt: a.encrypt_ca_key }).map_err(at_dir)?;

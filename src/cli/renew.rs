@@ -57,7 +57,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     let plan: Option<Plan> = match dir.read(PLAN_FILE)? {
-        Some(t) => Some(serde_json::from_slice(&t).map_err(|e| Failure::input(format!("{}: not a kpki plan: {e}", display(&a.dir.join(PLAN_FILE)))))?),
+        Some(t) => Some(Plan::from_json(&t).map_err(|e| Failure::input(format!("{}: {e}", display(&a.dir.join(PLAN_FILE)))))?),
         None => None,
     };
     let (leaf_stems, keyless): (Vec<String>, Vec<String>) = files

@@ -58,12 +58,21 @@ pub fn run(a: Args) -> Result<()> {
         Some(dir) => {
             let od = output::OutDir::open(dir)?.ok_or_else(|| Failure::input(format!("--dir {}: no such directory", display(dir))))?;
             let ca = a.ca.clone().unwrap_or_else(|| dir.join("ca.pem"));
-            let plan = match od.read(PLAN_FILE)? {
-                Some(text) => Some(
-                    serde_json::from_slice::<Plan>(&text)
-                        .map_err(|e| Failure::input(format!("{}: not a kpki plan: {e}", display(&dir.join(PLAN_FILE)))))?,
-                ),
-                None => None,
+            // A plan.json that is not a valid plan is a problem of the set
+            // (exit 1); the rest is still checked, without it.
+            let plan = match od.read(PLAN_FILE) {
+                Ok(Some(text)) => match Plan::from_json(&text) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        r.problems.push(format!("{PLAN_FILE}: {e}"));
+                        None
+                    }
+                },
+                Ok(None) => None,
+                Err(e) => {
+                    r.problems.push(e.to_string());
+                    None
+                }
             };
             if od.pending_transaction() {
                 r.problems.push(format!("{}: a kpki run was interrupted while writing the set; run the same bootstrap or renew again to finish it", output::TXN_DIR));

@@ -149,6 +149,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A recorded `plan.json`, parsed and validated as a plan that was just
+    /// made (file names stay inside the directory, validities are sane).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, PlanReadError> {
+        let plan: Plan = serde_json::from_slice(bytes).map_err(|e| PlanReadError::Json(e.to_string()))?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
     /// The CA's entry.
     pub fn ca(&self) -> Option<&CertSpec> {
         self.certs.iter().find(|c| c.role == Role::Ca)
@@ -157,6 +165,19 @@ impl Plan {
 
 const LEAF_USAGES_SERVER: [&str; 4] = ["signing", "key encipherment", "server auth", "client auth"];
 const LEAF_USAGES_CLIENT: [&str; 3] = ["signing", "key encipherment", "client auth"];
+
+use crate::pki::profile::MAX_VALIDITY_HOURS;
+
+/// Why a recorded `plan.json` cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanReadError {
+    /// Not a kpki plan (JSON or schema).
+    #[error("not a kpki plan: {0}")]
+    Json(String),
+    /// A plan that would not have been made.
+    #[error("not a valid plan: {0}")]
+    Invalid(#[from] PlanError),
+}
 
 /// Why a plan cannot be issued: checked once, when it is made, so that no
 /// bad value fails late (after keys were made) or blames the wrong file.
@@ -206,6 +227,9 @@ impl Plan {
             c.subject().check(|f| f.to_string()).map_err(err)?;
             if c.sans.len() > MAX_SANS {
                 return Err(PlanError::Field { file: c.cert_file(), field: "hosts".into(), message: format!("has {} entries; kpki puts at most {MAX_SANS} names in a certificate", c.sans.len()) });
+            }
+            if !(1..=MAX_VALIDITY_HOURS).contains(&c.validity_hours) {
+                return Err(PlanError::Field { file: c.cert_file(), field: "validity_hours".into(), message: format!("{} is not between 1 and {MAX_VALIDITY_HOURS} hours", c.validity_hours) });
             }
             if c.sans.is_empty() && c.cn.is_empty() {
                 return Err(PlanError::Field { file: c.cert_file(), field: "CN".into(), message: "is empty and there are no hosts".into() });

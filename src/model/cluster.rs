@@ -252,6 +252,9 @@ impl Cluster {
             if d < Duration::hours(1) {
                 return Err(field(name, "is shorter than one hour (NotBefore is backdated five minutes, as cfssl does, so such a certificate would be expired or nearly so when made)"));
             }
+            if d > Duration::hours(crate::pki::profile::MAX_VALIDITY_HOURS) {
+                return Err(field(name, "is longer than 100 years"));
+            }
         }
         if validity > ca_validity {
             return Err(field("pki.validity", format!("{} is longer than pki.ca_validity {}", raw.pki.validity, raw.pki.ca_validity)));

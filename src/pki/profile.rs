@@ -96,6 +96,9 @@ pub struct Profile {
     pub ca: CaConstraint,
 }
 
+/// The longest validity kpki issues: 100 years.
+pub const MAX_VALIDITY_HOURS: i64 = 100 * 8766;
+
 /// The leaf expiry cfssl uses without a config: one year.
 pub const DEFAULT_LEAF_EXPIRY_HOURS: i64 = 8760;
 /// The CA expiry cfssl uses for `-initca` without `ca.expiry`: five years.

@@ -81,7 +81,7 @@ impl Aws {
             if text.contains("credentials") || text.contains("Credentials") {
                 return CloudError::new(
                     "NoCredentials",
-                    "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--profile), or run where an instance role is available",
+                    "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--aws-profile), or run where an instance role is available",
                 );
             }
         }
