@@ -138,6 +138,11 @@ fn cross_sign(ca_tool: &Path, signer: &Path) {
     ));
     assert_openssl_verifies(&dir.path().join("ca.pem"), &dir.path().join("proxy.pem"));
     assert_key_matches(&dir.path().join("proxy.pem"), &dir.path().join("proxy-key.pem"));
+    // cfssl 1.2's sign prints the CSR back as "csr" (so `cfssljson -bare` writes NAME.csr).
+    let o = sh(&format!("{}/cfssl sign -ca ca.pem -ca-key ca-key.pem proxy.csr", signer.display()));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["cert", "csr"], "{}: sign's JSON fields", signer.display());
+    assert_eq!(v["csr"].as_str().unwrap().as_bytes(), std::fs::read(dir.path().join("proxy.csr")).unwrap(), "the CSR printed back is the input");
     let s = summary(&dir.path().join("proxy.pem"));
     assert!(s.subject.iter().any(|(_, v, _)| v == "system:kube-proxy"));
 }

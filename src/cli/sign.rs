@@ -35,6 +35,10 @@ pub fn run(a: Args) -> Result<()> {
     })?;
     let profile = load_profile(signing.config.as_deref(), signing.profile.as_deref())?;
     let ca = load_ca(ca_path, ca_key_path, &signing.passphrase)?;
-    let made = generate::sign_csr(wanted, &profile, &ca, OffsetDateTime::now_utc()).map_err(|e| Failure::input(e.to_string()))?;
+    let mut made = generate::sign_csr(wanted, &profile, &ca, OffsetDateTime::now_utc()).map_err(|e| Failure::input(e.to_string()))?;
+    if a.bare.is_some() {
+        // The CSR is the input file: -bare writes only the certificate.
+        made.csr = None;
+    }
     emit(made, a.bare.as_deref(), a.out_dir.as_deref(), false)
 }

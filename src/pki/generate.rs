@@ -116,6 +116,8 @@ pub struct Wanted {
     pub key: SubjectKey,
     /// The requested SANs, or the replacement hosts.
     pub sans: Vec<SanType>,
+    /// The CSR itself, as PEM (cfssl's `sign` prints it back as "csr").
+    pub csr_pem: String,
 }
 
 /// Why a CSR cannot be signed.
@@ -152,14 +154,14 @@ pub fn read_csr(pem: &[u8], hosts: Option<&[String]>) -> Result<Wanted, CsrError
         }
     };
     let sans = parse_hosts(hosts)?;
-    Ok(Wanted { subject, key, sans })
+    Ok(Wanted { subject, key, sans, csr_pem: pem_encode("CERTIFICATE REQUEST", &der) })
 }
 
 /// Signs what a CSR asks for with `ca` under `profile`.
 pub fn sign_csr(wanted: Wanted, profile: &Profile, ca: &Ca, now: OffsetDateTime) -> Result<Generated, IssueError> {
     let plan = CertPlan { subject: wanted.subject, sans: wanted.sans, validity: Validity::cfssl(now, profile.expiry) };
     let issued = issue::sign(&plan, &wanted.key, profile, ca)?;
-    Ok(Generated { cert: Some(pem_encode("CERTIFICATE", &issued.der)), csr: None, key: None, warnings: issued.warnings })
+    Ok(Generated { cert: Some(pem_encode("CERTIFICATE", &issued.der)), csr: Some(wanted.csr_pem), key: None, warnings: issued.warnings })
 }
 
 /// The SANs requested in a CSR's extensionRequest, as host strings.
