@@ -68,62 +68,42 @@ fn word_at(line: &str, needle: &str) -> bool {
     })
 }
 
-#[test]
-fn no_module_imports_a_layer_above_it_or_io_it_must_not_do() {
+/// Every use of one of `words` in the code (not comments) of the sources
+/// under `dir` (a directory or one file), except the files in `except`, as
+/// `path:line: uses word`.
+fn uses(dir: &str, except: &[&str], words: &[&str]) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut violations = Vec::new();
-    for rule in RULES {
-        for file in sources(&root.join(rule.dir)) {
-            let text = std::fs::read_to_string(&file).unwrap();
-            for (n, line) in code_lines(&text) {
-                for f in rule.forbidden {
-                    if word_at(line, f) {
-                        violations.push(format!("{}:{n}: uses {f}: {}", file.strip_prefix(root).unwrap().display(), rule.why));
-                    }
-                }
+    let mut found = Vec::new();
+    for file in sources(&root.join(dir)) {
+        let rel = file.strip_prefix(root).unwrap();
+        if except.iter().any(|e| rel == Path::new(e)) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in code_lines(&text) {
+            for w in words.iter().filter(|w| word_at(line, w)) {
+                found.push(format!("{}:{n}: uses {w}", rel.display()));
             }
         }
     }
+    found
+}
+
+#[test]
+fn no_module_imports_a_layer_above_it_or_io_it_must_not_do() {
+    let violations: Vec<String> = RULES.iter().flat_map(|rule| uses(rule.dir, &[], rule.forbidden).into_iter().map(move |v| format!("{v}: {}", rule.why))).collect();
     assert!(violations.is_empty(), "layering violations:\n{}", violations.join("\n"));
 }
 
 #[test]
 fn the_aws_sdk_is_only_in_the_aws_provider() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut violations = Vec::new();
-    for file in sources(&root.join("src")) {
-        let rel = file.strip_prefix(root).unwrap().to_path_buf();
-        if rel == Path::new("src/provision/aws.rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&file).unwrap();
-        for (n, line) in code_lines(&text) {
-            for f in ["aws_sdk_ec2", "aws_sdk_elasticloadbalancingv2", "aws_config", "aws_smithy"] {
-                if word_at(line, f) {
-                    violations.push(format!("{}:{n}: uses {f}", rel.display()));
-                }
-            }
-        }
-    }
+    let violations = uses("src", &["src/provision/aws.rs"], &["aws_sdk_ec2", "aws_sdk_elasticloadbalancingv2", "aws_config", "aws_smithy"]);
     assert!(violations.is_empty(), "the AWS SDK belongs in src/provision/aws.rs only:\n{}", violations.join("\n"));
 }
 
 #[test]
 fn unsafe_code_is_only_in_the_one_wrapper_module() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut violations = Vec::new();
-    for file in sources(&root.join("src")) {
-        let rel = file.strip_prefix(root).unwrap().to_path_buf();
-        if rel == Path::new("src/sys.rs") || rel == Path::new("src/lib.rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&file).unwrap();
-        for (n, line) in code_lines(&text) {
-            if word_at(line, "unsafe") {
-                violations.push(format!("{}:{n}", rel.display()));
-            }
-        }
-    }
+    let violations = uses("src", &["src/sys.rs", "src/lib.rs"], &["unsafe"]);
     assert!(violations.is_empty(), "unsafe outside src/sys.rs:\n{}", violations.join("\n"));
 }
 

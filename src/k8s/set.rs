@@ -114,14 +114,15 @@ pub struct CaKeyProtection<'a> {
 }
 
 /// What [`apply`] does for one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     /// The key of the certificate at this index of [`Decisions::order`].
     Key(usize),
     /// The certificate at this index of [`Decisions::order`].
     Cert(usize),
-    /// The kubeconfig at this index of the plan's kubeconfigs.
-    Kubeconfig(usize),
+    /// The kubeconfig at this index of the plan's kubeconfigs, embedding the
+    /// certificate at the second index of [`Decisions::order`].
+    Kubeconfig(usize, usize),
     /// A new encryption config (only ever created or replaced, never rewritten).
     EncryptionConfig,
     /// `plan.json` or `inventory.json`, rendered by `decide`.
@@ -159,17 +160,9 @@ pub struct Decisions<'p> {
 }
 
 impl Decisions<'_> {
-    /// The decisions in report order.
-    pub fn iter(&self) -> impl Iterator<Item = &Decision> {
-        self.decisions.iter()
-    }
     /// The report rows.
     pub fn rows(&self) -> Vec<Row> {
         self.decisions.iter().map(|d| d.row.clone()).collect()
-    }
-    /// How many files a run writes.
-    pub fn writes(&self) -> usize {
-        self.decisions.iter().filter(|d| d.writes()).count()
     }
 }
 
@@ -187,7 +180,8 @@ pub fn decide<'p>(
     let order: Vec<&CertSpec> = std::iter::once(ca_spec).chain(plan.certs.iter().filter(|c| c.role != Role::Ca)).collect();
     let mut decisions = Vec::new();
     let mut kept_keys = BTreeMap::new();
-    let mut new_ca = false;
+    // Whether each certificate of `order` stays as it is.
+    let mut cert_kept: Vec<bool> = Vec::with_capacity(order.len());
     let mut ca_reissued = false;
     // The CA's NotAfter: a leaf's validity is clamped to it when issued.
     let mut ca_not_after: Option<OffsetDateTime> = None;
@@ -223,17 +217,19 @@ pub fn decide<'p>(
                 } else {
                     existing.get(&ca_spec.cert_file())
                 };
+                // A leaf of a re-issued CA gets no CA to be checked against,
+                // so `stale` says "CA changed" (and a new CA key always means
+                // a re-issued CA).
                 match stale(spec, pem, key, ca_pem.map(Vec::as_slice), now) {
                     Some(reason) => (Action::Replace, reason),
-                    None if new_ca => (Action::Replace, "new CA".to_string()),
                     None => (Action::Keep, String::new()),
                 }
             }
         };
         if spec.role == Role::Ca {
-            new_ca = kept.is_none();
             ca_reissued = action != Action::Keep;
         }
+        cert_kept.push(action == Action::Keep);
         let expires = match action {
             Action::Keep => existing.get(&spec.cert_file()).and_then(|pem| not_after(pem)),
             _ => {
@@ -259,17 +255,16 @@ pub fn decide<'p>(
 
     // A kubeconfig embeds the CA, its certificate and its key: when all three
     // stay, it is rendered now and compared, so the decision is exact.
-    let stays = |file: &str| decisions.iter().any(|d: &Decision| d.row.file == file && d.row.action == Action::Keep);
-    let mut kubeconfig_decisions = Vec::new();
+    let by_stem: std::collections::HashMap<&str, usize> = order.iter().enumerate().map(|(i, c)| (c.stem.as_str(), i)).collect();
     for (i, k) in plan.kubeconfigs.iter().enumerate() {
-        let Some(idx) = order.iter().position(|c| c.stem == k.stem) else {
+        let Some(&idx) = by_stem.get(k.stem.as_str()) else {
             return Err(file_error(&k.file, format!("the plan has no certificate {}", k.stem)));
         };
         let spec = order[idx];
         let old = existing.get(&k.file);
         let row = if old.is_none() {
             Row::file(&k.file, Action::Create, "")
-        } else if stays(&ca_spec.cert_file()) && stays(&spec.cert_file()) && stays(&spec.key_file()) {
+        } else if cert_kept[0] && cert_kept[idx] && kept_keys.contains_key(&idx) {
             let render = || -> Option<Zeroizing<String>> {
                 let ca_pem = pem_encode("CERTIFICATE", &cert::cert_from_pem(existing.get(&ca_spec.cert_file())?).ok()?);
                 let cert_pem = pem_encode("CERTIFICATE", &cert::cert_from_pem(existing.get(&spec.cert_file())?).ok()?);
@@ -284,9 +279,8 @@ pub fn decide<'p>(
         } else {
             Row::file(&k.file, Action::Replace, "embedded certificate changed")
         };
-        kubeconfig_decisions.push(Decision { row, kind: Kind::Kubeconfig(i) });
+        decisions.push(Decision { row, kind: Kind::Kubeconfig(i, idx) });
     }
-    decisions.extend(kubeconfig_decisions);
 
     let encryption = match existing.get(ENCRYPTION_FILE) {
         None => Row::file(ENCRYPTION_FILE, Action::Create, ""),
@@ -354,7 +348,8 @@ pub struct Applied {
 /// and renders what changes. Returns the files, never writes them.
 pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProtection<'_>) -> Result<Applied, SetError> {
     let Decisions { decisions, plan, order, mut kept_keys, mut records, now } = decided;
-    let writes = |kind: Kind| decisions.iter().any(|d| d.kind == kind && d.writes());
+    let writing: std::collections::HashSet<Kind> = decisions.iter().filter(|d| d.writes()).map(|d| d.kind).collect();
+    let writes = |kind: Kind| writing.contains(&kind);
 
     // New keys, batched by algorithm.
     let mut by_algo: BTreeMap<KeyAlgo, Vec<usize>> = BTreeMap::new();
@@ -401,7 +396,9 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
         files.push(OutFile::public(ca_spec.cert_file(), ca_pem.as_bytes()));
     }
     let ca = Ca::new(ca_der, ca_key).map_err(|e| file_error(&ca_spec.cert_file(), e.to_string()))?;
-    let mut cert_pems: BTreeMap<&str, String> = BTreeMap::new();
+    // Each certificate's PEM by index of `order`, for the kubeconfigs.
+    let mut cert_pems: Vec<String> = Vec::with_capacity(order.len());
+    cert_pems.push(ca_pem.clone());
     let mut warnings = Vec::new();
     for (i, spec) in order.iter().enumerate().skip(1) {
         let der = if writes(Kind::Cert(i)) {
@@ -414,22 +411,22 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
             let der = issued.der;
             let pem = pem_encode("CERTIFICATE", &der);
             files.push(OutFile::public(spec.cert_file(), pem.as_bytes()));
-            cert_pems.insert(&spec.stem, pem);
+            cert_pems.push(pem);
             continue;
         } else {
             existing_cert(existing, &spec.cert_file())?
         };
-        cert_pems.insert(&spec.stem, pem_encode("CERTIFICATE", &der));
+        cert_pems.push(pem_encode("CERTIFICATE", &der));
     }
 
-    for (i, k) in plan.kubeconfigs.iter().enumerate() {
-        if !writes(Kind::Kubeconfig(i)) {
+    for d in &decisions {
+        let Kind::Kubeconfig(i, idx) = d.kind else { continue };
+        if !d.writes() {
             continue;
         }
-        let idx = order.iter().position(|c| c.stem == k.stem).ok_or_else(|| file_error(&k.file, format!("the plan has no certificate {}", k.stem)))?;
-        let cert_pem = cert_pems.get(k.stem.as_str()).ok_or_else(|| file_error(&k.file, format!("the plan has no certificate {}", k.stem)))?;
+        let k = &plan.kubeconfigs[i];
         let key_pem = key_of(idx)?.to_pem(KeyFormat::Cfssl).map_err(|e| file_error(&k.file, e.to_string()))?;
-        let text = files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, cert_pem, &key_pem).to_yaml();
+        let text = files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, &cert_pems[idx], &key_pem).to_yaml();
         files.push(OutFile::private(&k.file, text.as_bytes()));
     }
     if writes(Kind::EncryptionConfig) {
@@ -442,13 +439,12 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
     }
     let rows: Vec<Row> = decisions.into_iter().map(|d| d.row).collect();
     // The run writes exactly what the decisions (and so `--dry-run`) say.
-    let said: Vec<&str> = rows.iter().filter(|r| r.action != Action::Keep).map(|r| r.file.as_str()).collect();
+    let mut said: Vec<&str> = rows.iter().filter(|r| r.action != Action::Keep).map(|r| r.file.as_str()).collect();
     let mut made: Vec<&str> = files.iter().filter_map(|f| f.path.to_str()).collect();
-    let mut said_sorted = said.clone();
-    said_sorted.sort_unstable();
+    said.sort_unstable();
     made.sort_unstable();
-    if said_sorted != made {
-        return Err(file_error(".", format!("internal error: decided to write {said_sorted:?} but made {made:?}")));
+    if said != made {
+        return Err(file_error(".", format!("internal error: decided to write {said:?} but made {made:?}")));
     }
     Ok(Applied { files, rows, warnings })
 }
