@@ -383,14 +383,15 @@ fn check_expiration_lists_every_cert() {
     bootstrap(&out, None, &[]);
     let o = run(Command::new(kpki()).args(["check-expiration", "--output", "json", "--dir"]).arg(&out));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let rows = v.as_array().unwrap();
-    assert_eq!(rows.len(), 10);
-    for r in rows {
-        let days = r["days_left"].as_i64().unwrap();
-        if r["is_ca"] == true {
-            assert!((3640..=3650).contains(&days), "{r}");
-        } else {
-            assert!((360..=365).contains(&days), "{r}");
-        }
+    // Nine leaf files and the seven kubeconfigs' embedded certificates; the CA apart.
+    let leaves = v["certificates"].as_array().unwrap();
+    assert_eq!(leaves.len(), 16, "{v}");
+    for r in leaves {
+        let days = r["daysLeft"].as_i64().unwrap();
+        assert!((360..=365).contains(&days), "{r}");
+        assert_eq!(r["status"], "ok");
     }
+    let cas = v["certificateAuthorities"].as_array().unwrap();
+    assert_eq!(cas.len(), 1);
+    assert!((3640..=3650).contains(&cas[0]["daysLeft"].as_i64().unwrap()), "{v}");
 }

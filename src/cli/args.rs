@@ -127,3 +127,8 @@ impl From<KeyFormatArg> for crate::pki::key::KeyFormat {
         }
     }
 }
+
+/// A time window such as `30d`, `720h` or `1h30m` (Go's duration syntax plus days).
+pub fn parse_window(s: &str) -> std::result::Result<time::Duration, String> {
+    crate::pki::duration::parse(s).map_err(|e| e.to_string())
+}

@@ -1,63 +1,227 @@
 //! `kpki check-expiration`: a table of every certificate's expiry, like
-//! `kubeadm certs check-expiration`.
+//! `kubeadm certs check-expiration`, covering the certificates files hold
+//! and those kubeconfigs embed; with `--warn`/`--fail` it is a CI gate.
+//! Exit status: 0 all certificates outside the `--fail` window, 1 a
+//! certificate inside it (or expired, or a file that cannot be read), 2 bad
+//! usage or input.
 
 use std::path::PathBuf;
 
-use serde_json::json;
-use time::OffsetDateTime;
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
 
 use super::args::OutputFormat;
-use super::Result;
+use super::{display, Failure, Result};
+use crate::k8s::files::Kubeconfig;
 use crate::pki::cert;
 use crate::pki::json::shown;
+
+/// `apiVersion` of the JSON report (kubeadm's is `output.kubeadm.k8s.io/v1alpha3`).
+pub const API_VERSION: &str = "output.kpki.dev/v1alpha1";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The directory to look in
     #[arg(long, value_name = "DIR", default_value = "pki")]
     pub dir: PathBuf,
+    /// Warn (on stderr, exit 0) about certificates expiring within this window, e.g. 30d
+    #[arg(long, value_name = "DURATION", value_parser = super::args::parse_window)]
+    pub warn: Option<Duration>,
+    /// Fail (exit 1) when a certificate expires within this window, e.g. 7d; an expired
+    /// certificate always fails
+    #[arg(long, value_name = "DURATION", value_parser = super::args::parse_window)]
+    pub fail: Option<Duration>,
+    /// Check this moment instead of now (RFC 3339, e.g. 2027-01-01T00:00:00Z)
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
 }
 
+/// Where a certificate stands against the thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Expired,
+    Unreadable,
+}
+
+/// One certificate: a file's, or the one a kubeconfig embeds.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    /// The file (a `.pem`, or the kubeconfig that embeds it).
+    name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    subject: String,
+    /// The issuer's CN (kubeadm's "CERTIFICATE AUTHORITY").
+    #[serde(skip_serializing_if = "String::is_empty")]
+    ca_name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    expiration_date: String,
+    /// Seconds left (negative once expired).
+    residual_time_seconds: i64,
+    days_left: i64,
+    status: Status,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    problem: String,
+    #[serde(skip)]
+    is_ca: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    at: String,
+    certificates: Vec<&'a Entry>,
+    certificate_authorities: Vec<&'a Entry>,
+}
+
 pub fn run(a: Args) -> Result<()> {
-    let now = OffsetDateTime::now_utc();
-    if crate::output::OutDir::open(&a.dir)?.is_some_and(|d| d.pending_transaction()) {
+    let now = match &a.at {
+        Some(s) => super::verify::parse_time(s)?,
+        None => OffsetDateTime::now_utc(),
+    };
+    if let (Some(w), Some(f)) = (a.warn, a.fail) {
+        if f > w {
+            return Err(Failure::input("--fail is longer than --warn: every certificate it fails would have been only a warning"));
+        }
+    }
+    let dir = crate::output::OutDir::open(&a.dir)?.ok_or_else(|| Failure::input(format!("--dir {}: no such directory", display(&a.dir))))?;
+    if dir.pending_transaction() {
         super::warn(&format!(
             "{}: an interrupted run left {}; run the same bootstrap or renew again to finish it (these dates may change)",
-            super::display(&a.dir),
+            display(&a.dir),
             crate::output::TXN_DIR
         ));
     }
-    let entries = super::cert_files(&a.dir)?;
-    let mut rows = Vec::new();
-    for p in entries {
-        let file = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let Ok(pem) = super::read_input(&p, "certificate") else { continue };
-        let Ok(der) = cert::cert_from_pem(&pem) else { continue };
-        let Ok(c) = cert::parse(&der) else { continue };
-        use x509_parser::oid_registry as o;
-        let subject = cert::name_attr(c.subject(), &o::OID_X509_COMMON_NAME).unwrap_or_default();
-        let ca = cert::name_attr(c.issuer(), &o::OID_X509_COMMON_NAME).unwrap_or_default();
-        let na = cert::validity(&c).1;
+    let classify = |na: OffsetDateTime| -> Status {
         let left = na - now;
-        rows.push((file, subject, na, left.whole_days(), ca, c.is_ca()));
+        if left <= Duration::ZERO {
+            Status::Expired
+        } else if a.fail.is_some_and(|f| left < f) {
+            Status::Fail
+        } else if a.warn.is_some_and(|w| left < w) {
+            Status::Warn
+        } else {
+            Status::Ok
+        }
+    };
+    let entry = |name: String, der: &[u8]| -> Entry {
+        match cert::parse(der) {
+            Ok(c) => {
+                use x509_parser::oid_registry as o;
+                let na = cert::validity(&c).1;
+                let left = na - now;
+                Entry {
+                    name,
+                    subject: cert::name_attr(c.subject(), &o::OID_X509_COMMON_NAME).unwrap_or_default(),
+                    ca_name: cert::name_attr(c.issuer(), &o::OID_X509_COMMON_NAME).unwrap_or_default(),
+                    expiration_date: cert::rfc3339(na),
+                    residual_time_seconds: left.whole_seconds(),
+                    days_left: left.whole_days(),
+                    status: classify(na),
+                    problem: String::new(),
+                    is_ca: c.is_ca(),
+                }
+            }
+            Err(e) => unreadable(name, e.to_string()),
+        }
+    };
+    let mut entries: Vec<Entry> = Vec::new();
+    // Every .pem that is not a key, and every kubeconfig; a FIFO or a
+    // directory under such a name is reported, never opened.
+    for (name, kind) in dir.entries()? {
+        let is_cert = name.ends_with(".pem") && !name.ends_with("-key.pem");
+        let is_kubeconfig = name.ends_with(".kubeconfig") || name.ends_with(".conf");
+        if name.starts_with('.') || !(is_cert || is_kubeconfig) {
+            continue;
+        }
+        if !matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::Symlink) {
+            entries.push(unreadable(name, "it is not a regular file".into()));
+            continue;
+        }
+        let bytes = match dir.read(&name) {
+            Ok(Some(b)) => b,
+            Ok(None) => continue,
+            Err(e) => {
+                entries.push(unreadable(name, e.to_string()));
+                continue;
+            }
+        };
+        if is_cert {
+            match cert::cert_from_pem(&bytes) {
+                Ok(der) => entries.push(entry(name, &der)),
+                Err(e) => entries.push(unreadable(name, e.to_string())),
+            }
+            continue;
+        }
+        let view = Kubeconfig::from_yaml(&bytes).map_err(|e| e.to_string()).and_then(|k| k.current().map_err(|e| e.to_string()));
+        match view {
+            Ok(v) => match v.cert.as_deref().map(cert::cert_from_pem) {
+                Some(Ok(der)) => entries.push(entry(name, &der)),
+                Some(Err(e)) => entries.push(unreadable(name, format!("its client certificate: {e}"))),
+                // A kubeconfig without a client certificate (a token user) has nothing to expire.
+                None => {}
+            },
+            Err(e) => entries.push(unreadable(name, e)),
+        }
     }
+    let failing = entries.iter().filter(|e| matches!(e.status, Status::Fail | Status::Expired | Status::Unreadable)).count();
     if a.output == OutputFormat::Json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|(f, s, na, d, ca, is_ca)| json!({"file": f, "subject": s, "expires": cert::rfc3339(*na), "days_left": d, "ca": ca, "is_ca": is_ca}))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return Ok(());
+        let report = Report {
+            api_version: API_VERSION,
+            kind: "CertificateExpirationInfo",
+            at: cert::rfc3339(now),
+            certificates: entries.iter().filter(|e| !e.is_ca).collect(),
+            certificate_authorities: entries.iter().filter(|e| e.is_ca).collect(),
+        };
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        println!("{:<34} {:<36} {:<22} {:>9}  CERTIFICATE AUTHORITY", "CERTIFICATE", "SUBJECT", "EXPIRES", "DAYS LEFT");
+        for e in &entries {
+            let ca = if e.is_ca && e.ca_name == e.subject { "(self-signed)".to_string() } else { shown(&e.ca_name) };
+            let days = match e.status {
+                Status::Expired => "expired".to_string(),
+                Status::Unreadable => "-".to_string(),
+                _ => e.days_left.to_string(),
+            };
+            // Names come from the files: shown escaped, so a hostile certificate cannot break the table or drive the terminal.
+            println!("{:<34} {:<36} {:<22} {:>9}  {}", shown(&e.name), shown(&e.subject), e.expiration_date, days, ca);
+        }
     }
-    println!("{:<32} {:<36} {:<22} {:>9}  CERTIFICATE AUTHORITY", "CERTIFICATE", "SUBJECT", "EXPIRES", "DAYS LEFT");
-    for (f, s, na, d, ca, is_ca) in rows {
-        let ca = if is_ca && ca == s { "(self-signed)".to_string() } else { ca };
-        let days = if d < 0 { "expired".to_string() } else { d.to_string() };
-        // Names come from the files: shown escaped, so a hostile certificate cannot break the table or drive the terminal.
-        println!("{:<32} {:<36} {:<22} {:>9}  {}", shown(&f), shown(&s), cert::rfc3339(na), days, shown(&ca));
+    for e in &entries {
+        let name = shown(&e.name);
+        match e.status {
+            Status::Warn => super::warn(&format!("{name} expires in {} days ({}), within --warn", e.days_left, e.expiration_date)),
+            Status::Fail => eprintln!("kpki: {name} expires in {} days ({}), within --fail", e.days_left, e.expiration_date),
+            Status::Expired => eprintln!("kpki: {name} expired on {}", e.expiration_date),
+            Status::Unreadable => eprintln!("kpki: {name}: {}", shown(&e.problem)),
+            Status::Ok => {}
+        }
+    }
+    if failing > 0 {
+        return Err(Failure::check(format!("{failing} certificate(s) expired, expiring within --fail, or unreadable")));
     }
     Ok(())
+}
+
+fn unreadable(name: String, problem: String) -> Entry {
+    Entry {
+        name,
+        subject: String::new(),
+        ca_name: String::new(),
+        expiration_date: String::new(),
+        residual_time_seconds: 0,
+        days_left: 0,
+        status: Status::Unreadable,
+        problem,
+        is_ca: false,
+    }
 }

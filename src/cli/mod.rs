@@ -102,10 +102,16 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return 2;
         }
     };
+    // With `--output json`, a failure before any report is JSON on stdout
+    // too, so a script reading stdout always gets JSON.
+    let json_errors = args.iter().any(|a| a == "--output=json") || args.windows(2).any(|w| w[0] == "--output" && w[1] == "json");
     let args = match normalize(args) {
         Ok(a) => a,
         Err(f) => {
             eprintln!("kpki: error: {}", f.message);
+            if json_errors {
+                print_json_error(&f);
+            }
             return f.code;
         }
     };
@@ -114,6 +120,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
+            if json_errors && code != 0 {
+                let message = e.kind().to_string();
+                let detail = e.render().to_string();
+                let first = detail.lines().next().unwrap_or(&message).trim_start_matches("error: ").to_string();
+                print_json_error(&Failure::input(first));
+            }
             return code;
         }
     };
@@ -134,9 +146,23 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Ok(()) => 0,
         Err(f) => {
             eprintln!("kpki: error: {}", f.message);
+            // A failed check (1) has already printed its JSON report.
+            if json_errors && f.code == 2 {
+                print_json_error(&f);
+            }
             f.code
         }
     }
+}
+
+/// An error as JSON on stdout: `{"apiVersion","kind":"Error","error":{"message","exitCode"}}`.
+fn print_json_error(f: &Failure) {
+    let v = serde_json::json!({
+        "apiVersion": check_expiration::API_VERSION,
+        "kind": "Error",
+        "error": {"message": f.message, "exitCode": f.code},
+    });
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
 }
 
 /// Rewrites Go-style flags (`-ca x`, `-ca=x`, `--ca x`, `--ca=x`, `-initca=true`)

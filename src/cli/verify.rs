@@ -26,6 +26,14 @@ pub struct Args {
     /// Check this moment instead of now (RFC 3339, e.g. 2027-01-01T00:00:00Z)
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
+    /// Fail (exit 1) when a certificate expires within this window, e.g. 30d or 720h
+    /// (without it: a warning within 30 days)
+    #[arg(long, value_name = "DURATION", value_parser = super::args::parse_window)]
+    pub expires_within: Option<time::Duration>,
+    /// Intermediate CA certificates (PEM, any order) to build paths through, besides the
+    /// directory's CA certificates
+    #[arg(long, value_name = "FILE")]
+    pub intermediates: Option<PathBuf>,
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -104,6 +112,9 @@ pub fn run(a: Args) -> Result<()> {
         r.problems.push(format!("{}: it is not self-signed ({e})", name(&ca_path)));
     }
 
+    // Every certificate, read once; the CA certificates among them (and
+    // --intermediates) are the pool paths are built through.
+    let mut loaded: Vec<(String, PathBuf, Vec<u8>)> = Vec::new();
     for path in &files {
         let file = name(path);
         r.checked.push(file.clone());
@@ -114,21 +125,75 @@ pub fn run(a: Args) -> Result<()> {
                 continue;
             }
         };
-        let der = match cert::cert_from_pem(&pem) {
-            Ok(d) => d,
-            Err(e) => {
-                r.problems.push(format!("{file}: {e}"));
-                continue;
-            }
-        };
-        let Ok(c) = cert::parse(&der) else { continue };
-        if let Err(m) = check::chain(&c, &ca) {
-            r.problems.push(format!("{file}: {m}"));
+        match cert::cert_from_pem(&pem) {
+            Ok(d) => loaded.push((file, path.clone(), d.to_vec())),
+            Err(e) => r.problems.push(format!("{file}: {e}")),
         }
-        match check::expiry(&c, now) {
-            check::Expiry::Invalid(m) => r.problems.push(format!("{file}: {m}")),
-            check::Expiry::Soon(w) => r.warnings.push(format!("{file}: {w}")),
-            check::Expiry::Valid => {}
+    }
+    let mut pool_der: Vec<Vec<u8>> = Vec::new();
+    if let Some(p) = &a.intermediates {
+        let pem = read_input(p, "intermediates")?;
+        let certs = cert::certs_from_pem(&pem).map_err(|e| Failure::input(format!("--intermediates {}: {e}", display(p))))?;
+        pool_der.extend(certs.into_iter().map(|c| c.to_vec()));
+    }
+    let parsed: Vec<Option<x509_parser::certificate::X509Certificate<'_>>> = loaded.iter().map(|(_, _, d)| cert::parse(d).ok()).collect();
+    pool_der.extend(loaded.iter().zip(&parsed).filter(|(_, c)| c.as_ref().is_some_and(|c| c.is_ca())).map(|((_, _, d), _)| d.clone()));
+    let pool: Vec<x509_parser::certificate::X509Certificate<'_>> = pool_der.iter().filter_map(|d| cert::parse(d).ok()).collect();
+    let by_file: std::collections::HashMap<&str, usize> = loaded.iter().enumerate().map(|(i, (f, _, _))| (f.as_str(), i)).collect();
+
+    for (i, (file, path, der)) in loaded.iter().enumerate() {
+        let Some(c) = &parsed[i] else {
+            r.problems.push(format!("{file}: it is not a parsable X.509 certificate"));
+            continue;
+        };
+        let file = file.as_str();
+        let spec = plan.as_ref().and_then(|p| p.cert(file.trim_end_matches(".pem")));
+        let is_root = *der == ca_der.as_ref();
+        match spec {
+            // A CA of the set signs itself.
+            Some(s) if s.role.is_ca() => {
+                if !is_root {
+                    if let Some(problem) = cert::ca_problem(c) {
+                        r.problems.push(format!("{file}: {problem}"));
+                    }
+                    if let Err(m) = check::chain(c, c) {
+                        r.problems.push(format!("{file}: a CA of the set must be self-signed; {m}"));
+                    }
+                }
+            }
+            // The plan says which CA signs it: that one and no other.
+            Some(s) if s.issuer_stem() != crate::k8s::plan::CA_STEM => {
+                let issuer_file = format!("{}.pem", s.issuer_stem());
+                match by_file.get(issuer_file.as_str()).and_then(|&j| parsed[j].as_ref()) {
+                    Some(issuer) => {
+                        if let Err(m) = check::chain(c, issuer) {
+                            r.problems.push(format!("{file}: {m} (the plan has it signed by {issuer_file})"));
+                        }
+                    }
+                    None => r.problems.push(format!("{file}: its CA {issuer_file} is missing or unreadable")),
+                }
+            }
+            _ if is_root => {}
+            _ if c.issuer().as_raw() == c.subject().as_raw() && c.is_ca() => r.problems.push(format!(
+                "{file}: it is a self-signed CA other than {}; check what it signs with --ca {file}",
+                name(&ca_path)
+            )),
+            _ => {
+                let others: Vec<x509_parser::certificate::X509Certificate<'_>> = pool.iter().filter(|p| p.as_raw() != c.as_raw()).cloned().collect();
+                if let Err(m) = check::path(c, &others, &ca) {
+                    r.problems.push(format!("{file}: {m}"));
+                }
+            }
+        }
+        match (check::expiry(c, now), a.expires_within) {
+            (check::Expiry::Invalid(m), _) => r.problems.push(format!("{file}: {m}")),
+            (_, Some(window)) => {
+                if let check::Expiry::Soon(m) = check::expiry_within(c, now, window) {
+                    r.problems.push(format!("{file}: {m}, within --expires-within"));
+                }
+            }
+            (check::Expiry::Soon(w), None) => r.warnings.push(format!("{file}: {w}")),
+            (check::Expiry::Valid, None) => {}
         }
         let key_path = path.with_file_name(file.trim_end_matches(".pem").to_string() + "-key.pem");
         if key_path.exists() {
@@ -141,11 +206,11 @@ pub fn run(a: Args) -> Result<()> {
                 Ok(Err(e)) => r.problems.push(format!("{}: {e}", name(&key_path))),
                 Err(f) => r.problems.push(f.message),
             }
-        } else if plan.as_ref().is_some_and(|p| p.certs.iter().any(|s| s.cert_file() == file)) {
+        } else if spec.is_some() {
             r.problems.push(format!("{file}: its key {} is missing", name(&key_path)));
         }
-        if let Some(spec) = plan.as_ref().and_then(|p| p.certs.iter().find(|s| s.cert_file() == file)) {
-            for m in check::matches_spec(&c, spec) {
+        if let Some(spec) = spec {
+            for m in check::matches_spec(c, spec) {
                 r.problems.push(format!("{file}: {m}"));
             }
         }

@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::X509Certificate;
 
 use super::files::Kubeconfig;
-use super::plan::{CertSpec, KubeconfigSpec, Role};
+use super::plan::{CertSpec, KubeconfigSpec};
 use crate::pki::json::shown;
 use crate::pki::key::PrivateKey;
 use crate::pki::cert::{self, San};
@@ -52,6 +52,90 @@ pub fn chain(c: &X509Certificate<'_>, ca: &X509Certificate<'_>) -> Result<(), Ch
     cert::verify_signed_by(c, ca.public_key()).map_err(|_| ChainError::Signature)
 }
 
+/// Most intermediates a path may have (a loop or a hostile pool stops here).
+pub const MAX_INTERMEDIATES: usize = 8;
+
+/// Why a certificate has no valid path to a root.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// No intermediate leads on, and the root does not sign it.
+    #[error("{0}")]
+    NoPath(ChainError),
+    /// An intermediate on the path is not a CA that may sign certificates.
+    #[error("intermediate {name}: {problem}")]
+    NotCa {
+        /// The intermediate's subject, shown.
+        name: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A CA on the path allows fewer CAs below it than the path has.
+    #[error("path length violated: {name} allows {allowed} intermediate(s) below it, the path has {below}")]
+    PathLen {
+        /// The constraining CA's subject, shown.
+        name: String,
+        /// Its pathLenConstraint.
+        allowed: u32,
+        /// How many intermediates are below it on the path.
+        below: usize,
+    },
+    /// The path is longer than [`MAX_INTERMEDIATES`].
+    #[error("no path within {MAX_INTERMEDIATES} intermediates")]
+    TooLong,
+}
+
+/// Finds the path from `c` to `root` through `pool` (intermediates, in any
+/// order; others are ignored): each link's name, key id and signature, each
+/// intermediate a CA allowed to sign certificates, and every CA's
+/// `pathLenConstraint`. Returns the indexes of `pool` on the path, from the
+/// certificate's issuer up.
+pub fn path(c: &X509Certificate<'_>, pool: &[X509Certificate<'_>], root: &X509Certificate<'_>) -> Result<Vec<usize>, PathError> {
+    let mut links: Vec<usize> = Vec::new();
+    let mut current = c;
+    loop {
+        let direct = chain(current, root);
+        if direct.is_ok() {
+            break;
+        }
+        if links.len() == MAX_INTERMEDIATES {
+            return Err(PathError::TooLong);
+        }
+        let next = pool
+            .iter()
+            .enumerate()
+            .find(|(i, cand)| !links.contains(i) && cand.subject().as_raw() != root.subject().as_raw() && chain(current, cand).is_ok());
+        match next {
+            Some((i, cand)) => {
+                links.push(i);
+                current = cand;
+            }
+            // The message is about the certificate itself when it has no
+            // intermediate; about the last one reached otherwise.
+            None => return Err(PathError::NoPath(direct.err().unwrap_or(ChainError::Signature))),
+        }
+    }
+    for (below, &i) in links.iter().enumerate() {
+        let ca = &pool[i];
+        if let Some(problem) = cert::ca_problem(ca) {
+            return Err(PathError::NotCa { name: cert::name_shown(ca.subject()), problem });
+        }
+        path_len(ca, below)?;
+    }
+    path_len(root, links.len())?;
+    Ok(links)
+}
+
+fn path_len(ca: &X509Certificate<'_>, below: usize) -> Result<(), PathError> {
+    if let Ok(Some(bc)) = ca.basic_constraints() {
+        if let Some(allowed) = bc.value.path_len_constraint {
+            if below > allowed as usize {
+                return Err(PathError::PathLen { name: cert::name_shown(ca.subject()), allowed, below });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where a certificate stands in its validity at a moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expiry {
@@ -63,8 +147,14 @@ pub enum Expiry {
     Invalid(String),
 }
 
-/// Expiry at `now`: invalid outside its validity, soon inside the renewal window.
+/// Expiry at `now`: invalid outside its validity, soon inside the renewal
+/// window of [`RENEW_BEFORE_DAYS`].
 pub fn expiry(c: &X509Certificate<'_>, now: OffsetDateTime) -> Expiry {
+    expiry_within(c, now, Duration::days(RENEW_BEFORE_DAYS))
+}
+
+/// Expiry at `now`: invalid outside its validity, soon when it ends within `window`.
+pub fn expiry_within(c: &X509Certificate<'_>, now: OffsetDateTime, window: Duration) -> Expiry {
     let (nb, na) = cert::validity(c);
     if now < nb {
         return Expiry::Invalid(format!("it is not valid until {}", cert::rfc3339(nb)));
@@ -73,7 +163,7 @@ pub fn expiry(c: &X509Certificate<'_>, now: OffsetDateTime) -> Expiry {
         return Expiry::Invalid(format!("it expired on {}", cert::rfc3339(na)));
     }
     let left = na - now;
-    if left < Duration::days(RENEW_BEFORE_DAYS) {
+    if left < window {
         return Expiry::Soon(format!("it expires in {} days ({})", left.whole_days(), cert::rfc3339(na)));
     }
     Expiry::Valid
@@ -114,7 +204,7 @@ pub fn matches_spec(c: &X509Certificate<'_>, spec: &CertSpec) -> Findings {
     }
     {
         let usages = &spec.usages;
-        let is_ca = spec.role == Role::Ca;
+        let is_ca = spec.role.is_ca();
         let alg = cert::spki_algo(c.public_key()).unwrap_or(spec.key_algo).signature_algorithm();
         let want_ku = if is_ca { usages.key.clone() } else { usages_for_key(&usages.key, alg) };
         let want_bits: u16 = want_ku.iter().map(|k| ku_bit(*k)).sum();

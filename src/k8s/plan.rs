@@ -9,6 +9,7 @@ use crate::model::cluster::Cluster;
 use crate::pki::host::Host;
 use crate::pki::key::KeyAlgo;
 use crate::pki::profile::Usages;
+use crate::pki::json::shown;
 use crate::pki::request::{Subject, MAX_SANS};
 use crate::model::inventory::Inventory;
 
@@ -18,6 +19,12 @@ pub const PLAN_FILE: &str = "plan.json";
 pub const INVENTORY_FILE: &str = "inventory.json";
 /// The encryption-at-rest config.
 pub const ENCRYPTION_FILE: &str = "encryption-config.yaml";
+/// The cluster CA's stem (`ca.pem`, `ca-key.pem`).
+pub const CA_STEM: &str = "ca";
+/// etcd's CA's stem, when the cluster has one.
+pub const ETCD_CA_STEM: &str = "etcd-ca";
+/// The front-proxy CA's stem, when the cluster has one.
+pub const FRONT_PROXY_CA_STEM: &str = "front-proxy-ca";
 
 /// A certificate's role in the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +46,27 @@ pub enum Role {
     Scheduler,
     /// The service-account token signing key pair.
     ServiceAccount,
+    /// etcd's own CA (`[pki] etcd_ca = true`): it alone signs etcd's certificates.
+    EtcdCa,
+    /// etcd's serving certificate (every master's IP and name, loopback).
+    EtcdServer,
+    /// etcd's peer certificate (member to member).
+    EtcdPeer,
+    /// The API server's client certificate for etcd.
+    ApiserverEtcdClient,
+    /// The aggregation layer's CA (`[pki] front_proxy_ca = true`), the API
+    /// server's `--requestheader-client-ca-file`.
+    FrontProxyCa,
+    /// The API server's client certificate towards extension API servers
+    /// (`--proxy-client-cert-file`).
+    FrontProxyClient,
+}
+
+impl Role {
+    /// Whether the role is a (self-signed) CA.
+    pub fn is_ca(self) -> bool {
+        matches!(self, Role::Ca | Role::EtcdCa | Role::FrontProxyCa)
+    }
 }
 
 /// Role names as `plan.json` and `renew --role` write them (`kube-proxy`),
@@ -99,6 +127,10 @@ pub struct CertSpec {
     pub key_algo: KeyAlgo,
     /// Validity in hours.
     pub validity_hours: i64,
+    /// The stem of the CA that signs it, when not the cluster CA (`ca`);
+    /// `None` for a CA, which signs itself.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub issuer: Option<String>,
 }
 
 impl CertSpec {
@@ -110,13 +142,22 @@ impl CertSpec {
     pub fn key_file(&self) -> String {
         format!("{}-key.pem", self.stem)
     }
-    /// The subject to issue.
+    /// The stem of the CA that signs it: its own for a CA, else `issuer`
+    /// or the cluster CA's.
+    pub fn issuer_stem(&self) -> &str {
+        match (&self.issuer, self.role.is_ca()) {
+            (_, true) => &self.stem,
+            (Some(i), false) => i,
+            (None, false) => CA_STEM,
+        }
+    }
+    /// The subject to issue (no O when `o` is empty).
     pub fn subject(&self) -> Subject {
         Subject {
             c: self.c.clone(),
             st: self.st.clone(),
             l: self.l.clone(),
-            o: Some(self.o.clone()),
+            o: (!self.o.is_empty()).then(|| self.o.clone()),
             ou: self.ou.clone(),
             cn: Some(self.cn.clone()),
             serial_number: None,
@@ -157,9 +198,14 @@ impl Plan {
         Ok(plan)
     }
 
-    /// The CA's entry.
+    /// The cluster CA's entry.
     pub fn ca(&self) -> Option<&CertSpec> {
         self.certs.iter().find(|c| c.role == Role::Ca)
+    }
+
+    /// The entry whose files are `<stem>.pem` and `<stem>-key.pem`.
+    pub fn cert(&self, stem: &str) -> Option<&CertSpec> {
+        self.certs.iter().find(|c| c.stem == stem)
     }
 }
 
@@ -234,12 +280,31 @@ impl Plan {
             if c.sans.is_empty() && c.cn.is_empty() {
                 return Err(PlanError::Field { file: c.cert_file(), field: "CN".into(), message: "is empty and there are no hosts".into() });
             }
+            match (&c.issuer, c.role.is_ca()) {
+                (Some(_), true) => {
+                    return Err(PlanError::Field { file: c.cert_file(), field: "issuer".into(), message: "a CA of the set signs itself".into() })
+                }
+                (_, false) if !self.certs.iter().any(|i| i.role.is_ca() && i.stem == c.issuer_stem()) => {
+                    return Err(PlanError::Field {
+                        file: c.cert_file(),
+                        field: "issuer".into(),
+                        message: format!("{} is not a CA of the plan", shown(c.issuer_stem())),
+                    })
+                }
+                _ => {}
+            }
             let owner = format!("the {} certificate {:?}", role_label(c.role), c.cn);
             claim(c.cert_file(), owner.clone())?;
             claim(c.key_file(), owner)?;
         }
+        if self.certs.iter().filter(|c| c.role == Role::Ca).count() != 1 {
+            return Err(PlanError::Field { file: format!("{CA_STEM}.pem"), field: "role".into(), message: "a plan has exactly one cluster CA".into() });
+        }
         for k in &self.kubeconfigs {
             claim(k.file.clone(), format!("the kubeconfig of {:?}", k.user))?;
+            if self.cert(&k.stem).is_none_or(|c| c.role.is_ca()) {
+                return Err(PlanError::Field { file: k.file.clone(), field: "stem".into(), message: format!("{} is not a client certificate of the plan", shown(&k.stem)) });
+            }
         }
         for f in [ENCRYPTION_FILE, PLAN_FILE, INVENTORY_FILE] {
             claim(f.to_string(), "the set's own records".into())?;
@@ -258,6 +323,12 @@ fn role_label(r: Role) -> &'static str {
         Role::ControllerManager => "controller manager",
         Role::Scheduler => "scheduler",
         Role::ServiceAccount => "service account",
+        Role::EtcdCa => "etcd CA",
+        Role::EtcdServer => "etcd server",
+        Role::EtcdPeer => "etcd peer",
+        Role::ApiserverEtcdClient => "API server's etcd client",
+        Role::FrontProxyCa => "front-proxy CA",
+        Role::FrontProxyClient => "front-proxy client",
     }
 }
 
@@ -292,6 +363,7 @@ fn plan_unchecked(cluster: &Cluster, inv: &Inventory) -> Result<Plan, PlanError>
             usages,
             key_algo: cluster.key_algo,
             validity_hours: hours,
+            issuer: None,
         })
     };
     let mut certs = Vec::new();
@@ -337,6 +409,39 @@ fn plan_unchecked(cluster: &Cluster, inv: &Inventory) -> Result<Plan, PlanError>
     certs.push(spec(Role::Scheduler, "kube-scheduler", "system:kube-scheduler", "system:kube-scheduler", vec![], &LEAF_USAGES_CLIENT)?);
     // The key pair signs service-account tokens; the certificate only carries it.
     certs.push(spec(Role::ServiceAccount, "service-account", "service-accounts", "Kubernetes", vec![], &["signing"])?);
+
+    // Optional CAs, as kubeadm makes them (its subjects and usages; see
+    // README "Separate etcd and front-proxy CAs"). Each signs only its own.
+    let signed_by = |mut c: CertSpec, issuer: &str| {
+        c.issuer = Some(issuer.to_string());
+        c
+    };
+    if cluster.etcd_ca {
+        let mut ca = spec(Role::EtcdCa, ETCD_CA_STEM, "etcd-ca", "", vec![], &["cert sign", "crl sign"])?;
+        ca.validity_hours = cluster.ca_validity.whole_hours();
+        certs.push(ca);
+        // etcd runs on the masters; one server and one peer certificate
+        // serve every member (each name and IP, and loopback for etcdctl).
+        let mut sans: Vec<String> = inv.masters.iter().map(|m| m.private_ip.to_string()).collect();
+        sans.extend(inv.masters.iter().map(|m| m.name.clone()));
+        sans.extend(["127.0.0.1".to_string(), "::1".into(), "localhost".into()]);
+        let sans = dedup(sans);
+        certs.push(signed_by(spec(Role::EtcdServer, "etcd-server", "kube-etcd", "", sans.clone(), &LEAF_USAGES_SERVER)?, ETCD_CA_STEM));
+        certs.push(signed_by(spec(Role::EtcdPeer, "etcd-peer", "kube-etcd-peer", "", sans, &LEAF_USAGES_SERVER)?, ETCD_CA_STEM));
+        certs.push(signed_by(
+            spec(Role::ApiserverEtcdClient, "apiserver-etcd-client", "kube-apiserver-etcd-client", "", vec![], &LEAF_USAGES_CLIENT)?,
+            ETCD_CA_STEM,
+        ));
+    }
+    if cluster.front_proxy_ca {
+        let mut ca = spec(Role::FrontProxyCa, FRONT_PROXY_CA_STEM, "front-proxy-ca", "", vec![], &["cert sign", "crl sign"])?;
+        ca.validity_hours = cluster.ca_validity.whole_hours();
+        certs.push(ca);
+        certs.push(signed_by(
+            spec(Role::FrontProxyClient, "front-proxy-client", "front-proxy-client", "", vec![], &LEAF_USAGES_CLIENT)?,
+            FRONT_PROXY_CA_STEM,
+        ));
+    }
 
     let public = format!("https://{}:6443", bracket(&inv.api_address));
     let local = "https://127.0.0.1:6443".to_string();

@@ -150,8 +150,10 @@ impl Decision {
 pub struct Decisions<'p> {
     decisions: Vec<Decision>,
     plan: &'p Plan,
-    /// The certificates, CA first.
+    /// The certificates: the CAs first (the cluster CA at 0), then the leaves.
     order: Vec<&'p CertSpec>,
+    /// Each certificate's CA, by index of `order`.
+    issuer: Vec<usize>,
     /// The existing keys that are kept, by index of `order`.
     kept_keys: BTreeMap<usize, PrivateKey>,
     /// Rendered records (plan.json, inventory.json) by file name.
@@ -177,26 +179,39 @@ pub fn decide<'p>(
     ca_passphrase: Option<&[u8]>,
 ) -> Result<Decisions<'p>, SetError> {
     let ca_spec = plan.ca().ok_or(SetError::NoCa)?;
-    let order: Vec<&CertSpec> = std::iter::once(ca_spec).chain(plan.certs.iter().filter(|c| c.role != Role::Ca)).collect();
+    // The CAs first (the cluster CA at 0), then the leaves.
+    let order: Vec<&CertSpec> = std::iter::once(ca_spec)
+        .chain(plan.certs.iter().filter(|c| c.role.is_ca() && c.role != Role::Ca))
+        .chain(plan.certs.iter().filter(|c| !c.role.is_ca()))
+        .collect();
+    let by_stem: std::collections::HashMap<&str, usize> = order.iter().enumerate().map(|(i, c)| (c.stem.as_str(), i)).collect();
+    // Each certificate's CA, by index of `order` (a CA's is itself).
+    let issuer: Vec<usize> = order
+        .iter()
+        .map(|c| by_stem.get(c.issuer_stem()).copied().filter(|&i| order[i].role.is_ca()))
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| file_error(PLAN_FILE, "a certificate's issuer is not a CA of the plan"))?;
     let mut decisions = Vec::new();
     let mut kept_keys = BTreeMap::new();
     // Whether each certificate of `order` stays as it is.
     let mut cert_kept: Vec<bool> = Vec::with_capacity(order.len());
-    let mut ca_reissued = false;
-    // The CA's NotAfter: a leaf's validity is clamped to it when issued.
-    let mut ca_not_after: Option<OffsetDateTime> = None;
+    // Each certificate's NotAfter: a leaf's validity is clamped to its CA's.
+    let mut not_afters: Vec<Option<OffsetDateTime>> = Vec::with_capacity(order.len());
     for (i, spec) in order.iter().enumerate() {
+        let is_ca = spec.role.is_ca();
         let algo = spec.key_algo;
         let key_file = spec.key_file();
         let kept = match (force, existing.get(&key_file)) {
             (false, Some(pem)) => {
-                let pass = if spec.role == Role::Ca { ca_passphrase } else { None };
+                let pass = if is_ca { ca_passphrase } else { None };
                 Some(load_key(&key_file, pem, pass, algo)?)
             }
-            (false, None) if spec.role == Role::Ca && existing.contains_key(&spec.cert_file()) => {
+            (false, None) if is_ca && existing.contains_key(&spec.cert_file()) => {
                 return Err(file_error(
                     &spec.cert_file(),
-                    "the CA certificate exists but ca-key.pem does not; restore the CA key, or pass --force to make a new CA and re-issue everything",
+                    format!(
+                        "the CA certificate exists but {key_file} does not; restore the CA key, or pass --force to make a new CA and re-issue everything"
+                    ),
                 ));
             }
             _ => None,
@@ -210,39 +225,34 @@ pub fn decide<'p>(
             (None, Some(_)) => (Action::Replace, if force { "--force".to_string() } else { "new key".to_string() }),
             (_, None) => (Action::Create, String::new()),
             (Some(key), Some(pem)) => {
-                let ca_pem = if spec.role == Role::Ca {
-                    Some(pem)
-                } else if ca_reissued {
-                    None
-                } else {
-                    existing.get(&ca_spec.cert_file())
-                };
                 // A leaf of a re-issued CA gets no CA to be checked against,
                 // so `stale` says "CA changed" (and a new CA key always means
                 // a re-issued CA).
+                let ca_pem = if is_ca {
+                    Some(pem)
+                } else if !cert_kept[issuer[i]] {
+                    None
+                } else {
+                    existing.get(&order[issuer[i]].cert_file())
+                };
                 match stale(spec, pem, key, ca_pem.map(Vec::as_slice), now) {
                     Some(reason) => (Action::Replace, reason),
                     None => (Action::Keep, String::new()),
                 }
             }
         };
-        if spec.role == Role::Ca {
-            ca_reissued = action != Action::Keep;
-        }
         cert_kept.push(action == Action::Keep);
         let expires = match action {
             Action::Keep => existing.get(&spec.cert_file()).and_then(|pem| not_after(pem)),
             _ => {
                 let wanted = Validity::cfssl(now, time::Duration::hours(spec.validity_hours)).not_after;
-                Some(match ca_not_after {
-                    Some(ca_end) if spec.role != Role::Ca => wanted.min(ca_end),
+                Some(match (is_ca, not_afters.get(issuer[i]).copied().flatten()) {
+                    (false, Some(ca_end)) => wanted.min(ca_end),
                     _ => wanted,
                 })
             }
         };
-        if spec.role == Role::Ca {
-            ca_not_after = expires;
-        }
+        not_afters.push(expires);
         decisions.push(Decision { row: key_row, kind: Kind::Key(i) });
         decisions.push(Decision {
             row: Row { file: spec.cert_file(), action, reason, subject: spec.cn.clone(), expires: expires.map(cert::rfc3339).unwrap_or_default() },
@@ -255,18 +265,18 @@ pub fn decide<'p>(
 
     // A kubeconfig embeds the CA, its certificate and its key: when all three
     // stay, it is rendered now and compared, so the decision is exact.
-    let by_stem: std::collections::HashMap<&str, usize> = order.iter().enumerate().map(|(i, c)| (c.stem.as_str(), i)).collect();
     for (i, k) in plan.kubeconfigs.iter().enumerate() {
         let Some(&idx) = by_stem.get(k.stem.as_str()) else {
             return Err(file_error(&k.file, format!("the plan has no certificate {}", k.stem)));
         };
         let spec = order[idx];
+        let ca_idx = issuer[idx];
         let old = existing.get(&k.file);
         let row = if old.is_none() {
             Row::file(&k.file, Action::Create, "")
-        } else if cert_kept[0] && cert_kept[idx] && kept_keys.contains_key(&idx) {
+        } else if cert_kept[ca_idx] && cert_kept[idx] && kept_keys.contains_key(&idx) {
             let render = || -> Option<Zeroizing<String>> {
-                let ca_pem = pem_encode("CERTIFICATE", &cert::cert_from_pem(existing.get(&ca_spec.cert_file())?).ok()?);
+                let ca_pem = pem_encode("CERTIFICATE", &cert::cert_from_pem(existing.get(&order[ca_idx].cert_file())?).ok()?);
                 let cert_pem = pem_encode("CERTIFICATE", &cert::cert_from_pem(existing.get(&spec.cert_file())?).ok()?);
                 let key_pem = kept_keys.get(&idx)?.to_pem(KeyFormat::Cfssl).ok()?;
                 Some(files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, &cert_pem, &key_pem).to_yaml())
@@ -309,7 +319,7 @@ pub fn decide<'p>(
         decisions.push(Decision { row, kind: Kind::Record });
         records.insert(name, text);
     }
-    Ok(Decisions { decisions, plan, order, kept_keys, records, now })
+    Ok(Decisions { decisions, plan, order, issuer, kept_keys, records, now })
 }
 
 /// Reads an existing key: it must decrypt and be of the planned algorithm.
@@ -347,7 +357,7 @@ pub struct Applied {
 /// together, one per core), issues the CA if it changes, then the leaves,
 /// and renders what changes. Returns the files, never writes them.
 pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProtection<'_>) -> Result<Applied, SetError> {
-    let Decisions { decisions, plan, order, mut kept_keys, mut records, now } = decided;
+    let Decisions { decisions, plan, order, issuer, mut kept_keys, mut records, now } = decided;
     let writing: std::collections::HashSet<Kind> = decisions.iter().filter(|d| d.writes()).map(|d| d.kind).collect();
     let writes = |kind: Kind| writing.contains(&kind);
 
@@ -366,9 +376,9 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
     let mut files: Vec<OutFile> = Vec::new();
     for (i, spec) in order.iter().enumerate() {
         if let Some(key) = keys.get(&i) {
-            let pem = match (spec.role, protection.encrypt, protection.passphrase) {
-                (Role::Ca, true, Some(pass)) => key.to_encrypted_pem(pass),
-                (Role::Ca, true, None) => return Err(file_error(&spec.key_file(), "encrypting the CA key needs a passphrase")),
+            let pem = match (spec.role.is_ca(), protection.encrypt, protection.passphrase) {
+                (true, true, Some(pass)) => key.to_encrypted_pem(pass),
+                (true, true, None) => return Err(file_error(&spec.key_file(), "encrypting the CA key needs a passphrase")),
                 _ => key.to_pem(KeyFormat::Cfssl),
             }
             .map_err(|e| file_error(&spec.key_file(), e.to_string()))?;
@@ -376,47 +386,44 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
         }
     }
     kept_keys.extend(keys);
-    let ca_key = kept_keys.remove(&0).ok_or_else(|| file_error(&order[0].key_file(), "no key was made"))?;
+    // The CAs' keys move into their `Ca`s; the leaves' stay for the kubeconfigs.
+    let mut ca_keys: BTreeMap<usize, PrivateKey> = (0..order.len()).filter(|&i| order[i].role.is_ca()).filter_map(|i| Some((i, kept_keys.remove(&i)?))).collect();
     let key_of = |i: usize| kept_keys.get(&i).ok_or_else(|| file_error(&order[i].key_file(), "no key was made"));
 
-    // The CA, then the leaves.
-    let ca_spec = order[0];
-    let ca_der = if writes(Kind::Cert(0)) {
-        let plan_ca = CertPlan {
-            subject: ca_spec.subject().to_dn(),
-            sans: vec![],
-            validity: Validity::cfssl(now, time::Duration::hours(ca_spec.validity_hours)),
-        };
-        issue::self_signed_ca(&plan_ca, None, &ca_key).map_err(|e| file_error(&ca_spec.cert_file(), e.to_string()))?
-    } else {
-        existing_cert(existing, &ca_spec.cert_file())?
-    };
-    let ca_pem = pem_encode("CERTIFICATE", &ca_der);
-    if writes(Kind::Cert(0)) {
-        files.push(OutFile::public(ca_spec.cert_file(), ca_pem.as_bytes()));
-    }
-    let ca = Ca::new(ca_der, ca_key).map_err(|e| file_error(&ca_spec.cert_file(), e.to_string()))?;
-    // Each certificate's PEM by index of `order`, for the kubeconfigs.
+    // The CAs, then the leaves, each signed by its CA. Each certificate's
+    // PEM by index of `order`, for the kubeconfigs.
     let mut cert_pems: Vec<String> = Vec::with_capacity(order.len());
-    cert_pems.push(ca_pem.clone());
+    let mut cas: BTreeMap<usize, Ca> = BTreeMap::new();
     let mut warnings = Vec::new();
-    for (i, spec) in order.iter().enumerate().skip(1) {
-        let der = if writes(Kind::Cert(i)) {
-            let key = key_of(i)?;
+    for (i, spec) in order.iter().enumerate() {
+        let der = if !writes(Kind::Cert(i)) {
+            existing_cert(existing, &spec.cert_file())?
+        } else if spec.role.is_ca() {
+            let plan_ca = CertPlan {
+                subject: spec.subject().to_dn(),
+                sans: vec![],
+                validity: Validity::cfssl(now, time::Duration::hours(spec.validity_hours)),
+            };
+            let key = ca_keys.get(&i).ok_or_else(|| file_error(&spec.key_file(), "no key was made"))?;
+            issue::self_signed_ca(&plan_ca, None, key).map_err(|e| file_error(&spec.cert_file(), e.to_string()))?
+        } else {
+            let ca = cas.get(&issuer[i]).ok_or_else(|| file_error(&spec.cert_file(), "its CA was not loaded"))?;
             let profile = Profile::leaf(spec.usages.clone(), time::Duration::hours(spec.validity_hours));
             let sans = host::sans(&spec.sans).map_err(|e| file_error(&spec.cert_file(), e.to_string()))?;
             let cp = CertPlan { subject: spec.subject().to_dn(), sans, validity: Validity::cfssl(now, profile.expiry) };
-            let issued = issue::sign(&cp, &SubjectKey::of(key), &profile, &ca).map_err(|e| file_error(&spec.cert_file(), e.to_string()))?;
+            let issued = issue::sign(&cp, &SubjectKey::of(key_of(i)?), &profile, ca).map_err(|e| file_error(&spec.cert_file(), e.to_string()))?;
             warnings.extend(issued.warnings.iter().map(|w| format!("{}: {w}", spec.cert_file())));
-            let der = issued.der;
-            let pem = pem_encode("CERTIFICATE", &der);
-            files.push(OutFile::public(spec.cert_file(), pem.as_bytes()));
-            cert_pems.push(pem);
-            continue;
-        } else {
-            existing_cert(existing, &spec.cert_file())?
+            issued.der
         };
-        cert_pems.push(pem_encode("CERTIFICATE", &der));
+        let pem = pem_encode("CERTIFICATE", &der);
+        if writes(Kind::Cert(i)) {
+            files.push(OutFile::public(spec.cert_file(), pem.as_bytes()));
+        }
+        cert_pems.push(pem);
+        if spec.role.is_ca() {
+            let key = ca_keys.remove(&i).ok_or_else(|| file_error(&spec.key_file(), "no key was made"))?;
+            cas.insert(i, Ca::new(der, key).map_err(|e| file_error(&spec.cert_file(), e.to_string()))?);
+        }
     }
 
     for d in &decisions {
@@ -426,7 +433,7 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
         }
         let k = &plan.kubeconfigs[i];
         let key_pem = key_of(idx)?.to_pem(KeyFormat::Cfssl).map_err(|e| file_error(&k.file, e.to_string()))?;
-        let text = files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, &cert_pems[idx], &key_pem).to_yaml();
+        let text = files::Kubeconfig::new(&plan.cluster, &k.server, &cert_pems[issuer[idx]], &k.user, &cert_pems[idx], &key_pem).to_yaml();
         files.push(OutFile::private(&k.file, text.as_bytes()));
     }
     if writes(Kind::EncryptionConfig) {

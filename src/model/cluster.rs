@@ -98,6 +98,10 @@ struct RawPki {
     ca_validity: String,
     #[serde(default)]
     kubelet_public_ip: bool,
+    #[serde(default)]
+    etcd_ca: bool,
+    #[serde(default)]
+    front_proxy_ca: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -172,6 +176,12 @@ pub struct Cluster {
     pub ca_validity: Duration,
     /// Put each worker's public IP in its kubelet certificate.
     pub kubelet_public_ip: bool,
+    /// A separate CA for etcd, with etcd's server, peer and the API server's
+    /// etcd client certificates (kubeadm's `etcd/` PKI).
+    pub etcd_ca: bool,
+    /// A front-proxy CA and the API server's front-proxy client certificate
+    /// (the aggregation layer: metrics-server and other extension APIs).
+    pub front_proxy_ca: bool,
     /// C, ST, L, OU of every certificate.
     pub subject: SubjectDefaults,
     /// Control-plane nodes.
@@ -338,6 +348,8 @@ impl Cluster {
             validity,
             ca_validity,
             kubelet_public_ip: raw.pki.kubelet_public_ip,
+            etcd_ca: raw.pki.etcd_ca,
+            front_proxy_ca: raw.pki.front_proxy_ca,
             subject,
             masters,
             workers,
@@ -374,7 +386,23 @@ pub const MAX_WORKERS: usize = 5000;
 /// The file stems of the set's fixed certificates: no node may be named so,
 /// or its files would replace theirs (a worker named `ca` would overwrite
 /// `ca.pem`).
-pub const RESERVED_STEMS: [&str; 7] = ["ca", "admin", "kube-proxy", "kube-controller-manager", "kube-scheduler", "service-account", "master-kubernetes"];
+/// The optional CAs' files are reserved whether or not they are enabled, so
+/// turning one on later cannot collide with a node.
+pub const RESERVED_STEMS: [&str; 13] = [
+    "ca",
+    "admin",
+    "kube-proxy",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "service-account",
+    "master-kubernetes",
+    "etcd-ca",
+    "etcd-server",
+    "etcd-peer",
+    "apiserver-etcd-client",
+    "front-proxy-ca",
+    "front-proxy-client",
+];
 
 /// A node name: a lower-case host name that is not a fixed file's stem and
 /// cannot collide with another node's key file.

@@ -1,0 +1,363 @@
+//! Issue 14: the set over its whole life, each step against a real peer:
+//! separate etcd and front-proxy CAs (a three-member etcd 3.4 cluster on
+//! loopback), expiry gates, chains through intermediates, CA renewal and
+//! users (kubectl against openssl s_server).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+/// The seed config with the etcd and front-proxy CAs turned on.
+fn seed_with_cas() -> String {
+    seed_with("etcd_ca = false", "etcd_ca = true").replacen("front_proxy_ca = false", "front_proxy_ca = true", 1)
+}
+
+fn kpki_cmd(args: &[&str]) -> Output {
+    Command::new(kpki()).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn text(o: &Output) -> String {
+    format!("stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn separate_cas_sign_only_their_own_and_the_tutorial_set_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pki");
+    bootstrap(&out, Some(&seed_with_cas()), &[]);
+    let f = |n: &str| out.join(n);
+    for leaf in ["etcd-server", "etcd-peer", "apiserver-etcd-client"] {
+        assert_openssl_verifies(&f("etcd-ca.pem"), &f(&format!("{leaf}.pem")));
+        assert!(!openssl_verify(&f("ca.pem"), &f(&format!("{leaf}.pem")), &[]).status.success(), "{leaf} must not chain to the cluster CA");
+        assert_key_matches(&f(&format!("{leaf}.pem")), &f(&format!("{leaf}-key.pem")));
+    }
+    assert_openssl_verifies(&f("front-proxy-ca.pem"), &f("front-proxy-client.pem"));
+    assert!(!openssl_verify(&f("ca.pem"), &f("front-proxy-client.pem"), &[]).status.success());
+    let o = run(Command::new("openssl").args(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in"]).arg(f("front-proxy-client.pem")));
+    let subject = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(subject.starts_with("subject=CN=front-proxy-client,") && !subject.contains("O="), "{subject}");
+    // etcd's server certificate answers for every master, loopback and localhost.
+    for ip in ["172.31.0.10", "172.31.0.11", "172.31.0.12", "127.0.0.1"] {
+        assert!(openssl_verify(&f("etcd-ca.pem"), &f("etcd-server.pem"), &["-verify_ip", ip, "-purpose", "sslserver"]).status.success(), "{ip}");
+    }
+    for name in ["localhost", "ip-172-31-0-11"] {
+        assert!(openssl_verify(&f("etcd-ca.pem"), &f("etcd-server.pem"), &["-verify_hostname", name]).status.success(), "{name}");
+    }
+    assert!(openssl_verify(&f("etcd-ca.pem"), &f("apiserver-etcd-client.pem"), &["-purpose", "sslclient"]).status.success());
+    assert!(!openssl_verify(&f("etcd-ca.pem"), &f("apiserver-etcd-client.pem"), &["-purpose", "sslserver"]).status.success());
+    run(Command::new(kpki()).arg("verify").arg("--dir").arg(&out));
+
+    // A front-proxy client certificate with the right subject but signed by
+    // the cluster CA is flagged.
+    let csr = dir.path().join("fp.json");
+    std::fs::write(&csr, r#"{"CN":"front-proxy-client","names":[{"C":"US","ST":"Oregon","L":"Portland","OU":"Kubernetes The Hard Way"}],"key":{"algo":"rsa","size":2048}}"#).unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::create_dir(&wrong).unwrap();
+    run(Command::new(kpki())
+        .args(["gencert", "-ca"])
+        .arg(f("ca.pem"))
+        .arg("-ca-key")
+        .arg(f("ca-key.pem"))
+        .args(["-profile", "kubernetes", "-config"])
+        .arg(repo().join("ca-config/ca-config.json"))
+        .arg("-out-dir")
+        .arg(&wrong)
+        .args(["-bare", "front-proxy-client"])
+        .arg(&csr));
+    let flagged = dir.path().join("flagged");
+    run(Command::new("cp").arg("-a").arg(&out).arg(&flagged));
+    for n in ["front-proxy-client.pem", "front-proxy-client-key.pem"] {
+        std::fs::copy(wrong.join(n), flagged.join(n)).unwrap();
+    }
+    let o = kpki_cmd(&["verify", "--dir", &s(&flagged)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("front-proxy-client.pem") && stdout.contains("front-proxy-ca.pem"), "{stdout}");
+    assert!(stdout.lines().all(|l| l.starts_with("front-proxy-client.pem") || l.starts_with("warning")), "only the front-proxy client is wrong: {stdout}");
+
+    // Off by default: the tutorial's set has none of these files.
+    let plain = dir.path().join("plain");
+    bootstrap(&plain, None, &[]);
+    for n in ["etcd-ca.pem", "etcd-server.pem", "front-proxy-ca.pem", "front-proxy-client.pem"] {
+        assert!(!plain.join(n).exists(), "{n} in the tutorial's set");
+    }
+    // Turning the CAs on later adds them and keeps everything else.
+    let before = snapshot(&plain);
+    bootstrap(&plain, Some(&seed_with_cas()), &[]);
+    let after = snapshot(&plain);
+    for (name, bytes) in &before {
+        if name != "plan.json" && name != "plain.toml" {
+            assert_eq!(after.get(name), Some(bytes), "{name} changed when the optional CAs were added");
+        }
+    }
+    assert!(after.contains_key("etcd-ca.pem") && after.contains_key("front-proxy-client.pem"));
+    run(Command::new(kpki()).arg("verify").arg("--dir").arg(&plain));
+}
+
+struct Member {
+    name: String,
+    client: u16,
+    peer: u16,
+}
+
+#[test]
+fn a_three_member_etcd_cluster_runs_on_the_etcd_ca() {
+    let etcd = require("etcd");
+    require("etcdctl");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pki");
+    bootstrap(&out, Some(&seed_with_cas()), &[]);
+    let p = |f: &str| s(&out.join(f));
+    let members: Vec<Member> = (0..3).map(|i| Member { name: format!("master-{i}"), client: free_port(), peer: free_port() }).collect();
+    let initial = members.iter().map(|m| format!("{}=https://127.0.0.1:{}", m.name, m.peer)).collect::<Vec<_>>().join(",");
+    let mut servers = Vec::new();
+    for m in &members {
+        servers.push(Server(
+            Command::new(&etcd)
+                .args(["--name", &m.name, "--data-dir"])
+                .arg(dir.path().join(format!("data-{}", m.name)))
+                .args(["--cert-file", &p("etcd-server.pem"), "--key-file", &p("etcd-server-key.pem")])
+                .args(["--peer-cert-file", &p("etcd-peer.pem"), "--peer-key-file", &p("etcd-peer-key.pem")])
+                .args(["--trusted-ca-file", &p("etcd-ca.pem"), "--peer-trusted-ca-file", &p("etcd-ca.pem")])
+                .args(["--client-cert-auth", "--peer-client-cert-auth"])
+                .arg(format!("--listen-client-urls=https://127.0.0.1:{}", m.client))
+                .arg(format!("--advertise-client-urls=https://127.0.0.1:{}", m.client))
+                .arg(format!("--listen-peer-urls=https://127.0.0.1:{}", m.peer))
+                .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{}", m.peer))
+                .arg(format!("--initial-cluster={initial}"))
+                .args(["--initial-cluster-token", "kpki-test", "--initial-cluster-state", "new", "--log-level", "error"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+    }
+    for m in &members {
+        wait_for_port(m.client, "etcd");
+    }
+    let endpoints = members.iter().map(|m| format!("https://127.0.0.1:{}", m.client)).collect::<Vec<_>>().join(",");
+    let etcdctl = |cert: &str, endpoints: &str, args: &[&str]| {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={endpoints}"))
+            .arg(format!("--cacert={}", p("etcd-ca.pem")))
+            .arg(format!("--cert={}", p(&format!("{cert}.pem"))))
+            .arg(format!("--key={}", p(&format!("{cert}-key.pem"))))
+            .args(["--dial-timeout=3s", "--command-timeout=5s"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // The members must find each other over peer TLS and elect a leader.
+    let mut health = etcdctl("apiserver-etcd-client", &endpoints, &["endpoint", "health", "--cluster"]);
+    for _ in 0..100 {
+        if health.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        health = etcdctl("apiserver-etcd-client", &endpoints, &["endpoint", "health", "--cluster"]);
+    }
+    assert!(health.status.success(), "cluster health: {}", text(&health));
+    let list = etcdctl("apiserver-etcd-client", &endpoints, &["member", "list"]);
+    assert!(list.status.success(), "{}", text(&list));
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().filter(|l| l.contains("started")).count(), 3, "{}", text(&list));
+    // Write through one member, read through another: replication over peer TLS.
+    let first = format!("https://127.0.0.1:{}", members[0].client);
+    let third = format!("https://127.0.0.1:{}", members[2].client);
+    let put = etcdctl("apiserver-etcd-client", &first, &["put", "kpki", "etcd-ca"]);
+    assert!(put.status.success(), "{}", text(&put));
+    let get = etcdctl("apiserver-etcd-client", &third, &["get", "kpki", "--print-value-only"]);
+    assert!(get.status.success(), "{}", text(&get));
+    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "etcd-ca");
+    // Client certificates of the cluster CA are refused by etcd now.
+    for other in ["admin", "master-kubernetes"] {
+        let o = etcdctl(other, &first, &["get", "kpki"]);
+        assert!(!o.status.success(), "etcd accepted {other}.pem from the cluster CA: {}", text(&o));
+    }
+    drop(servers);
+}
+
+fn at(days: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+#[test]
+fn expiry_gates_set_the_exit_status_at_their_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pki");
+    // Leaves for 100 days.
+    bootstrap(&out, Some(&seed_with("validity = \"8760h\"", "validity = \"2400h\"")), &[]);
+    let d = s(&out);
+    // verify --expires-within.
+    let o = kpki_cmd(&["verify", "--dir", &d, "--expires-within", "90d"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = kpki_cmd(&["verify", "--dir", &d, "--expires-within", "101d"]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("within --expires-within"), "{}", text(&o));
+    let o = kpki_cmd(&["verify", "--dir", &d, "--expires-within", "soon"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    // check-expiration --warn/--fail, at fixed moments.
+    let o = kpki_cmd(&["check-expiration", "--dir", &d, "--warn", "30d", "--fail", "7d", "--at", &at(0)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = kpki_cmd(&["check-expiration", "--dir", &d, "--warn", "30d", "--fail", "7d", "--at", &at(80)]);
+    assert_eq!(code(&o), 0, "warn only: {}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning"), "{}", text(&o));
+    let o = kpki_cmd(&["check-expiration", "--dir", &d, "--warn", "30d", "--fail", "7d", "--at", &at(95)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let o = kpki_cmd(&["check-expiration", "--dir", &d, "--fail", "7d", "--at", &at(101)]);
+    assert_eq!(code(&o), 1, "expired: {}", text(&o));
+    // Kubeconfigs' embedded certificates are covered, JSON carries apiVersion/kind.
+    let o = kpki_cmd(&["check-expiration", "--dir", &d, "--output", "json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["kind"], "CertificateExpirationInfo");
+    assert!(v["apiVersion"].as_str().unwrap().contains('/'));
+    let names: Vec<&str> = v["certificates"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"admin.kubeconfig") && names.contains(&"admin.pem"), "{names:?}");
+    assert!(v["certificateAuthorities"].as_array().unwrap().iter().any(|c| c["name"] == "ca.pem"));
+    // An unreadable file is reported, not skipped.
+    std::fs::write(out.join("broken.pem"), "not a certificate").unwrap();
+    let o = kpki_cmd(&["check-expiration", "--dir", &d]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(text(&o).contains("broken.pem"), "{}", text(&o));
+    // Errors are JSON when JSON was asked for.
+    let o = kpki_cmd(&["check-expiration", "--dir", &s(&dir.path().join("nope")), "--output", "json"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert!(v["error"]["message"].as_str().unwrap().contains("nope"), "{v}");
+    let o = kpki_cmd(&["check-expiration", "--dir", &d, "--fail", "7x", "--output", "json"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+}
+
+/// Makes root → intermediate → leaf with kpki's cfssl commands; returns the paths.
+fn three_level(dir: &Path, int_pathlen: Option<u32>) -> (PathBuf, PathBuf, PathBuf) {
+    let csr = |name: &str, body: &str| {
+        let p = dir.join(format!("{name}.json"));
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let root_csr = csr("root", r#"{"CN":"Root","key":{"algo":"ecdsa","size":256},"ca":{"pathlen":2}}"#);
+    let out = run(Command::new(kpki()).args(["gencert", "-initca"]).arg(&root_csr));
+    split(dir.join("root"), &out.stdout);
+    let cfg = dir.join("int-config.json");
+    let pathlen = match int_pathlen {
+        Some(0) => r#","max_path_len":0,"max_path_len_zero":true"#.to_string(),
+        Some(n) => format!(r#","max_path_len":{n}"#),
+        None => String::new(),
+    };
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"signing":{{"default":{{"expiry":"8760h","usages":["signing","key encipherment","server auth","client auth"]}},"profiles":{{"int":{{"expiry":"43800h","usages":["cert sign","crl sign"],"ca_constraint":{{"is_ca":true{pathlen}}}}}}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let int_csr = csr("int", r#"{"CN":"Intermediate","key":{"algo":"ecdsa","size":256}}"#);
+    let out = run(Command::new(kpki())
+        .args(["gencert", "-ca"])
+        .arg(dir.join("root.pem"))
+        .arg("-ca-key")
+        .arg(dir.join("root-key.pem"))
+        .arg("-config")
+        .arg(&cfg)
+        .args(["-profile", "int"])
+        .arg(&int_csr));
+    split(dir.join("int"), &out.stdout);
+    let leaf_csr = csr("leaf", r#"{"CN":"leaf.example.com","hosts":["leaf.example.com"],"key":{"algo":"ecdsa","size":256}}"#);
+    let out = run(Command::new(kpki())
+        .args(["gencert", "-ca"])
+        .arg(dir.join("int.pem"))
+        .arg("-ca-key")
+        .arg(dir.join("int-key.pem"))
+        .arg("-config")
+        .arg(&cfg)
+        .arg(&leaf_csr));
+    split(dir.join("leaf"), &out.stdout);
+    (dir.join("root.pem"), dir.join("int.pem"), dir.join("leaf.pem"))
+}
+
+/// Writes gencert's JSON output as `<base>.pem` and `<base>-key.pem` (cfssljson -bare).
+fn split(base: PathBuf, json: &[u8]) {
+    let tmp = base.with_extension("out.json");
+    std::fs::write(&tmp, json).unwrap();
+    run(Command::new(kpki()).args(["json", "-bare", "-f"]).arg(&tmp).arg(&base));
+}
+
+#[test]
+fn verify_follows_intermediates_like_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, int, leaf) = three_level(dir.path(), None);
+    // openssl agrees the path is good.
+    let o = openssl_verify(&root, &leaf, &["-untrusted", &s(&int)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = kpki_cmd(&["verify", "--ca", &s(&root), "--intermediates", &s(&int), &s(&leaf)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // Without the intermediate there is no path, for both.
+    assert!(!openssl_verify(&root, &leaf, &[]).status.success());
+    let o = kpki_cmd(&["verify", "--ca", &s(&root), &s(&leaf)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    // Listing the intermediate among the certificates works too.
+    let o = kpki_cmd(&["verify", "--ca", &s(&root), &s(&int), &s(&leaf)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+
+    // An intermediate with pathlen 0 may sign a CA, but that CA may not sign
+    // on: root (pathlen 2) → int (pathlen 0) → sub (CA) → leaf is refused by
+    // openssl and by kpki, while root → int → sub is a good path.
+    let dir2 = tempfile::tempdir().unwrap();
+    let (root2, int2, _) = three_level(dir2.path(), Some(0));
+    let sub_cfg = dir2.path().join("sub.json");
+    std::fs::write(
+        &sub_cfg,
+        r#"{"signing":{"default":{"expiry":"8760h","usages":["signing","key encipherment","server auth"]},"profiles":{"ca":{"expiry":"8760h","usages":["cert sign","crl sign"],"ca_constraint":{"is_ca":true}}}}}"#,
+    )
+    .unwrap();
+    let sub_csr = dir2.path().join("sub-csr.json");
+    std::fs::write(&sub_csr, r#"{"CN":"Sub","key":{"algo":"ecdsa","size":256}}"#).unwrap();
+    let out = run(Command::new(kpki())
+        .args(["gencert", "-ca"])
+        .arg(&int2)
+        .arg("-ca-key")
+        .arg(dir2.path().join("int-key.pem"))
+        .arg("-config")
+        .arg(&sub_cfg)
+        .args(["-profile", "ca"])
+        .arg(&sub_csr));
+    split(dir2.path().join("sub"), &out.stdout);
+    let sub = dir2.path().join("sub.pem");
+    assert!(openssl_verify(&root2, &sub, &["-untrusted", &s(&int2)]).status.success());
+    let o = kpki_cmd(&["verify", "--ca", &s(&root2), "--intermediates", &s(&int2), &s(&sub)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let leaf_csr = dir2.path().join("leaf2.json");
+    std::fs::write(&leaf_csr, r#"{"CN":"deep.example.com","hosts":["deep.example.com"],"key":{"algo":"ecdsa","size":256}}"#).unwrap();
+    let out = run(Command::new(kpki())
+        .args(["gencert", "-ca"])
+        .arg(&sub)
+        .arg("-ca-key")
+        .arg(dir2.path().join("sub-key.pem"))
+        .arg("-config")
+        .arg(&sub_cfg)
+        .arg(&leaf_csr));
+    split(dir2.path().join("deep"), &out.stdout);
+    let deep = dir2.path().join("deep.pem");
+    let both = dir2.path().join("both.pem");
+    std::fs::write(&both, [std::fs::read(&int2).unwrap(), std::fs::read(&sub).unwrap()].concat()).unwrap();
+    let o = openssl_verify(&root2, &deep, &["-untrusted", &s(&both)]);
+    assert!(!o.status.success(), "openssl accepted a pathlen violation: {}", text(&o));
+    let o = kpki_cmd(&["verify", "--ca", &s(&root2), "--intermediates", &s(&both), &s(&deep)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("path length"), "{}", text(&o));
+}
