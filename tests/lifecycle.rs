@@ -361,3 +361,238 @@ fn verify_follows_intermediates_like_openssl() {
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("path length"), "{}", text(&o));
 }
+
+/// openssl s_server on a free port with `cert`/`key`, verifying client certificates against `ca`.
+fn s_server(cert: &Path, key: &Path, ca: &Path) -> (Server, u16) {
+    let port = free_port();
+    let server = Server(
+        Command::new("openssl")
+            .args(["s_server", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .arg("-CAfile")
+            .arg(ca)
+            .args(["-Verify", "1", "-verify_return_error", "-www"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, "openssl s_server");
+    (server, port)
+}
+
+/// kubectl with `kubeconfig` against 127.0.0.1:port (the SAN checked as `kubernetes`).
+fn kubectl_healthz(kubeconfig: &Path, port: u16) -> Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg(format!("--server=https://127.0.0.1:{port}"))
+        .args(["--tls-server-name", "kubernetes", "--request-timeout=10s", "get", "--raw", "/healthz"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn renewing_a_ca_keeps_every_leaf_valid_for_etcd_kubectl_and_openssl() {
+    let etcd = require("etcd");
+    require("etcdctl");
+    require("kubectl");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pki");
+    bootstrap(&out, Some(&seed_with_cas()), &[]);
+    let old = dir.path().join("old");
+    run(Command::new("cp").arg("-a").arg(&out).arg(&old));
+    let f = |n: &str| out.join(n);
+
+    // --dry-run says what would change and writes nothing.
+    let o = kpki_cmd(&["renew", "--dir", &s(&out), "--role", "ca,etcd-ca", "--dry-run"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("would renew"), "{}", text(&o));
+    assert_eq!(snapshot(&out), snapshot(&old), "a dry run wrote");
+
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let o = kpki_cmd(&["renew", "--dir", &s(&out), "--role", "ca,etcd-ca"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    for ca in ["ca.pem", "etcd-ca.pem"] {
+        assert_ne!(std::fs::read(f(ca)).unwrap(), std::fs::read(old.join(ca)).unwrap(), "{ca} was not re-issued");
+        let key = |d: &Path| run(Command::new("openssl").args(["x509", "-noout", "-pubkey", "-subject", "-in"]).arg(d.join(ca))).stdout;
+        assert_eq!(key(&out), key(&old), "{ca}: the key and subject must stay");
+    }
+    // Every leaf (not re-issued) still verifies against the renewed CAs, for openssl and kpki.
+    for leaf in ["admin.pem", "master-kubernetes.pem", "ip-172-31-0-20.pem"] {
+        assert_eq!(std::fs::read(f(leaf)).unwrap(), std::fs::read(old.join(leaf)).unwrap());
+        assert_openssl_verifies(&f("ca.pem"), &f(leaf));
+    }
+    assert_openssl_verifies(&f("etcd-ca.pem"), &f("etcd-server.pem"));
+    run(Command::new(kpki()).arg("verify").arg("--dir").arg(&out));
+    // The kubeconfigs carry the renewed CA.
+    let view = run(Command::new("kubectl").args(["config", "view", "--raw", "--kubeconfig"]).arg(f("admin.kubeconfig")).args(["-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}"]));
+    use base64::Engine;
+    let embedded = base64::engine::general_purpose::STANDARD.decode(view.stdout.trim_ascii()).unwrap();
+    assert_eq!(embedded, std::fs::read(f("ca.pem")).unwrap());
+
+    // kubectl with the renewed kubeconfig against a server that still has the
+    // old CA file, and the old kubeconfig against a server with the new one.
+    let (_a, port_old_ca) = s_server(&f("master-kubernetes.pem"), &f("master-kubernetes-key.pem"), &old.join("ca.pem"));
+    let (_b, port_new_ca) = s_server(&f("master-kubernetes.pem"), &f("master-kubernetes-key.pem"), &f("ca.pem"));
+    for (kc, port) in [(f("admin.kubeconfig"), port_old_ca), (old.join("admin.kubeconfig"), port_new_ca), (f("admin.kubeconfig"), port_new_ca)] {
+        let o = kubectl_healthz(&kc, port);
+        assert!(o.status.success(), "{}: {}", kc.display(), text(&o));
+    }
+
+    // etcd on the renewed etcd CA with its unchanged server certificate;
+    // clients trusting the old or the new CA file both get in.
+    let (client, peer) = (free_port(), free_port());
+    let p = |d: &Path, n: &str| s(&d.join(n));
+    let _etcd = Server(
+        Command::new(etcd)
+            .args(["--name", "m0", "--data-dir"])
+            .arg(dir.path().join("etcd-data"))
+            .args(["--cert-file", &p(&out, "etcd-server.pem"), "--key-file", &p(&out, "etcd-server-key.pem")])
+            .args(["--peer-cert-file", &p(&out, "etcd-peer.pem"), "--peer-key-file", &p(&out, "etcd-peer-key.pem")])
+            .args(["--trusted-ca-file", &p(&out, "etcd-ca.pem"), "--peer-trusted-ca-file", &p(&out, "etcd-ca.pem")])
+            .args(["--client-cert-auth", "--peer-client-cert-auth"])
+            .arg(format!("--listen-client-urls=https://127.0.0.1:{client}"))
+            .arg(format!("--advertise-client-urls=https://127.0.0.1:{client}"))
+            .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer}"))
+            .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer}"))
+            .arg(format!("--initial-cluster=m0=https://127.0.0.1:{peer}"))
+            .args(["--initial-cluster-state", "new", "--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(client, "etcd");
+    let etcdctl = |cacert: &str| {
+        let mut last = None;
+        for _ in 0..50 {
+            let o = Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .arg(format!("--endpoints=https://127.0.0.1:{client}"))
+                .arg(format!("--cacert={cacert}"))
+                .arg(format!("--cert={}", p(&old, "apiserver-etcd-client.pem")))
+                .arg(format!("--key={}", p(&old, "apiserver-etcd-client-key.pem")))
+                .args(["--dial-timeout=3s", "--command-timeout=5s", "put", "renewed", "yes"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            if o.status.success() {
+                return o;
+            }
+            last = Some(o);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        last.unwrap()
+    };
+    for cacert in [p(&out, "etcd-ca.pem"), p(&old, "etcd-ca.pem")] {
+        let o = etcdctl(&cacert);
+        assert!(o.status.success(), "{cacert}: {}", text(&o));
+    }
+
+    // A new CA key is a rotation, refused with a clear message, nothing written.
+    let before = snapshot(&out);
+    let o = kpki_cmd(&["renew", "--dir", &s(&out), "--role", "ca", "--rekey"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("rotation"), "{}", text(&o));
+    assert_eq!(snapshot(&out), before);
+}
+
+#[test]
+fn gencert_renewca_matches_cfssl_and_bundles_through_an_intermediate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, int, _) = three_level(dir.path(), None);
+    let root_key = dir.path().join("root-key.pem");
+    // kpki's and cfssl's renewed CA: same subject, key, extensions; both verify the old leaves.
+    let ours = run(Command::new(kpki()).args(["gencert", "-renewca", "-ca"]).arg(&root).arg("-ca-key").arg(&root_key));
+    split(dir.path().join("root-renewed"), &ours.stdout);
+    let renewed = dir.path().join("root-renewed.pem");
+    let cfssl_dir = real_cfssl_dir();
+    assert_real_cfssl(&cfssl_dir);
+    let theirs = run(Command::new(cfssl_dir.join("cfssl")).args(["gencert", "-renewca", "-ca"]).arg(&root).arg("-ca-key").arg(&root_key));
+    let v: serde_json::Value = serde_json::from_slice(&theirs.stdout).unwrap();
+    let cfssl_renewed = dir.path().join("cfssl-renewed.pem");
+    std::fs::write(&cfssl_renewed, v["cert"].as_str().unwrap()).unwrap();
+    // Each extension asked for alone, so the order they are written in does not matter.
+    let show = |p: &Path| {
+        let mut all = String::new();
+        for ext in ["basicConstraints", "keyUsage", "subjectKeyIdentifier", "subjectAltName"] {
+            let o = run(Command::new("openssl").args(["x509", "-noout", "-subject", "-pubkey", "-ext", ext, "-in"]).arg(p));
+            all.push_str(&String::from_utf8_lossy(&o.stdout));
+        }
+        all
+    };
+    assert_eq!(show(&renewed), show(&root), "kpki's renewed CA differs from the old one");
+    assert_eq!(show(&renewed), show(&cfssl_renewed), "kpki's renewed CA differs from cfssl's");
+    assert!(openssl_verify(&renewed, &dir.path().join("leaf.pem"), &["-untrusted", &s(&int)]).status.success());
+    // A leaf from the intermediate with -bundle: leaf + intermediate, which
+    // openssl verifies as a chain from the root alone.
+    let csr = dir.path().join("svc.json");
+    std::fs::write(&csr, r#"{"CN":"svc.example.com","hosts":["svc.example.com"],"key":{"algo":"ecdsa","size":256}}"#).unwrap();
+    run(Command::new(kpki())
+        .args(["gencert", "-ca"])
+        .arg(&int)
+        .arg("-ca-key")
+        .arg(dir.path().join("int-key.pem"))
+        .arg("-bundle")
+        .arg("-out-dir")
+        .arg(dir.path())
+        .args(["-bare", "svc"])
+        .arg(&csr));
+    let bundle = dir.path().join("svc-bundle.pem");
+    let certs = std::fs::read_to_string(&bundle).unwrap().matches("BEGIN CERTIFICATE").count();
+    assert_eq!(certs, 2, "leaf + intermediate");
+    let o = openssl_verify(&root, &dir.path().join("svc.pem"), &["-untrusted", &s(&bundle)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = kpki_cmd(&["verify", "--ca", &s(&root), "--intermediates", &s(&bundle), &s(&dir.path().join("svc.pem"))]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
+
+#[test]
+fn a_user_kubeconfig_authenticates_and_verify_leaves_it_alone_unless_asked() {
+    require("kubectl");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pki");
+    bootstrap(&out, None, &[]);
+    let o = kpki_cmd(&["kubeconfig", "user", "--dir", &s(&out), "--name", "alice", "--group", "devs", "--expiry", "720h"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let kc = out.join("alice.kubeconfig");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kc).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let view = run(Command::new("kubectl").args(["config", "view", "--kubeconfig"]).arg(&kc).args(["-o", "jsonpath={.users[0].name} {.clusters[0].cluster.server}"]));
+    assert_eq!(String::from_utf8_lossy(&view.stdout), "alice https://172.31.0.10:6443");
+    // The server sees CN=alice, O=devs, signed by the set's CA.
+    let (_srv, port) = s_server(&out.join("master-kubernetes.pem"), &out.join("master-kubernetes-key.pem"), &out.join("ca.pem"));
+    let o = kubectl_healthz(&kc, port);
+    assert!(o.status.success(), "{}", text(&o));
+    let page = String::from_utf8_lossy(&o.stdout);
+    let client = page.split("Client certificate").nth(1).unwrap_or("");
+    assert!(client.contains("O=devs, CN=alice\n") || client.contains("CN=alice\n"), "{page}");
+    // verify: the plan's files only, unless --all-kubeconfigs.
+    run(Command::new(kpki()).arg("verify").arg("--dir").arg(&out));
+    run(Command::new(kpki()).arg("verify").arg("--all-kubeconfigs").arg("--dir").arg(&out));
+    // A user kubeconfig from another set is found out when asked.
+    let other = dir.path().join("other");
+    bootstrap(&other, None, &[]);
+    let o = kpki_cmd(&["kubeconfig", "user", "--dir", &s(&other), "--name", "mallory", "--out", &s(&out.join("mallory.kubeconfig"))]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    run(Command::new(kpki()).arg("verify").arg("--dir").arg(&out));
+    let o = kpki_cmd(&["verify", "--all-kubeconfigs", "--dir", &s(&out)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("mallory.kubeconfig"), "{}", text(&o));
+    // Names of the set's own files are refused; an existing user needs --force.
+    let before = snapshot(&out);
+    for args in [vec!["--name", "admin"], vec!["--name", "alice"], vec!["--name", "../x"], vec!["--name", "bob", "--group", ""]] {
+        let mut all = vec!["kubeconfig", "user", "--dir", out.to_str().unwrap()];
+        all.extend(args.iter().copied());
+        let o = kpki_cmd(&all);
+        assert_eq!(code(&o), 2, "{args:?}: {}", text(&o));
+    }
+    assert_eq!(snapshot(&out), before);
+}

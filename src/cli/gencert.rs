@@ -26,13 +26,26 @@ pub struct Args {
     /// With -initca: store the new CA key encrypted (PKCS#8, PBES2) under the passphrase
     #[arg(long = "encrypt-key", requires = "initca")]
     pub encrypt_key: bool,
+    /// Re-issue the CA certificate of -ca with its key -ca-key: same subject, key,
+    /// pathlen and validity length, from now, so every certificate it signed stays valid
+    /// (cfssl gencert -renewca); prints {"cert"}
+    #[arg(long, conflicts_with_all = ["initca", "csr", "bundle"])]
+    pub renewca: bool,
+    /// Also output the chain: the certificate then the intermediates of the -ca file
+    /// ("bundle" in the JSON; NAME-bundle.pem with -bare)
+    #[arg(long, conflicts_with = "initca")]
+    pub bundle: bool,
     /// The CSR JSON file (- for stdin)
-    #[arg(value_name = "CSR.json")]
-    pub csr: PathBuf,
+    #[arg(value_name = "CSR.json", required_unless_present = "renewca")]
+    pub csr: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let req = read_request(&a.csr)?;
+    if a.renewca {
+        return renew_ca(&a);
+    }
+    let csr = a.csr.clone().ok_or_else(|| Failure::input("the CSR JSON file is missing"))?;
+    let req = read_request(&csr)?;
     let format: KeyFormat = a.out.key_format.into();
     let signing = &a.signing;
     let hosts = signing.hostname.as_deref().map(split_hostname_flag);
@@ -44,7 +57,7 @@ pub fn run(a: Args) -> Result<()> {
         if signing.config.is_some() || signing.profile.is_some() {
             warn("-config and -profile do not apply to -initca (the CSR's \"ca\" section sets the CA's expiry); ignoring them");
         }
-        let mut made = generate::initca(&req, hosts.as_deref(), format, now).map_err(|e| generate_failure(e, &a.csr, hosts.is_some()))?;
+        let mut made = generate::initca(&req, hosts.as_deref(), format, now).map_err(|e| generate_failure(e, &csr, hosts.is_some()))?;
         if a.encrypt_key {
             let pass = signing.passphrase.require("New passphrase for the CA key: ", "-encrypt-key needs a passphrase")?;
             if let Some(k) = &made.key {
@@ -57,8 +70,49 @@ pub fn run(a: Args) -> Result<()> {
         let (ca_path, ca_key_path) = signing.ca_paths()?;
         let profile = load_profile(signing.config.as_deref(), signing.profile.as_deref())?;
         let ca = load_ca(ca_path, ca_key_path, &signing.passphrase)?;
-        generate::leaf(&req, hosts.as_deref(), &profile, &ca, format, now).map_err(|e| generate_failure(e, &a.csr, hosts.is_some()))?
+        let made = generate::leaf(&req, hosts.as_deref(), &profile, &ca, format, now).map_err(|e| generate_failure(e, &csr, hosts.is_some()))?;
+        if a.bundle {
+            let bundle = chain_of(made.cert.as_deref().unwrap_or_default(), ca_path)?;
+            return emit_with_bundle(made, Some(bundle), a.out.bare.as_deref(), a.out.out_dir.as_deref(), a.out.force);
+        }
+        made
     };
+    emit(made, a.out.bare.as_deref(), a.out.out_dir.as_deref(), a.out.force)
+}
+
+/// The certificate followed by the intermediates of the -ca file: every
+/// certificate in it that is not self-signed (a root does not belong in a
+/// chain a server sends), in the file's order.
+fn chain_of(cert_pem: &str, ca_path: &Path) -> Result<String> {
+    use crate::pki::{cert, key::pem_encode};
+    let pem = read_input(ca_path, "CA certificate")?;
+    let certs = cert::certs_from_pem(&pem).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(ca_path))))?;
+    let mut out = cert_pem.to_string();
+    let mut intermediates = 0;
+    for der in certs {
+        let c = cert::parse(&der).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(ca_path))))?;
+        if c.issuer().as_raw() != c.subject().as_raw() {
+            out.push_str(&pem_encode("CERTIFICATE", &der));
+            intermediates += 1;
+        }
+    }
+    if intermediates == 0 {
+        warn(&format!("-bundle: {} is a root CA; the bundle holds only the certificate", display(ca_path)));
+    }
+    Ok(out)
+}
+
+/// `gencert -renewca -ca CA.pem -ca-key CA-key.pem`: the CA certificate again,
+/// with the same key and subject, printed as cfssl does (`{"cert"}`).
+fn renew_ca(a: &Args) -> Result<()> {
+    let (ca_path, ca_key_path) = a.signing.ca_paths()?;
+    if a.signing.config.is_some() || a.signing.profile.is_some() || a.signing.hostname.is_some() {
+        return Err(Failure::input("-renewca keeps the CA's subject, names and validity length: drop -config, -profile and -hostname"));
+    }
+    let ca = load_ca(ca_path, ca_key_path, &a.signing.passphrase)?;
+    let (der, key) = ca.into_parts();
+    let new = crate::pki::issue::renew_ca(&der, &key, OffsetDateTime::now_utc()).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(ca_path))))?;
+    let made = Generated { cert: Some(crate::pki::key::pem_encode("CERTIFICATE", &new)), csr: None, key: None, warnings: vec![] };
     emit(made, a.out.bare.as_deref(), a.out.out_dir.as_deref(), a.out.force)
 }
 
@@ -82,6 +136,11 @@ pub fn generate_failure(e: GenerateError, csr: &Path, hostname_flag: bool) -> Fa
 
 /// Prints the JSON line cfssl prints, or writes the files for `-bare NAME`.
 pub fn emit(made: Generated, bare: Option<&str>, out_dir: Option<&Path>, force: bool) -> Result<()> {
+    emit_with_bundle(made, None, bare, out_dir, force)
+}
+
+/// [`emit`] with a chain: `"bundle"` in the JSON, `NAME-bundle.pem` with `-bare`.
+pub fn emit_with_bundle(made: Generated, bundle: Option<String>, bare: Option<&str>, out_dir: Option<&Path>, force: bool) -> Result<()> {
     for w in &made.warnings {
         warn(w);
     }
@@ -91,13 +150,21 @@ pub fn emit(made: Generated, bare: Option<&str>, out_dir: Option<&Path>, force: 
                 return Err(Failure::input("-bare needs a file name stem, e.g. -bare admin"));
             }
             let base = super::base_path(out_dir, name)?;
-            let files = files_for(&base, made.cert.as_deref(), made.key.as_deref().map(|k| k.as_str()), made.csr.as_deref());
+            let mut files = files_for(&base, made.cert.as_deref(), made.key.as_deref().map(|k| k.as_str()), made.csr.as_deref());
+            if let Some(b) = &bundle {
+                let mut p = base.as_os_str().to_owned();
+                p.push("-bundle.pem");
+                files.push(OutFile::public(PathBuf::from(p), b.as_bytes()));
+            }
             output::write_all(&files, force)?;
             Ok(())
         }
         None => {
-            // Go marshals a map with its keys sorted: cert, csr, key.
+            // Go marshals a map with its keys sorted: bundle, cert, csr, key.
             let mut m = Map::new();
+            if let Some(b) = bundle {
+                m.insert("bundle".into(), Value::String(b));
+            }
             if let Some(c) = made.cert {
                 m.insert("cert".into(), Value::String(c));
             }

@@ -17,6 +17,7 @@ mod destroy;
 mod gencert;
 mod genkey;
 mod json;
+mod kubeconfig;
 mod passphrase;
 mod print_defaults;
 mod renew;
@@ -61,6 +62,9 @@ enum Command {
     Renew(renew::Args),
     /// Delete every AWS resource tagged for the cluster
     Destroy(destroy::Args),
+    /// Kubeconfigs beyond the set: `kubeconfig user` onboards a user
+    #[command(subcommand)]
+    Kubeconfig(kubeconfig::Command),
 }
 
 /// Commands that take cfssl's Go-style flags and refuse flags after their file argument.
@@ -141,6 +145,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::CheckExpiration(a) => check_expiration::run(a),
         Command::Renew(a) => renew::run(a),
         Command::Destroy(a) => destroy::run(a),
+        Command::Kubeconfig(c) => kubeconfig::run(c),
     };
     match result {
         Ok(()) => 0,

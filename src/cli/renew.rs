@@ -1,7 +1,8 @@
-//! `kpki renew`: re-issues leaf certificates of a directory from the same CA,
-//! with the same subject and SANs (new keys with `--rekey`), and updates the
-//! kubeconfigs that embed them. Works on kpki's sets and on the tutorial's
-//! cfssl-made ones.
+//! `kpki renew`: re-issues leaf certificates of a directory from the CA that
+//! signed them, with the same subject and SANs (new keys with `--rekey`),
+//! renews a CA with its own key (`--role ca`), and updates the kubeconfigs
+//! that embed them. Works on kpki's sets and on the tutorial's cfssl-made
+//! ones. `--dry-run` computes the same and writes nothing.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::args::OutputFormat;
 use super::{display, load_ca, Failure, Result};
-use crate::k8s::plan::{Plan, Role, PLAN_FILE};
+use crate::k8s::plan::{Plan, Role, CA_STEM, PLAN_FILE};
 use crate::k8s::set::Action;
 use crate::output;
 
@@ -18,13 +19,18 @@ pub struct Args {
     /// The directory (written by `kpki bootstrap` or by the tutorial's cfssl commands)
     #[arg(long, value_name = "DIR", default_value = "pki")]
     pub dir: PathBuf,
-    /// Renew these roles (apiserver, admin, kubelet, kube-proxy, controller-manager, scheduler,
-    /// service-account) or file stems (e.g. admin, ip-172-31-0-20)
+    /// Renew these roles (ca, apiserver, admin, kubelet, kube-proxy, controller-manager, scheduler,
+    /// service-account, etcd-ca, etcd-server, ...) or file stems (e.g. admin, ip-172-31-0-20).
+    /// A CA is renewed with its own key and subject, so every certificate it signed stays valid
+    #[arg(value_delimiter = ',')]
     #[arg(long, value_name = "ROLE", required_unless_present = "all", conflicts_with = "all")]
     pub role: Vec<String>,
-    /// Renew every leaf certificate signed by the directory's CA
+    /// Renew every leaf certificate signed by one of the directory's CAs
     #[arg(long)]
     pub all: bool,
+    /// Show what would be renewed and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
     /// Make new keys too
     #[arg(long)]
     pub rekey: bool,
@@ -39,9 +45,18 @@ pub fn run(a: Args) -> Result<()> {
     if output::OutDir::open(&a.dir)?.is_none() {
         return Err(Failure::input(format!("--dir {}: no such directory", display(&a.dir))));
     }
-    let (dir, recovery) = output::OutDir::lock(&a.dir)?;
-    super::bootstrap::report_recovery(&dir, recovery);
-    let ca = load_ca(&a.dir.join("ca.pem"), &a.dir.join("ca-key.pem"), &a.passphrase)?;
+    // A dry run only reads: no lock file, no recovery of an interrupted run.
+    let dir = if a.dry_run {
+        let dir = output::OutDir::open(&a.dir)?.ok_or_else(|| Failure::input(format!("--dir {}: no such directory", display(&a.dir))))?;
+        if dir.pending_transaction() {
+            super::warn(&format!("{}: an interrupted run left {}; the real run finishes it first", display(&a.dir), output::TXN_DIR));
+        }
+        dir
+    } else {
+        let (dir, recovery) = output::OutDir::lock(&a.dir)?;
+        super::bootstrap::report_recovery(&dir, recovery);
+        dir
+    };
     // Certificates, keys and kubeconfigs, through symlinks too (a key kept
     // elsewhere); anything else under such a name is an error, not skipped.
     let mut files = std::collections::BTreeMap::new();
@@ -60,10 +75,24 @@ pub fn run(a: Args) -> Result<()> {
         Some(t) => Some(Plan::from_json(&t).map_err(|e| Failure::input(format!("{}: {e}", display(&a.dir.join(PLAN_FILE)))))?),
         None => None,
     };
-    let (leaf_stems, keyless): (Vec<String>, Vec<String>) = files
-        .keys()
-        .filter(|n| n.ends_with(".pem") && !n.ends_with("-key.pem") && n.as_str() != "ca.pem")
-        .map(|n| n.trim_end_matches(".pem").to_string())
+    // The directory's CAs: every CA certificate with its key beside it.
+    let is_ca_cert = |bytes: &Vec<u8>| {
+        crate::pki::cert::cert_from_pem(bytes).ok().is_some_and(|d| crate::pki::cert::parse(&d).is_ok_and(|c| c.is_ca()))
+    };
+    let cert_stems: Vec<String> = files.keys().filter(|n| n.ends_with(".pem") && !n.ends_with("-key.pem")).map(|n| n.trim_end_matches(".pem").to_string()).collect();
+    let ca_stems: Vec<String> = cert_stems.iter().filter(|s| files.get(&format!("{s}.pem")).is_some_and(is_ca_cert) && files.contains_key(&format!("{s}-key.pem"))).cloned().collect();
+    if !ca_stems.iter().any(|s| s == CA_STEM) {
+        return Err(Failure::input(format!("{}: no CA certificate ca.pem with its key ca-key.pem", display(&a.dir))));
+    }
+    let mut cas = std::collections::BTreeMap::new();
+    for s in &ca_stems {
+        let ca = load_ca(&a.dir.join(format!("{s}.pem")), &a.dir.join(format!("{s}-key.pem")), &a.passphrase)?;
+        cas.insert(s.clone(), ca);
+    }
+    let (leaf_stems, keyless): (Vec<String>, Vec<String>) = cert_stems
+        .iter()
+        .filter(|s| !files.get(&format!("{s}.pem")).is_some_and(is_ca_cert))
+        .cloned()
         .partition(|s| files.contains_key(&format!("{s}-key.pem")));
     if a.all {
         for s in &keyless {
@@ -75,34 +104,45 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         let mut out = Vec::new();
         for r in &a.role {
-            let by_role: Vec<String> = plan
-                .iter()
-                .flat_map(|p| p.certs.iter())
-                .filter(|c| c.role != Role::Ca && r.parse::<Role>() == Ok(c.role))
-                .map(|c| c.stem.clone())
-                .collect();
+            let by_role: Vec<String> = plan.iter().flat_map(|p| p.certs.iter()).filter(|c| r.parse::<Role>() == Ok(c.role)).map(|c| c.stem.clone()).collect();
             if !by_role.is_empty() {
                 out.extend(by_role);
-            } else if leaf_stems.contains(r) {
+            } else if leaf_stems.contains(r) || ca_stems.contains(r) {
                 out.push(r.clone());
             } else {
-                return Err(Failure::input(format!("--role {r}: no such role or certificate in {} (certificates: {})", display(&a.dir), leaf_stems.join(", "))));
+                let mut known = ca_stems.clone();
+                known.extend(leaf_stems.iter().cloned());
+                return Err(Failure::input(format!("--role {r}: no such role or certificate in {} (certificates: {})", display(&a.dir), known.join(", "))));
             }
         }
-        out.dedup();
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|s| seen.insert(s.clone()));
         out
     };
-    let (out_files, rows) = crate::k8s::renew::renew(&files, &ca, &stems, a.rekey, OffsetDateTime::now_utc()).map_err(|e| match e {
+    let (out_files, rows) = crate::k8s::renew::renew(&files, cas, &stems, a.rekey, OffsetDateTime::now_utc()).map_err(|e| match e {
         crate::k8s::set::SetError::File { file, message } => Failure::input(format!("{}: {message}", display(&a.dir.join(file)))),
         other => Failure::input(other.to_string()),
     })?;
-    dir.commit(&out_files, true)?;
+    if !a.dry_run {
+        dir.commit(&out_files, true)?;
+    }
     if a.output == OutputFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"dir": a.dir.display().to_string(), "files": rows})).unwrap_or_default());
+        let v = serde_json::json!({"dir": a.dir.display().to_string(), "dry_run": a.dry_run, "files": rows});
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         for r in &rows {
-            let action = if r.action == Action::Replace { "renewed" } else { "kept" };
-            println!("{:<34} {:<8} {:<32} {}", r.file, action, r.subject, r.expires);
+            let kubeconfig = r.file.ends_with(".kubeconfig");
+            let action = match (r.action == Action::Replace, a.dry_run, kubeconfig) {
+                (true, false, false) => "renewed",
+                (true, true, false) => "would renew",
+                (true, false, true) => "updated",
+                (true, true, true) => "would update",
+                (false, _, _) => "kept",
+            };
+            println!("{:<34} {:<12} {:<32} {}", r.file, action, r.subject, r.expires);
+        }
+        if a.dry_run {
+            println!("dry run: {} file(s) would be written; nothing was written", out_files.len());
         }
     }
     Ok(())

@@ -34,6 +34,10 @@ pub struct Args {
     /// directory's CA certificates
     #[arg(long, value_name = "FILE")]
     pub intermediates: Option<PathBuf>,
+    /// Also check the kubeconfigs the plan does not name (users' kubeconfigs from
+    /// `kpki kubeconfig user`): CA, client certificate chain, key, expiry
+    #[arg(long, requires = "dir")]
+    pub all_kubeconfigs: bool,
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -241,6 +245,29 @@ pub fn run(a: Args) -> Result<()> {
             let cert = EmbeddedFile { name: &name(&cert_file), pem: cert_pem.as_deref().unwrap_or_default() };
             for m in check::kubeconfig(&bytes, k, ca, cert_pem.is_some().then_some(cert)) {
                 r.problems.push(format!("{}: {m}", k.file));
+            }
+        }
+    }
+    if let (true, Some(od)) = (a.all_kubeconfigs, &out_dir) {
+        let planned: std::collections::HashSet<&str> = plan.iter().flat_map(|p| p.kubeconfigs.iter().map(|k| k.file.as_str())).collect();
+        for (file, kind) in od.entries()? {
+            if file.starts_with('.') || !file.ends_with(".kubeconfig") || planned.contains(file.as_str()) {
+                continue;
+            }
+            r.checked.push(shown(&file));
+            if !matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::Symlink) {
+                r.problems.push(format!("{}: it is not a regular file", shown(&file)));
+                continue;
+            }
+            match od.read(&file) {
+                Ok(Some(bytes)) => {
+                    let ca_file = EmbeddedFile { name: &name(&ca_path), pem: &ca_pem };
+                    for m in check::extra_kubeconfig(&bytes, ca_file, &ca, now) {
+                        r.problems.push(format!("{}: {m}", shown(&file)));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => r.problems.push(e.to_string()),
             }
         }
     }

@@ -309,3 +309,37 @@ pub fn kubeconfig(bytes: &[u8], spec: &KubeconfigSpec, ca: EmbeddedFile<'_>, cer
     }
     findings
 }
+
+/// What is wrong with a kubeconfig the plan does not name (a user's): it
+/// must parse, embed the CA, and hold a client certificate of that CA with
+/// its key, valid at `now`.
+pub fn extra_kubeconfig(bytes: &[u8], ca: EmbeddedFile<'_>, ca_cert: &X509Certificate<'_>, now: OffsetDateTime) -> Findings {
+    let view = match Kubeconfig::from_yaml(bytes).map_err(|e| e.to_string()).and_then(|kc| kc.current().map_err(|e| e.to_string())) {
+        Ok(v) => v,
+        Err(e) => return vec![e],
+    };
+    let mut findings = Findings::new();
+    if view.ca.as_deref() != Some(ca.pem) {
+        findings.push(format!("its certificate authority is not {}", ca.name));
+    }
+    let Some(der) = view.cert.as_deref().and_then(|c| cert::cert_from_pem(c).ok()) else {
+        findings.push("it has no readable client certificate".into());
+        return findings;
+    };
+    let Ok(c) = cert::parse(&der) else {
+        findings.push("its client certificate does not parse".into());
+        return findings;
+    };
+    if let Err(e) = chain(&c, ca_cert) {
+        findings.push(format!("its client certificate: {e}"));
+    }
+    if let Expiry::Invalid(m) = expiry(&c, now) {
+        findings.push(format!("its client certificate: {m}"));
+    }
+    match view.key.as_ref().map(|k| PrivateKey::from_pem(k)) {
+        Some(Ok(key)) if key.public_key_bits() == c.public_key().subject_public_key.data.as_ref() => {}
+        Some(Ok(_)) => findings.push("its client key does not match its client certificate".into()),
+        _ => findings.push("it has no readable client key".into()),
+    }
+    findings
+}

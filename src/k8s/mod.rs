@@ -7,3 +7,4 @@ pub mod files;
 pub mod plan;
 pub mod renew;
 pub mod set;
+pub mod user;

@@ -24,25 +24,68 @@ fn file_error(file: &str, message: impl Into<String>) -> SetError {
 }
 
 /// Renews the certificates named by `stems` (files `<stem>.pem`, keys
-/// `<stem>-key.pem`) in a directory whose files are given as data.
-pub fn renew(files: &BTreeMap<String, Vec<u8>>, ca: &Ca, stems: &[String], rekey: bool, now: OffsetDateTime) -> Result<(Vec<OutFile>, Vec<Row>), SetError> {
-    let ca_parsed = cert::parse(ca.cert_der()).map_err(SetError::CaCert)?;
+/// `<stem>-key.pem`) in a directory whose files are given as data. `cas`
+/// are the directory's CAs (by stem) with their keys: a leaf is re-issued by
+/// the one that signed it; a CA among `stems` is renewed with its own key
+/// (same subject and key, so every certificate it signed stays valid),
+/// before the leaves, which are then signed by the renewed CA.
+pub fn renew(
+    files: &BTreeMap<String, Vec<u8>>,
+    mut cas: BTreeMap<String, Ca>,
+    stems: &[String],
+    rekey: bool,
+    now: OffsetDateTime,
+) -> Result<(Vec<OutFile>, Vec<Row>), SetError> {
     let mut out = Vec::new();
     let mut rows = Vec::new();
     // Old → new bytes, to rewrite kubeconfigs that embed them.
     let mut swaps: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for stem in stems {
+    let (ca_stems, leaf_stems): (Vec<&String>, Vec<&String>) = stems.iter().partition(|s| cas.contains_key(s.as_str()));
+    for stem in ca_stems {
+        let cert_file = format!("{stem}.pem");
+        if rekey {
+            return Err(file_error(
+                &cert_file,
+                "a new CA key means a CA rotation (trust bundle, re-issuing every leaf, then dropping the old CA), which kpki does not do yet; renew the CA with its own key (without --rekey)",
+            ));
+        }
+        let pem = files.get(&cert_file).ok_or_else(|| file_error(&cert_file, "missing"))?;
+        let Some(old) = cas.remove(stem.as_str()) else { continue };
+        let (old_der, key) = old.into_parts();
+        let der = issue::renew_ca(&old_der, &key, now).map_err(|e| file_error(&cert_file, e.to_string()))?;
+        let new_pem = pem_encode("CERTIFICATE", &der);
+        swaps.push((pem.clone(), new_pem.as_bytes().to_vec()));
+        out.push(OutFile::public(&cert_file, new_pem.as_bytes()));
+        let parsed = cert::parse(&der).map_err(|e| file_error(&cert_file, e.to_string()))?;
+        let cn = cert::name_attr(parsed.subject(), &x509_parser::oid_registry::OID_X509_COMMON_NAME).unwrap_or_default();
+        rows.push(Row { file: cert_file.clone(), action: Action::Replace, reason: "renewed (same key and subject)".into(), subject: cn, expires: cert::rfc3339(cert::validity(&parsed).1) });
+        cas.insert(stem.clone(), Ca::new(der, key).map_err(|e| file_error(&cert_file, e.to_string()))?);
+    }
+    for stem in leaf_stems {
         let cert_file = format!("{stem}.pem");
         let key_file = format!("{stem}-key.pem");
         let pem = files.get(&cert_file).ok_or_else(|| file_error(&cert_file, "missing"))?;
         let der = cert::cert_from_pem(pem).map_err(|e| file_error(&cert_file, e.to_string()))?;
         let c = cert::parse(&der).map_err(|e| file_error(&cert_file, e.to_string()))?;
         if c.is_ca() {
-            return Err(file_error(&cert_file, "it is a CA certificate; renew renews leaf certificates"));
+            return Err(file_error(&cert_file, "it is a CA certificate without its key beside it; renew needs the CA's key"));
         }
-        if let Err(m) = super::check::chain(&c, &ca_parsed) {
-            return Err(file_error(&cert_file, format!("{m}; renew only re-issues certificates of this CA")));
+        // The CA that signed it, among the directory's.
+        let mut why_not = Vec::new();
+        let mut signer = None;
+        for (ca_stem, ca) in &cas {
+            let ca_parsed = cert::parse(ca.cert_der()).map_err(SetError::CaCert)?;
+            match super::check::chain(&c, &ca_parsed) {
+                Ok(()) => {
+                    signer = Some(ca);
+                    break;
+                }
+                Err(m) => why_not.push(format!("{ca_stem}.pem: {m}")),
+            }
         }
+        let Some(ca) = signer else {
+            return Err(file_error(&cert_file, format!("no CA of the directory signed it ({}); renew only re-issues certificates of the directory's CAs", why_not.join("; "))));
+        };
         let key_pem = files.get(&key_file).ok_or_else(|| file_error(&key_file, "missing: renewing needs the certificate's key"))?;
         let old_key = PrivateKey::from_pem(key_pem).map_err(|e| file_error(&key_file, e.to_string()))?;
         if old_key.public_key_bits() != c.public_key().subject_public_key.data.as_ref() {

@@ -108,6 +108,11 @@ impl Ca {
         &self.key
     }
 
+    /// The certificate's DER and the key, to renew the certificate.
+    pub fn into_parts(self) -> (Vec<u8>, PrivateKey) {
+        (self.cert_der, self.key)
+    }
+
     /// The CA certificate's NotAfter.
     pub fn not_after(&self) -> Result<OffsetDateTime, IssueError> {
         Ok(cert::validity(&cert::parse(&self.cert_der)?).1)
@@ -227,6 +232,33 @@ pub fn self_signed_ca(plan: &CertPlan, path_len: Option<u8>, key: &PrivateKey) -
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let cert = p.self_signed(key.pair()).map_err(|e| IssueError::Sign(e.to_string()))?;
     Ok(cert.der().to_vec())
+}
+
+/// The same CA again (cfssl's `gencert -renewca`): a new self-signed
+/// certificate for the same key, with the same subject, byte for byte (so
+/// every certificate it signed still names it as issuer), the same
+/// `pathLenConstraint` and the same validity length, starting now. Its
+/// subject key identifier, derived from the key, is unchanged, so every
+/// leaf's authority key identifier still matches.
+pub fn renew_ca(old_der: &[u8], key: &PrivateKey, now: OffsetDateTime) -> Result<Vec<u8>, IssueError> {
+    let old = cert::parse(old_der)?;
+    if old.public_key().subject_public_key.data.as_ref() != key.public_key_bits() {
+        return Err(IssueError::KeyMismatch);
+    }
+    let path_len = match old.basic_constraints() {
+        Ok(Some(bc)) if bc.value.ca => bc.value.path_len_constraint.map(|n| u8::try_from(n).unwrap_or(u8::MAX)),
+        _ => return Err(IssueError::NotCa("it is not a CA certificate (basicConstraints CA:TRUE is missing)".into())),
+    };
+    if old.issuer().as_raw() != old.subject().as_raw() {
+        return Err(IssueError::NotCa(format!("it is an intermediate CA issued by {}; renew it from that CA", cert::name_shown(old.issuer()))));
+    }
+    let (nb, na) = cert::validity(&old);
+    let plan = CertPlan { subject: dn_from_x509(old.subject())?, sans: vec![], validity: Validity::cfssl(now, na - nb) };
+    let der = self_signed_ca(&plan, path_len, key)?;
+    if cert::parse(&der)?.subject().as_raw() != old.subject().as_raw() {
+        return Err(IssueError::IssuerName);
+    }
+    Ok(der)
 }
 
 /// The outcome of signing: the certificate and anything the user should know.
