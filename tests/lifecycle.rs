@@ -596,3 +596,137 @@ fn a_user_kubeconfig_authenticates_and_verify_leaves_it_alone_unless_asked() {
     }
     assert_eq!(snapshot(&out), before);
 }
+
+/// Starts a one-member etcd with `server`'s certificates and `trusted` as its CA file.
+fn etcd_member(dir: &Path, certs: &Path, server: &str, peer: &str, trusted: &Path) -> (Server, u16) {
+    let etcd = require("etcd");
+    let (client, peer_port) = (free_port(), free_port());
+    let p = |n: &str| s(&certs.join(n));
+    let srv = Server(
+        Command::new(etcd)
+            .args(["--name", "m0", "--data-dir"])
+            .arg(dir.join(format!("etcd-{client}")))
+            .args(["--cert-file", &p(&format!("{server}.pem")), "--key-file", &p(&format!("{server}-key.pem"))])
+            .args(["--peer-cert-file", &p(&format!("{peer}.pem")), "--peer-key-file", &p(&format!("{peer}-key.pem"))])
+            .arg("--trusted-ca-file")
+            .arg(trusted)
+            .arg("--peer-trusted-ca-file")
+            .arg(trusted)
+            .args(["--client-cert-auth", "--peer-client-cert-auth"])
+            .arg(format!("--listen-client-urls=https://127.0.0.1:{client}"))
+            .arg(format!("--advertise-client-urls=https://127.0.0.1:{client}"))
+            .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer_port}"))
+            .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer_port}"))
+            .arg(format!("--initial-cluster=m0=https://127.0.0.1:{peer_port}"))
+            .args(["--initial-cluster-state", "new", "--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(client, "etcd");
+    (srv, client)
+}
+
+/// etcdctl put with a client certificate, retried while etcd elects itself
+/// (`tries` 1 when a refusal is expected: a refused handshake looks like a
+/// timeout to etcdctl).
+fn etcd_put(port: u16, cacert: &Path, cert: &Path, key: &Path, tries: usize) -> Output {
+    let mut last = None;
+    for _ in 0..tries {
+        let o = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints=https://127.0.0.1:{port}"))
+            .arg(format!("--cacert={}", s(cacert)))
+            .arg(format!("--cert={}", s(cert)))
+            .arg(format!("--key={}", s(key)))
+            .args(["--dial-timeout=3s", "--command-timeout=5s", "put", "rotation", "ok"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if o.status.success() {
+            return o;
+        }
+        last = Some(o);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    last.unwrap()
+}
+
+#[test]
+fn a_ca_rotation_keeps_etcd_and_kubectl_working_at_every_step() {
+    require("etcdctl");
+    require("kubectl");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pki");
+    bootstrap(&out, Some(&seed_with_cas()), &[]);
+    let old = dir.path().join("old");
+    run(Command::new("cp").arg("-a").arg(&out).arg(&old));
+    let f = |n: &str| out.join(n);
+
+    // Step 1: rotations of the cluster CA and of etcd's CA start (each alone).
+    let o = kpki_cmd(&["renew", "--dir", &s(&out), "--role", "ca", "--rekey", "--dry-run"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(snapshot(&out), snapshot(&old), "a dry run wrote");
+    let o = kpki_cmd(&["renew", "--dir", &s(&out), "--role", "ca,etcd-ca", "--rekey"]);
+    assert_eq!(code(&o), 2, "two CAs at once: {}", text(&o));
+    for ca in ["ca", "etcd-ca"] {
+        let o = kpki_cmd(&["renew", "--dir", &s(&out), "--role", ca, "--rekey"]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+    }
+    let o = kpki_cmd(&["renew", "--dir", &s(&out), "--role", "ca", "--rekey"]);
+    assert_eq!(code(&o), 2, "a second rotation while one is in progress: {}", text(&o));
+    assert_ne!(std::fs::read(f("ca-key.pem")).unwrap(), std::fs::read(old.join("ca-key.pem")).unwrap());
+    // The set verifies between the steps; bootstrap would change nothing.
+    let o = kpki_cmd(&["verify", "--dir", &s(&out)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("rotation of ca.pem is in progress"), "{}", text(&o));
+    let o = kpki_cmd(&["bootstrap", "--config", &s(&out.with_extension("toml")), "--out", &s(&out), "--dry-run"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("would write 0 of"), "{}", text(&o));
+    // The bundle trusts old and new leaves, for openssl.
+    for leaf in [old.join("admin.pem"), f("admin.pem")] {
+        assert_openssl_verifies(&f("ca-bundle.pem"), &leaf);
+    }
+    assert!(!openssl_verify(&old.join("ca.pem"), &f("admin.pem"), &[]).status.success(), "the new leaf must not chain to the old CA");
+    // kubectl with the new kubeconfig (bundle, new client cert) against a
+    // server with the old and with the new serving certificate, both trusting the bundle.
+    for certs in [&old, &out] {
+        let (_srv, port) = s_server(&certs.join("master-kubernetes.pem"), &certs.join("master-kubernetes-key.pem"), &f("ca-bundle.pem"));
+        let o = kubectl_healthz(&f("admin.kubeconfig"), port);
+        assert!(o.status.success(), "{}: {}", certs.display(), text(&o));
+        // Old clients keep working against a server still on its old certificate.
+        if certs == &old {
+            let o = kubectl_healthz(&old.join("admin.kubeconfig"), port);
+            assert!(o.status.success(), "{}", text(&o));
+        }
+    }
+    // etcd trusting the bundle, still serving its old certificate, then the new one:
+    // old and new client certificates get in.
+    for certs in [&old, &out] {
+        let (_etcd, port) = etcd_member(dir.path(), certs, "etcd-server", "etcd-peer", &f("etcd-ca-bundle.pem"));
+        for client in [&old, &out] {
+            let o = etcd_put(port, &f("etcd-ca-bundle.pem"), &client.join("apiserver-etcd-client.pem"), &client.join("apiserver-etcd-client-key.pem"), 50);
+            assert!(o.status.success(), "server {} client {}: {}", certs.display(), client.display(), text(&o));
+        }
+    }
+
+    // Step 2: finish. Only the new CAs are trusted; the set verifies.
+    let o = kpki_cmd(&["renew", "--dir", &s(&out), "--finish-rotation"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = kpki_cmd(&["verify", "--dir", &s(&out)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("in progress"), "{}", text(&o));
+    assert_eq!(std::fs::read(f("ca-bundle.pem")).unwrap(), std::fs::read(f("ca.pem")).unwrap());
+    let o = kpki_cmd(&["renew", "--dir", &s(&out), "--finish-rotation"]);
+    assert_eq!(code(&o), 2, "nothing left to finish: {}", text(&o));
+    let (_srv, port) = s_server(&f("master-kubernetes.pem"), &f("master-kubernetes-key.pem"), &f("ca.pem"));
+    let o = kubectl_healthz(&f("admin.kubeconfig"), port);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = kubectl_healthz(&old.join("admin.kubeconfig"), port);
+    assert!(!o.status.success(), "the old CA's client certificate must be refused after the rotation");
+    let (_etcd, port) = etcd_member(dir.path(), &out, "etcd-server", "etcd-peer", &f("etcd-ca.pem"));
+    let o = etcd_put(port, &f("etcd-ca.pem"), &f("apiserver-etcd-client.pem"), &f("apiserver-etcd-client-key.pem"), 50);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = etcd_put(port, &f("etcd-ca.pem"), &old.join("apiserver-etcd-client.pem"), &old.join("apiserver-etcd-client-key.pem"), 1);
+    assert!(!o.status.success(), "etcd accepted the old etcd CA's client certificate after the rotation");
+}

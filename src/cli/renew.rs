@@ -23,7 +23,7 @@ pub struct Args {
     /// service-account, etcd-ca, etcd-server, ...) or file stems (e.g. admin, ip-172-31-0-20).
     /// A CA is renewed with its own key and subject, so every certificate it signed stays valid
     #[arg(value_delimiter = ',')]
-    #[arg(long, value_name = "ROLE", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(long, value_name = "ROLE", required_unless_present_any = ["all", "finish_rotation"], conflicts_with = "all")]
     pub role: Vec<String>,
     /// Renew every leaf certificate signed by one of the directory's CAs
     #[arg(long)]
@@ -31,9 +31,15 @@ pub struct Args {
     /// Show what would be renewed and write nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Make new keys too
+    /// Make new keys too. For a CA (--role ca) this starts a rotation: a new CA key and
+    /// certificate, the trust bundle ca-bundle.pem (new + old) in every kubeconfig, and
+    /// every leaf of the CA re-issued from the new one; deploy, then --finish-rotation
     #[arg(long)]
     pub rekey: bool,
+    /// Finish a CA rotation: kubeconfigs and ca-bundle.pem trust only the new CA
+    /// (all CAs in rotation, or those named with --role)
+    #[arg(long, conflicts_with_all = ["all", "rekey"])]
+    pub finish_rotation: bool,
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -101,6 +107,16 @@ pub fn run(a: Args) -> Result<()> {
     }
     let stems: Vec<String> = if a.all {
         leaf_stems
+    } else if a.finish_rotation && a.role.is_empty() {
+        let rotating: Vec<String> = ca_stems
+            .iter()
+            .filter(|s| files.get(&crate::k8s::renew::bundle_file(s)).is_some_and(|b| crate::pki::cert::certs_from_pem(b).is_ok_and(|c| c.len() > 1)))
+            .cloned()
+            .collect();
+        if rotating.is_empty() {
+            return Err(Failure::input(format!("--finish-rotation: no CA of {} is in a rotation (no <ca>-bundle.pem with two CAs)", display(&a.dir))));
+        }
+        rotating
     } else {
         let mut out = Vec::new();
         for r in &a.role {
@@ -119,10 +135,46 @@ pub fn run(a: Args) -> Result<()> {
         out.retain(|s| seen.insert(s.clone()));
         out
     };
-    let (out_files, rows) = crate::k8s::renew::renew(&files, cas, &stems, a.rekey, OffsetDateTime::now_utc()).map_err(|e| match e {
+    let in_dir = |e: crate::k8s::set::SetError| match e {
         crate::k8s::set::SetError::File { file, message } => Failure::input(format!("{}: {message}", display(&a.dir.join(file)))),
         other => Failure::input(other.to_string()),
-    })?;
+    };
+    let now = OffsetDateTime::now_utc();
+    let rotating: Vec<&String> = stems.iter().filter(|s| ca_stems.contains(s)).collect();
+    let (out_files, rows) = if a.finish_rotation {
+        if let Some(leaf) = stems.iter().find(|s| !ca_stems.contains(s)) {
+            return Err(Failure::input(format!("--finish-rotation: {leaf} is not a CA; name CAs with --role (e.g. --role ca)")));
+        }
+        let mut out = (Vec::new(), Vec::new());
+        for s in &stems {
+            let (f, r) = crate::k8s::renew::finish_rotation(&files, s).map_err(in_dir)?;
+            out.0.extend(f);
+            out.1.extend(r);
+        }
+        out
+    } else if a.rekey && !rotating.is_empty() {
+        if stems.len() > 1 {
+            return Err(Failure::input("--rekey of a CA starts its rotation, which re-issues every leaf it signed: name that one CA alone (e.g. --role ca --rekey)"));
+        }
+        let ca_stem = rotating[0].as_str();
+        let key_file = a.dir.join(format!("{ca_stem}-key.pem"));
+        let encrypted = files.get(&format!("{ca_stem}-key.pem")).is_some_and(|k| crate::pki::key::PrivateKey::is_encrypted_pem(k));
+        let passphrase = if encrypted {
+            Some(a.passphrase.require(&format!("Passphrase for the new {}: ", display(&key_file)), "the CA key is encrypted, so the new one will be")?)
+        } else {
+            None
+        };
+        let encode = |k: &crate::pki::key::PrivateKey| -> std::result::Result<zeroize::Zeroizing<String>, crate::k8s::set::SetError> {
+            match &passphrase {
+                Some(p) => k.to_encrypted_pem(p),
+                None => k.to_pem(crate::pki::key::KeyFormat::Cfssl),
+            }
+            .map_err(|e| crate::k8s::set::SetError::File { file: format!("{ca_stem}-key.pem"), message: e.to_string() })
+        };
+        crate::k8s::renew::start_rotation(&files, &cas, ca_stem, encode, now).map_err(in_dir)?
+    } else {
+        crate::k8s::renew::renew(&files, cas, &stems, a.rekey, now).map_err(in_dir)?
+    };
     if !a.dry_run {
         dir.commit(&out_files, true)?;
     }
@@ -132,17 +184,21 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         for r in &rows {
             let kubeconfig = r.file.ends_with(".kubeconfig");
-            let action = match (r.action == Action::Replace, a.dry_run, kubeconfig) {
-                (true, false, false) => "renewed",
-                (true, true, false) => "would renew",
-                (true, false, true) => "updated",
-                (true, true, true) => "would update",
-                (false, _, _) => "kept",
+            let action = match (&r.action, a.dry_run, kubeconfig) {
+                (Action::Replace, false, false) => "renewed",
+                (Action::Replace, true, false) => "would renew",
+                (Action::Replace, false, true) => "updated",
+                (Action::Replace, true, true) => "would update",
+                (Action::Create, false, _) => "created",
+                (Action::Create, true, _) => "would create",
+                (Action::Keep, _, _) => "kept",
             };
             println!("{:<34} {:<12} {:<32} {}", r.file, action, r.subject, r.expires);
         }
         if a.dry_run {
             println!("dry run: {} file(s) would be written; nothing was written", out_files.len());
+        } else if a.rekey && !rotating.is_empty() {
+            println!("rotation started: give ca-bundle.pem (old + new CA) to every component that verifies certificates (--client-ca-file, --trusted-ca-file, ...), deploy the re-issued certificates and kubeconfigs, then run `kpki renew --dir {} --finish-rotation`", display(&a.dir));
         }
     }
     Ok(())

@@ -151,6 +151,32 @@ pub fn run(a: Args) -> Result<()> {
             continue;
         };
         let file = file.as_str();
+        // A CA's trust bundle during a rotation: its current CA first, then
+        // the old ones, each a self-signed CA with the same subject.
+        if let Some(ca_spec) = plan.as_ref().and_then(|p| p.certs.iter().find(|c| c.role.is_ca() && c.bundle_file() == file)) {
+            let bundle = read_input(path, "trust bundle").ok().and_then(|b| cert::certs_from_pem(&b).ok()).unwrap_or_default();
+            let current = by_file.get(ca_spec.cert_file().as_str()).map(|&j| loaded[j].2.as_slice());
+            if bundle.first().map(|c| c.as_ref()) != current {
+                r.problems.push(format!("{file}: its first certificate is not {} (a rotation writes the current CA first)", ca_spec.cert_file()));
+            }
+            for (k, der) in bundle.iter().enumerate().skip(1) {
+                match cert::parse(der) {
+                    Ok(old) => {
+                        if old.subject().as_raw() != c.subject().as_raw() || check::chain(&old, &old).is_err() || cert::ca_problem(&old).is_some() {
+                            r.problems.push(format!("{file}: certificate {} is not a self-signed CA with the subject of {}", k + 1, ca_spec.cert_file()));
+                        }
+                        if let check::Expiry::Invalid(m) = check::expiry(&old, now) {
+                            r.warnings.push(format!("{file}: the old CA (certificate {}): {m}; finish the rotation", k + 1));
+                        }
+                    }
+                    Err(e) => r.problems.push(format!("{file}: certificate {}: {e}", k + 1)),
+                }
+            }
+            if bundle.len() > 1 {
+                r.warnings.push(format!("{file}: a rotation of {} is in progress; finish it with `kpki renew --finish-rotation` once every component has the new certificates", ca_spec.cert_file()));
+            }
+            continue;
+        }
         let spec = plan.as_ref().and_then(|p| p.cert(file.trim_end_matches(".pem")));
         let is_root = *der == ca_der.as_ref();
         match spec {
@@ -241,7 +267,15 @@ pub fn run(a: Args) -> Result<()> {
             };
             let cert_file = dir.join(format!("{}.pem", k.stem));
             let cert_pem = read_input(&cert_file, "certificate").ok();
-            let ca = EmbeddedFile { name: &name(&ca_path), pem: &ca_pem };
+            // During a rotation kubeconfigs trust the CA's bundle (current CA first).
+            let bundle_name = plan.ca().map(|c| c.bundle_file()).unwrap_or_default();
+            let bundle = od_read(&out_dir, &bundle_name).filter(|b| {
+                cert::certs_from_pem(b).ok().is_some_and(|c| c.len() > 1 && c.first().map(|f| f.as_ref()) == Some(ca_der.as_ref()))
+            });
+            let ca = match &bundle {
+                Some(b) => EmbeddedFile { name: &bundle_name, pem: b },
+                None => EmbeddedFile { name: &name(&ca_path), pem: &ca_pem },
+            };
             let cert = EmbeddedFile { name: &name(&cert_file), pem: cert_pem.as_deref().unwrap_or_default() };
             for m in check::kubeconfig(&bytes, k, ca, cert_pem.is_some().then_some(cert)) {
                 r.problems.push(format!("{}: {m}", k.file));
@@ -292,6 +326,11 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         Err(Failure::check(format!("{} problem(s) found", r.problems.len())))
     }
+}
+
+/// A member of the directory, if it can be read.
+fn od_read(od: &Option<output::OutDir>, name: &str) -> Option<Vec<u8>> {
+    od.as_ref()?.read(name).ok().flatten()
 }
 
 fn print(a: &Args, r: &Report) {

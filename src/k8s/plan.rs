@@ -142,6 +142,10 @@ impl CertSpec {
     pub fn key_file(&self) -> String {
         format!("{}-key.pem", self.stem)
     }
+    /// `<stem>-bundle.pem`: a CA's trust bundle while it is rotated (new CA, then old).
+    pub fn bundle_file(&self) -> String {
+        format!("{}-bundle.pem", self.stem)
+    }
     /// The stem of the CA that signs it: its own for a CA, else `issuer`
     /// or the cluster CA's.
     pub fn issuer_stem(&self) -> &str {
@@ -295,6 +299,9 @@ impl Plan {
             }
             let owner = format!("the {} certificate {:?}", role_label(c.role), c.cn);
             claim(c.cert_file(), owner.clone())?;
+            if c.role.is_ca() {
+                claim(c.bundle_file(), owner.clone())?;
+            }
             claim(c.key_file(), owner)?;
         }
         if self.certs.iter().filter(|c| c.role == Role::Ca).count() != 1 {

@@ -99,6 +99,7 @@ pub type Existing = BTreeMap<String, Vec<u8>>;
 /// The file names `decide` looks at for a plan.
 pub fn relevant_files(plan: &Plan) -> Vec<String> {
     let mut v: Vec<String> = plan.certs.iter().flat_map(|c| [c.cert_file(), c.key_file()]).collect();
+    v.extend(plan.certs.iter().filter(|c| c.role.is_ca()).map(|c| c.bundle_file()));
     v.extend(plan.kubeconfigs.iter().map(|k| k.file.clone()));
     v.extend([ENCRYPTION_FILE.to_string(), PLAN_FILE.to_string(), INVENTORY_FILE.to_string()]);
     v
@@ -277,6 +278,7 @@ pub fn decide<'p>(
         } else if cert_kept[ca_idx] && cert_kept[idx] && kept_keys.contains_key(&idx) {
             let render = || -> Option<Zeroizing<String>> {
                 let ca_pem = pem_encode("CERTIFICATE", &cert::cert_from_pem(existing.get(&order[ca_idx].cert_file())?).ok()?);
+                let ca_pem = trust_pem(existing, order[ca_idx], &ca_pem);
                 let cert_pem = pem_encode("CERTIFICATE", &cert::cert_from_pem(existing.get(&spec.cert_file())?).ok()?);
                 let key_pem = kept_keys.get(&idx)?.to_pem(KeyFormat::Cfssl).ok()?;
                 Some(files::Kubeconfig::new(&plan.cluster, &k.server, &ca_pem, &k.user, &cert_pem, &key_pem).to_yaml())
@@ -433,7 +435,9 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
         }
         let k = &plan.kubeconfigs[i];
         let key_pem = key_of(idx)?.to_pem(KeyFormat::Cfssl).map_err(|e| file_error(&k.file, e.to_string()))?;
-        let text = files::Kubeconfig::new(&plan.cluster, &k.server, &cert_pems[issuer[idx]], &k.user, &cert_pems[idx], &key_pem).to_yaml();
+        let ca_idx = issuer[idx];
+        let trust = if writes(Kind::Cert(ca_idx)) { cert_pems[ca_idx].clone() } else { trust_pem(existing, order[ca_idx], &cert_pems[ca_idx]) };
+        let text = files::Kubeconfig::new(&plan.cluster, &k.server, &trust, &k.user, &cert_pems[idx], &key_pem).to_yaml();
         files.push(OutFile::private(&k.file, text.as_bytes()));
     }
     if writes(Kind::EncryptionConfig) {
@@ -454,6 +458,21 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
         return Err(file_error(".", format!("internal error: decided to write {said:?} but made {made:?}")));
     }
     Ok(Applied { files, rows, warnings })
+}
+
+/// What a kubeconfig trusts for a CA that stays: during a rotation, the
+/// CA's trust bundle (`<ca>-bundle.pem`, which holds the current CA first);
+/// otherwise the CA alone.
+fn trust_pem(existing: &Existing, ca: &CertSpec, ca_pem: &str) -> String {
+    let Some(bundle) = existing.get(&ca.bundle_file()) else { return ca_pem.to_string() };
+    let Ok(certs) = cert::certs_from_pem(bundle) else { return ca_pem.to_string() };
+    let current = cert::cert_from_pem(ca_pem.as_bytes()).ok();
+    match (certs.first(), current) {
+        (Some(first), Some(cur)) if certs.len() > 1 && first.as_ref() == cur.as_ref() => {
+            certs.iter().map(|c| pem_encode("CERTIFICATE", c)).collect::<String>()
+        }
+        _ => ca_pem.to_string(),
+    }
 }
 
 fn existing_cert(existing: &Existing, file: &str) -> Result<Vec<u8>, SetError> {

@@ -388,8 +388,11 @@ pub const MAX_WORKERS: usize = 5000;
 /// `ca.pem`).
 /// The optional CAs' files are reserved whether or not they are enabled, so
 /// turning one on later cannot collide with a node.
-pub const RESERVED_STEMS: [&str; 13] = [
+pub const RESERVED_STEMS: [&str; 16] = [
     "ca",
+    "ca-bundle",
+    "etcd-ca-bundle",
+    "front-proxy-ca-bundle",
     "admin",
     "kube-proxy",
     "kube-controller-manager",
