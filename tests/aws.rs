@@ -443,3 +443,49 @@ fn endpoint_failures_are_one_line_with_operation_endpoint_status_and_attempts() 
     assert!(line.len() < 300 && line.contains("connection failed") && line.contains("127.0.0.1:1 "), "{line}");
     assert!(!tmp.path().join("pki").exists());
 }
+
+#[test]
+fn user_tags_reach_every_resource_and_destroy_lists_before_deleting() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cluster = "tagged";
+    let config = config_named(cluster).replacen("[aws]\n", "[aws]\ntags = { team = \"platform\", \"cost-center\" = \"42\" }\n", 1);
+    ok(&bootstrap_aws(m.port, d, &config));
+    let s = state(m.port, cluster);
+    let has = |v: &Value| v["tags"]["team"] == "platform" && v["tags"]["cost-center"] == "42" && v["tags"][format!("kubernetes.io/cluster/{cluster}")] == "owned";
+    for kind in ["vpcs", "subnets", "instances", "lbs"] {
+        let items = s[kind].as_array().unwrap();
+        assert!(!items.is_empty(), "{kind}");
+        for item in items {
+            assert!(has(item), "{kind} lacks the user's tags: {item}");
+        }
+    }
+    // A tag kpki owns is refused before anything is called.
+    std::fs::write(d.join("bad.toml"), config_named("bad").replacen("[aws]\n", "[aws]\ntags = { Name = \"x\" }\n", 1)).unwrap();
+    let o = kpki_aws(m.port, d).args(["bootstrap", "--provider", "aws", "--config", "bad.toml", "--out", "bad"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("aws.tags"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // destroy --dry-run lists (type, id, name) of everything and deletes nothing.
+    let o = kpki_aws(m.port, d).args(["destroy", "--provider", "aws", "--config", "cluster.toml", "--dry-run"]).output().unwrap();
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.lines().next().unwrap().starts_with("TYPE"), "{out}");
+    for i in s["instances"].as_array().unwrap() {
+        let id = i["id"].as_str().unwrap();
+        assert!(out.lines().any(|l| l.starts_with("instance") && l.contains(id) && l.contains(i["name"].as_str().unwrap())), "{id} not listed: {out}");
+    }
+    for (kind, key) in [("vpc", "vpcs"), ("subnet", "subnets")] {
+        let id = s[key][0]["id"].as_str().unwrap();
+        assert!(out.lines().any(|l| l.starts_with(kind) && l.contains(id)), "{kind} {id} not listed: {out}");
+    }
+    assert!(out.lines().any(|l| l.starts_with("load-balancer")), "{out}");
+    assert!(out.contains("nothing was deleted"), "{out}");
+    assert_eq!(state(m.port, cluster), s, "a dry run deleted something");
+    ok(&kpki_aws(m.port, d).args(["destroy", "--provider", "aws", "--config", "cluster.toml", "--yes"]).output().unwrap());
+    assert_eq!(state(m.port, cluster)["tagged_count"], 0);
+    let o = kpki_aws(m.port, d).args(["destroy", "--provider", "aws", "--config", "cluster.toml", "--dry-run"]).output().unwrap();
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("nothing is tagged"), "{}", String::from_utf8_lossy(&o.stdout));
+}

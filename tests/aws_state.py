@@ -30,6 +30,7 @@ out["vpcs"] = [
         "dhcp": v.get("DhcpOptionsId"),
         "dns_support": ec2.describe_vpc_attribute(VpcId=v["VpcId"], Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"],
         "dns_hostnames": ec2.describe_vpc_attribute(VpcId=v["VpcId"], Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"],
+        "tags": {t["Key"]: t["Value"] for t in v.get("Tags", [])},
     }
     for v in vpcs
 ]
@@ -37,7 +38,10 @@ out["dhcp"] = [
     {"id": d["DhcpOptionsId"], "config": {c["Key"]: [x["Value"] for x in c["Values"]] for c in d["DhcpConfigurations"]}}
     for d in ec2.describe_dhcp_options(Filters=owned)["DhcpOptions"]
 ]
-out["subnets"] = [{"id": s["SubnetId"], "cidr": s["CidrBlock"], "vpc": s["VpcId"]} for s in ec2.describe_subnets(Filters=owned)["Subnets"]]
+out["subnets"] = [
+    {"id": s["SubnetId"], "cidr": s["CidrBlock"], "vpc": s["VpcId"], "tags": {t["Key"]: t["Value"] for t in s.get("Tags", [])}}
+    for s in ec2.describe_subnets(Filters=owned)["Subnets"]
+]
 out["igws"] = [
     {"id": g["InternetGatewayId"], "vpcs": [a["VpcId"] for a in g.get("Attachments", [])]}
     for g in ec2.describe_internet_gateways(Filters=owned)["InternetGateways"]
@@ -72,6 +76,7 @@ for res in ec2.describe_instances(Filters=owned)["Reservations"]:
             {
                 "id": i["InstanceId"],
                 "name": name_of(i.get("Tags")),
+                "tags": {t["Key"]: t["Value"] for t in i.get("Tags", [])},
                 "role": next((t["Value"] for t in i.get("Tags", []) if t["Key"] == "kpki:role"), None),
                 "state": i["State"]["Name"],
                 "type": i["InstanceType"],

@@ -27,6 +27,9 @@ pub struct Args {
     /// Do not ask for confirmation
     #[arg(long)]
     pub yes: bool,
+    /// List what would be deleted (type, id, name) and delete nothing
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -42,11 +45,34 @@ pub fn run(a: Args) -> Result<()> {
     a.aws.check()?;
     let cluster = load_cluster(a.config.as_deref())?;
     let provider = a.aws.provider(&cluster);
+    let listed = provider.to_destroy(&cluster).map_err(|e| Failure::input(e.to_string()))?;
+    if listed.is_empty() {
+        println!("nothing is tagged for cluster {} in {}", cluster.name, provider.options.region);
+        return Ok(());
+    }
+    let table = |out: &mut dyn Write| -> std::io::Result<()> {
+        writeln!(out, "{:<18} {:<34} NAME", "TYPE", "ID")?;
+        for r in &listed {
+            writeln!(out, "{:<18} {:<34} {}", r.kind, r.id, crate::pki::json::shown(&r.name))?;
+        }
+        Ok(())
+    };
+    if a.dry_run {
+        let _ = table(&mut std::io::stdout().lock());
+        println!("dry run: {} resource(s) of cluster {} in {} would be deleted; nothing was deleted", listed.len(), cluster.name, provider.options.region);
+        return Ok(());
+    }
     if !a.yes {
         if !std::io::stdin().is_terminal() {
-            return Err(Failure::input("destroy deletes the whole cluster; pass --yes when not running on a terminal"));
+            return Err(Failure::input("destroy deletes the whole cluster; pass --yes when not running on a terminal (--dry-run lists what it would delete)"));
         }
-        eprint!("Delete every AWS resource of cluster {} in {}? Type the cluster name to confirm: ", cluster.name, provider.options.region);
+        let _ = table(&mut std::io::stderr().lock());
+        eprint!(
+            "Delete these {} resource(s) of cluster {} in {}? Type the cluster name to confirm: ",
+            listed.len(),
+            cluster.name,
+            provider.options.region
+        );
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer).map_err(|e| Failure::input(format!("cannot read the answer: {e}")))?;
@@ -54,12 +80,8 @@ pub fn run(a: Args) -> Result<()> {
             return Err(Failure::input("not confirmed; nothing was deleted"));
         }
     }
-    let (deleted, failed) = provider.destroy(&cluster).map_err(|e| Failure::input(e.to_string()))?;
-    if deleted.is_empty() && failed.is_empty() {
-        println!("nothing is tagged for cluster {}", cluster.name);
-    } else {
-        println!("deleted {} resource(s) of cluster {}", deleted.len(), cluster.name);
-    }
+    let (deleted, failed) = provider.destroy(&cluster, (!a.yes).then_some(&listed[..])).map_err(|e| Failure::input(e.to_string()))?;
+    println!("deleted {} resource(s) of cluster {}", deleted.len(), cluster.name);
     if failed.is_empty() {
         Ok(())
     } else {

@@ -72,6 +72,9 @@ pub struct AwsConfig {
     pub ami_name: String,
     /// The EC2 key pair; default: the cluster name.
     pub key_name: Option<String>,
+    /// `[aws.tags]`: the user's tags on every resource kpki creates, besides
+    /// its own (`Name`, the cluster's ownership tag, `kpki:role`).
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for AwsConfig {
@@ -82,6 +85,7 @@ impl Default for AwsConfig {
             ami_owner: "099720109477".into(),
             ami_name: "ubuntu-pro-server/images/hvm-ssd/ubuntu-xenial-16.04-amd64-pro-server-20221202".into(),
             key_name: None,
+            tags: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -239,6 +243,7 @@ impl Cluster {
                 return Err(field("aws.key_name", format!("{} is not an EC2 key pair name (1-255 printable ASCII characters)", shown(k))));
             }
         }
+        check_user_tags(&raw.aws.tags)?;
         crate::pki::request::check_host_name(&raw.cluster_domain)
             .map_err(|m| field("cluster_domain", format!("{} is not a domain: {m}", shown(&raw.cluster_domain))))?;
         // The apiserver's longest name must still be a DNS name.
@@ -368,6 +373,33 @@ fn cidr(name: &str, s: &str) -> Result<Ipv4Net, ClusterError> {
 
 fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// Most `[aws.tags]`: AWS allows 50 tags per resource and kpki sets three.
+pub const MAX_USER_TAGS: usize = 47;
+
+/// `[aws.tags]` as AWS accepts them, none taking a tag kpki owns.
+fn check_user_tags(tags: &std::collections::BTreeMap<String, String>) -> Result<(), ClusterError> {
+    if tags.len() > MAX_USER_TAGS {
+        return Err(field("aws.tags", format!("{} tags; AWS allows 50 per resource and kpki sets 3, so at most {MAX_USER_TAGS}", tags.len())));
+    }
+    for (k, v) in tags {
+        let at = format!("aws.tags.{}", shown(k));
+        if k.is_empty() || k.chars().count() > 128 || k.chars().any(char::is_control) {
+            return Err(field(at, "a tag key has 1-128 printable characters"));
+        }
+        if v.chars().count() > 256 || v.chars().any(char::is_control) {
+            return Err(field(at, "a tag value has at most 256 printable characters"));
+        }
+        let lower = k.to_ascii_lowercase();
+        if lower.starts_with("aws:") {
+            return Err(field(at, "keys starting with aws: are reserved by AWS"));
+        }
+        if k == "Name" || lower.starts_with("kubernetes.io/cluster/") || lower.starts_with("kpki:") {
+            return Err(field(at, "kpki sets this tag itself (Name, kubernetes.io/cluster/<name>, kpki:role)"));
+        }
+    }
+    Ok(())
 }
 
 /// An API address is an IP or a host name (no wildcard).

@@ -113,7 +113,9 @@ impl Aws {
 }
 
 fn tags(d: &Desired, name: &str, role: &str) -> Vec<(String, String)> {
-    vec![("Name".into(), name.into()), (cluster_tag(&d.cluster), "owned".into()), (ROLE_TAG.into(), role.into())]
+    let mut t = vec![("Name".into(), name.into()), (cluster_tag(&d.cluster), "owned".into()), (ROLE_TAG.into(), role.into())];
+    t.extend(d.user_tags.iter().cloned());
+    t
 }
 
 fn tag_spec(d: &Desired, rt: ResourceType, name: &str, role: &str) -> TagSpecification {

@@ -68,13 +68,23 @@ impl AwsProvider {
         Desired::from_cluster(&c)
     }
 
-    /// Deletes everything tagged for the cluster; returns (deleted, not deleted).
-    pub fn destroy(&self, cluster: &Cluster) -> Result<(Vec<String>, Vec<String>), ProvisionError> {
+    /// What destroy would delete now, in its order; nothing is changed.
+    pub fn to_destroy(&self, cluster: &Cluster) -> Result<Vec<reconcile::Resource>, ProvisionError> {
+        let d = self.desired(cluster);
+        runtime()?.block_on(async {
+            let aws = Aws::connect(&self.options).await;
+            Ok(reconcile::to_destroy(&aws, &d).await?)
+        })
+    }
+
+    /// Deletes everything tagged for the cluster (only if it is still what
+    /// `confirmed` lists, when given); returns (deleted, not deleted).
+    pub fn destroy(&self, cluster: &Cluster, confirmed: Option<&[reconcile::Resource]>) -> Result<(Vec<String>, Vec<String>), ProvisionError> {
         let d = self.desired(cluster);
         runtime()?.block_on(async {
             let aws = Aws::connect(&self.options).await;
             let reporter = Reporter { tty: std::io::stderr().is_terminal(), ssh_dir: self.ssh_dir.clone() };
-            Ok(reconcile::destroy(&aws, &d, &reporter, self.poll).await?)
+            Ok(reconcile::destroy(&aws, &d, &reporter, self.poll, confirmed).await?)
         })
     }
 

@@ -60,6 +60,8 @@ pub struct Desired {
     pub lb_name: String,
     pub tg_name: String,
     pub instances: Vec<InstanceSpec>,
+    /// The user's `[aws.tags]`, on every resource created.
+    pub user_tags: Vec<(String, String)>,
 }
 
 impl Desired {
@@ -99,6 +101,7 @@ impl Desired {
             ami_id: c.aws.ami_id.clone(),
             ami_owner: c.aws.ami_owner.clone(),
             ami_name: c.aws.ami_name.clone(),
+            user_tags: c.aws.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             lb_name: c.name.clone(),
             tg_name: format!("{}-targets", c.name),
             instances,
@@ -837,10 +840,72 @@ pub fn explain(e: &CloudError) -> String {
     }
 }
 
-/// Deletes everything tagged for the cluster in dependency order, retrying
-/// dependency violations with backoff. Returns what was deleted and what was not.
-pub async fn destroy<C: Cloud>(cloud: &C, d: &Desired, progress: &dyn Progress, poll: Duration) -> Result<(Vec<String>, Vec<String>), ReconcileError> {
+/// One resource `destroy` deletes, as the confirmation lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Resource {
+    /// Its type, e.g. `instance`, `vpc`.
+    pub kind: &'static str,
+    /// Its id (or ARN's last part, or the key pair's name).
+    pub id: String,
+    /// Its Name tag (the cluster's name for network resources), or the name in its ARN.
+    pub name: String,
+}
+
+/// Every resource tagged for the cluster, in the order `destroy` deletes them.
+pub fn resources(s: &State, d: &Desired) -> Vec<Resource> {
+    let r = |kind: &'static str, id: &str, name: &str| Resource { kind, id: id.to_string(), name: name.to_string() };
+    let named = |arn: &str| arn.rsplit(':').next().and_then(|x| x.split('/').nth(1)).unwrap_or(arn).to_string();
+    let mut out: Vec<Resource> = live(s).map(|i| r("instance", &i.id, &i.name)).collect();
+    out.extend(s.listeners.iter().map(|l| r("listener", short(&l.arn), &format!("port {}", l.port))));
+    if let Some(lb) = s.lb.as_ref().filter(|l| l.owned) {
+        out.push(r("load-balancer", short(&lb.arn), &named(&lb.arn)));
+    }
+    if let Some(tg) = s.tg.as_ref().filter(|t| t.owned) {
+        out.push(r("target-group", short(&tg.arn), &named(&tg.arn)));
+    }
+    out.extend(s.security_groups.iter().map(|g| r("security-group", &g.id, &d.cluster)));
+    out.extend(s.route_tables.iter().map(|t| r("route-table", &t.id, &d.cluster)));
+    out.extend(s.igws.iter().map(|g| r("internet-gateway", &g.id, &d.cluster)));
+    out.extend(s.subnets.iter().map(|x| r("subnet", &x.id, &d.cluster)));
+    out.extend(s.vpcs.iter().map(|v| r("vpc", &v.id, &d.cluster)));
+    out.extend(s.dhcps.iter().map(|o| r("dhcp-options", &o.id, &d.cluster)));
+    if s.key_pair {
+        out.push(r("key-pair", &d.key_name, &d.key_name));
+    }
+    out
+}
+
+/// What `destroy` would delete now (nothing is changed).
+pub async fn to_destroy<C: Cloud>(cloud: &C, d: &Desired) -> Result<Vec<Resource>, ReconcileError> {
     let state = cloud.describe(d).await.map_err(|e| ReconcileError::Describe(explain(&e)))?;
+    Ok(resources(&state, d))
+}
+
+/// Deletes everything tagged for the cluster in dependency order, retrying
+/// dependency violations with backoff. Returns what was deleted and what was
+/// not. With `confirmed`, the resources the user confirmed: when what is
+/// tagged now differs (something was created since), nothing is deleted.
+pub async fn destroy<C: Cloud>(
+    cloud: &C,
+    d: &Desired,
+    progress: &dyn Progress,
+    poll: Duration,
+    confirmed: Option<&[Resource]>,
+) -> Result<(Vec<String>, Vec<String>), ReconcileError> {
+    let state = cloud.describe(d).await.map_err(|e| ReconcileError::Describe(explain(&e)))?;
+    if let Some(listed) = confirmed {
+        let mut now = resources(&state, d);
+        let mut listed = listed.to_vec();
+        now.sort();
+        listed.sort();
+        let new: Vec<String> = now.iter().filter(|r| !listed.contains(r)).map(|r| format!("{} {}", r.kind, r.id)).collect();
+        if !new.is_empty() {
+            return Err(ReconcileError::Drift(vec![format!(
+                "resources appeared after the list was shown ({}); nothing was deleted, run destroy again to see the new list",
+                new.join(", ")
+            )]));
+        }
+    }
     let mut deleted = Vec::new();
     let mut failed = Vec::new();
     for del in deletions(&state, &d.key_name) {

@@ -310,7 +310,7 @@ mod tests {
         let order: Vec<String> = reconcile::deletions(&sim.state(), &d.key_name).iter().map(|x| x.describe()).collect();
         assert!(order[0].starts_with("terminate instances"));
         assert!(order.last().unwrap().starts_with("delete key pair"));
-        let (deleted, failed) = block_on(reconcile::destroy(&sim, &d, &quiet, Duration::from_millis(1))).unwrap();
+        let (deleted, failed) = block_on(reconcile::destroy(&sim, &d, &quiet, Duration::from_millis(1), None)).unwrap();
         assert!(failed.is_empty(), "{failed:?}");
         assert_eq!(deleted.len(), order.len());
         assert_eq!(sim.state(), State::default());
