@@ -163,6 +163,11 @@ pub fn run(a: Args) -> Result<()> {
             continue;
         }
         let view = Kubeconfig::from_yaml(&bytes).map_err(|e| e.to_string()).and_then(|k| k.current().map_err(|e| e.to_string()));
+        // A `.conf` is a kubeconfig in kubeadm's tree, but may be anything
+        // else in another directory: only one that parses is looked at.
+        if view.is_err() && !name.ends_with(".kubeconfig") {
+            continue;
+        }
         match view {
             Ok(v) => match v.cert.as_deref().map(cert::cert_from_pem) {
                 Some(Ok(der)) => entries.push(entry(name, &der)),

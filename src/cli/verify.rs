@@ -157,7 +157,10 @@ pub fn run(a: Args) -> Result<()> {
             let bundle = read_input(path, "trust bundle").ok().and_then(|b| cert::certs_from_pem(&b).ok()).unwrap_or_default();
             let current = by_file.get(ca_spec.cert_file().as_str()).map(|&j| loaded[j].2.as_slice());
             if bundle.first().map(|c| c.as_ref()) != current {
-                r.problems.push(format!("{file}: its first certificate is not {} (a rotation writes the current CA first)", ca_spec.cert_file()));
+                r.problems.push(format!(
+                    "{file}: its first certificate is not {} (a rotation writes the current CA first); if the CA was replaced since (bootstrap --force), the bundle is stale: remove it",
+                    ca_spec.cert_file()
+                ));
             }
             for (k, der) in bundle.iter().enumerate().skip(1) {
                 match cert::parse(der) {
@@ -335,7 +338,14 @@ fn od_read(od: &Option<output::OutDir>, name: &str) -> Option<Vec<u8>> {
 
 fn print(a: &Args, r: &Report) {
     if a.output == OutputFormat::Json {
-        let v = json!({"ok": r.problems.is_empty(), "checked": r.checked, "problems": r.problems, "warnings": r.warnings});
+        let v = json!({
+            "apiVersion": super::check_expiration::API_VERSION,
+            "kind": "VerifyResult",
+            "ok": r.problems.is_empty(),
+            "checked": r.checked,
+            "problems": r.problems,
+            "warnings": r.warnings,
+        });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return;
     }
