@@ -489,3 +489,25 @@ fn user_tags_reach_every_resource_and_destroy_lists_before_deleting() {
     ok(&o);
     assert!(String::from_utf8_lossy(&o.stdout).contains("nothing is tagged"), "{}", String::from_utf8_lossy(&o.stdout));
 }
+
+#[test]
+fn destroy_keeps_a_key_pair_it_did_not_create() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cluster = "mine";
+    // The user's own key pair, untagged, named as the cluster (kpki's default key_name).
+    let py = format!(
+        "import boto3; boto3.client('ec2', endpoint_url='{}', region_name='us-east-2', aws_access_key_id='testing', aws_secret_access_key='testing').create_key_pair(KeyName='{cluster}')",
+        endpoint(m.port)
+    );
+    run(Command::new("python3").args(["-c", &py]));
+    ok(&bootstrap_aws(m.port, d, &config_named(cluster)));
+    let o = kpki_aws(m.port, d).args(["destroy", "--provider", "aws", "--config", "cluster.toml", "--dry-run"]).output().unwrap();
+    ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("key-pair"), "{}", String::from_utf8_lossy(&o.stdout));
+    ok(&kpki_aws(m.port, d).args(["destroy", "--provider", "aws", "--config", "cluster.toml", "--yes"]).output().unwrap());
+    let after = state(m.port, cluster);
+    assert_eq!(after["key_pairs"], serde_json::json!([cluster]), "the user's key pair was deleted: {after}");
+    assert!(after["instances"].as_array().unwrap().is_empty());
+}

@@ -731,3 +731,80 @@ fn a_ca_rotation_keeps_etcd_and_kubectl_working_at_every_step() {
     let o = etcd_put(port, &f("etcd-ca.pem"), &old.join("apiserver-etcd-client.pem"), &old.join("apiserver-etcd-client-key.pem"), 1);
     assert!(!o.status.success(), "etcd accepted the old etcd CA's client certificate after the rotation");
 }
+
+/// Found by an attacker-minded review: each of these once passed silently.
+#[test]
+fn hostile_files_and_paths_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pki");
+    bootstrap(&out, None, &[]);
+    let d = s(&out);
+    // A planted trust bundle (the current CA plus a stranger with the same
+    // subject) is neither adopted by bootstrap nor accepted by verify.
+    let evil_csr = dir.path().join("evil.json");
+    std::fs::write(&evil_csr, r#"{"CN":"Kubernetes","names":[{"C":"US","ST":"Oregon","L":"Portland","O":"Kubernetes","OU":"Kubernetes The Hard Way"}],"key":{"algo":"ecdsa","size":256}}"#).unwrap();
+    let o = run(Command::new(kpki()).args(["gencert", "-initca"]).arg(&evil_csr));
+    split(dir.path().join("evil"), &o.stdout);
+    let planted = [std::fs::read(out.join("ca.pem")).unwrap(), std::fs::read(dir.path().join("evil.pem")).unwrap()].concat();
+    std::fs::write(out.join("ca-bundle.pem"), &planted).unwrap();
+    let before = std::fs::read(out.join("admin.kubeconfig")).unwrap();
+    bootstrap(&out, None, &[]);
+    assert_eq!(std::fs::read(out.join("admin.kubeconfig")).unwrap(), before, "bootstrap adopted a planted bundle");
+    let o = kpki_cmd(&["verify", "--dir", &d]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("not endorsed"), "{}", text(&o));
+    std::fs::remove_file(out.join("ca-bundle.pem")).unwrap();
+
+    // A kubeconfig with an added field kubectl acts on is flagged; so is a
+    // kubeconfig others can read (it holds a private key).
+    let kc = out.join("admin.kubeconfig");
+    let original = std::fs::read_to_string(&kc).unwrap();
+    let server_line = original.lines().find(|l| l.trim_start().starts_with("server:")).unwrap().to_string();
+    std::fs::write(&kc, original.replacen(&server_line, &format!("{server_line}\n    insecure-skip-tls-verify: true"), 1)).unwrap();
+    let view = run(Command::new("kubectl").args(["config", "view", "--kubeconfig"]).arg(&kc).args(["-o", "jsonpath={.clusters[0].cluster.insecure-skip-tls-verify}"]));
+    assert_eq!(String::from_utf8_lossy(&view.stdout), "true", "the edit must be what kubectl reads");
+    std::fs::set_permissions(out.join("kube-proxy.kubeconfig"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let o = kpki_cmd(&["verify", "--dir", &d]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(stdout.contains("admin.kubeconfig: it differs from what kpki renders"), "{stdout}");
+    assert!(stdout.contains("kube-proxy.kubeconfig: mode 0644"), "{stdout}");
+    std::fs::write(&kc, &original).unwrap();
+    std::fs::set_permissions(out.join("kube-proxy.kubeconfig"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    run(Command::new(kpki()).arg("verify").arg("--dir").arg(&out));
+
+    // kubeconfig user --out never replaces a file of the set, or a file that
+    // is not a kubeconfig, even with --force.
+    for target in [out.join("ca-key.pem"), out.join("admin.kubeconfig"), out.join("plan.json")] {
+        let before = std::fs::read(&target).unwrap();
+        let o = kpki_cmd(&["kubeconfig", "user", "--dir", &d, "--name", "bob", "--out", &s(&target), "--force"]);
+        assert_eq!(code(&o), 2, "{}: {}", target.display(), text(&o));
+        assert_eq!(std::fs::read(&target).unwrap(), before);
+    }
+    let elsewhere = dir.path().join("notes.txt");
+    std::fs::write(&elsewhere, "mine").unwrap();
+    let o = kpki_cmd(&["kubeconfig", "user", "--dir", &d, "--name", "bob", "--out", &s(&elsewhere), "--force"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "mine");
+
+    // check-expiration reports a dangling symlink instead of skipping it.
+    std::os::unix::fs::symlink(dir.path().join("gone.pem"), out.join("gone.pem")).unwrap();
+    let o = kpki_cmd(&["check-expiration", "--dir", &d]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(text(&o).contains("gone.pem"), "{}", text(&o));
+}
+
+#[test]
+fn an_expired_intermediate_or_root_fails_verify_as_it_fails_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, int, leaf) = three_level(dir.path(), None);
+    // Five years on, the leaf (one year) has expired; so has nothing else.
+    // Check the intermediate's end: the config gives it 43800h (five years).
+    let later = at(5 * 365 + 10);
+    let o = kpki_cmd(&["verify", "--ca", &s(&root), "--intermediates", &s(&int), "--at", &later, &s(&leaf)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(stdout.contains("its intermediate") && stdout.contains("expired"), "{stdout}");
+    let o = openssl_verify(&root, &leaf, &["-untrusted", &s(&int), "-attime", &(time::OffsetDateTime::now_utc() + time::Duration::days(5 * 365 + 10)).unix_timestamp().to_string()]);
+    assert!(!o.status.success());
+}

@@ -161,6 +161,23 @@ pub fn run(a: Args) -> Result<()> {
     };
     let names = set::relevant_files(&plan);
     let existing = read_existing(dir.as_ref(), &names)?;
+    // Files of an optional CA that was turned off stay (kpki deletes nothing),
+    // but they are no longer the set's: say so before verify does.
+    if let Some(dir) = &dir {
+        let present = dir.entries()?;
+        let left: Vec<String> = crate::model::cluster::RESERVED_STEMS
+            .iter()
+            .map(|s| format!("{s}.pem"))
+            .filter(|f| present.contains_key(f) && !names.contains(f))
+            .collect();
+        if !left.is_empty() {
+            super::warn(&format!(
+                "{} in {} are not in the plan (etcd_ca or front_proxy_ca is off): they are kept, verify reports them; move them away, or turn the option on again",
+                left.join(", "),
+                display(&a.out)
+            ));
+        }
+    }
     if let Some(dir) = &dir {
         tighten_key_modes(dir, &existing.keys().cloned().collect::<Vec<_>>(), a.dry_run)?;
     }

@@ -149,6 +149,10 @@ pub fn run(a: Args) -> Result<()> {
         }
         let bytes = match dir.read(&name) {
             Ok(Some(b)) => b,
+            Ok(None) if kind == rustix::fs::FileType::Symlink => {
+                entries.push(unreadable(name, "it is a symlink to a missing file".into()));
+                continue;
+            }
             Ok(None) => continue,
             Err(e) => {
                 entries.push(unreadable(name, e.to_string()));
@@ -176,6 +180,18 @@ pub fn run(a: Args) -> Result<()> {
                 None => {}
             },
             Err(e) => entries.push(unreadable(name, e)),
+        }
+    }
+    // Names that are not UTF-8 cannot be read by name here; they are
+    // reported, not skipped.
+    if let Ok(list) = std::fs::read_dir(&a.dir) {
+        use std::os::unix::ffi::OsStrExt;
+        for e in list.flatten() {
+            let raw = e.file_name();
+            let b = raw.as_bytes();
+            if raw.to_str().is_none() && (b.ends_with(b".pem") || b.ends_with(b".kubeconfig")) {
+                entries.push(unreadable(raw.to_string_lossy().into_owned(), "its name is not UTF-8; rename it".into()));
+            }
         }
     }
     let failing = entries.iter().filter(|e| matches!(e.status, Status::Fail | Status::Expired | Status::Unreadable)).count();

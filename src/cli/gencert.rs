@@ -80,23 +80,37 @@ pub fn run(a: Args) -> Result<()> {
     emit(made, a.out.bare.as_deref(), a.out.out_dir.as_deref(), a.out.force)
 }
 
-/// The certificate followed by the intermediates of the -ca file: every
-/// certificate in it that is not self-signed (a root does not belong in a
-/// chain a server sends), in the file's order.
+/// The certificate followed by its chain from the -ca file: the signing CA
+/// (the file's first certificate), then each next issuer found in the file,
+/// up to but not including a self-signed root (a root does not belong in the
+/// chain a server sends). Certificates of the file not on that path are left
+/// out, with a warning.
 fn chain_of(cert_pem: &str, ca_path: &Path) -> Result<String> {
     use crate::pki::{cert, key::pem_encode};
+    let bad = |e: &dyn std::fmt::Display| Failure::input(format!("CA certificate {}: {e}", display(ca_path)));
     let pem = read_input(ca_path, "CA certificate")?;
-    let certs = cert::certs_from_pem(&pem).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(ca_path))))?;
+    let ders = cert::certs_from_pem(&pem).map_err(|e| bad(&e))?;
+    let parsed = ders.iter().map(|d| cert::parse(d)).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| bad(&e))?;
     let mut out = cert_pem.to_string();
-    let mut intermediates = 0;
-    for der in certs {
-        let c = cert::parse(&der).map_err(|e| Failure::input(format!("CA certificate {}: {e}", display(ca_path))))?;
-        if c.issuer().as_raw() != c.subject().as_raw() {
-            out.push_str(&pem_encode("CERTIFICATE", &der));
-            intermediates += 1;
+    let mut used = vec![false; parsed.len()];
+    let mut current = 0usize;
+    loop {
+        let c = &parsed[current];
+        if c.issuer().as_raw() == c.subject().as_raw() || used[current] {
+            break;
+        }
+        used[current] = true;
+        out.push_str(&pem_encode("CERTIFICATE", &ders[current]));
+        match (0..parsed.len()).find(|&j| !used[j] && crate::k8s::check::chain(c, &parsed[j]).is_ok()) {
+            Some(j) => current = j,
+            None => break,
         }
     }
-    if intermediates == 0 {
+    let skipped = used.iter().enumerate().filter(|&(j, u)| !(*u || j == 0 || parsed[j].issuer().as_raw() == parsed[j].subject().as_raw())).count();
+    if skipped > 0 {
+        warn(&format!("-bundle: {skipped} certificate(s) of {} are not on the signing CA's chain; left out of the bundle", display(ca_path)));
+    }
+    if !used.iter().any(|u| *u) {
         warn(&format!("-bundle: {} is a root CA; the bundle holds only the certificate", display(ca_path)));
     }
     Ok(out)

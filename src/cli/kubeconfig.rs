@@ -46,6 +46,41 @@ pub struct UserArgs {
     pub passphrase: super::passphrase::PassphraseArgs,
 }
 
+/// Refuses an `--out` that is a file of the set's directory (by its real
+/// location), or an existing file that is not a kubeconfig, or an existing
+/// kubeconfig without `--force`.
+fn check_out(out: &std::path::Path, set_dir: &std::path::Path, plan: Option<&Plan>, force: bool) -> Result<()> {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let same_dir = match (std::fs::canonicalize(&parent), std::fs::canonicalize(set_dir)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same_dir {
+        let planned = plan.is_some_and(|p| crate::k8s::set::relevant_files(p).contains(&name));
+        if planned || name.ends_with(".pem") || name.starts_with('.') {
+            return Err(Failure::input(format!("--out {}: it is one of the set's files; write the user's kubeconfig elsewhere (or leave out --out)", display(out))));
+        }
+    }
+    match std::fs::symlink_metadata(out) {
+        Err(_) => Ok(()),
+        Ok(m) if !m.file_type().is_file() => Err(Failure::input(format!("--out {}: it exists and is not a regular file", display(out)))),
+        Ok(_) => {
+            let bytes = super::read_input(out, "kubeconfig")?;
+            if crate::k8s::files::Kubeconfig::from_yaml(&bytes).is_err() {
+                return Err(Failure::input(format!("--out {}: it exists and is not a kubeconfig; kpki replaces only a kubeconfig (with --force)", display(out))));
+            }
+            if !force {
+                return Err(Failure::input(format!("--out {}: exists; pass --force to replace it with a new certificate", display(out))));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Where the kubeconfig goes.
 enum Target {
     /// A member of the set's directory.
@@ -90,10 +125,15 @@ fn user(a: UserArgs) -> Result<()> {
         None => Target::Dir(user::file_name(plan.as_ref(), &a.name).map_err(|e| Failure::input(e.to_string()))?),
         Some(p) => Target::File(p.clone()),
     };
-    if let Target::Dir(name) = &target {
-        if od.read(name)?.is_some() && !a.force {
-            return Err(Failure::input(format!("{}: exists; pass --force to replace it with a new certificate", display(&a.dir.join(name)))));
+    match &target {
+        Target::Dir(name) => {
+            if od.read(name)?.is_some() && !a.force {
+                return Err(Failure::input(format!("{}: exists; pass --force to replace it with a new certificate", display(&a.dir.join(name)))));
+            }
         }
+        // Only a kubeconfig is ever replaced, and never a file of the set,
+        // whatever the path says (a key, a certificate, the set's kubeconfigs).
+        Target::File(out) => check_out(out, &a.dir, plan.as_ref(), a.force)?,
     }
     let (text, warnings) = user::kubeconfig(&ca, &cluster, &server, &spec, OffsetDateTime::now_utc()).map_err(|e| Failure::input(e.to_string()))?;
     for w in warnings {

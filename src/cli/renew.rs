@@ -175,7 +175,10 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         crate::k8s::renew::renew(&files, cas, &stems, a.rekey, now).map_err(in_dir)?
     };
-    if !a.dry_run {
+    if a.dry_run {
+        // What the real run would refuse, the dry run refuses too.
+        dir.check_replaceable(out_files.iter().filter_map(|f| f.path.to_str()))?;
+    } else {
         dir.commit(&out_files, true)?;
     }
     if a.output == OutputFormat::Json {
@@ -198,7 +201,13 @@ pub fn run(a: Args) -> Result<()> {
         if a.dry_run {
             println!("dry run: {} file(s) would be written; nothing was written", out_files.len());
         } else if a.rekey && !rotating.is_empty() {
-            println!("rotation started: give ca-bundle.pem (old + new CA) to every component that verifies certificates (--client-ca-file, --trusted-ca-file, ...), deploy the re-issued certificates and kubeconfigs, then run `kpki renew --dir {} --finish-rotation`", display(&a.dir));
+            println!(
+                "rotation started: give {} (the new CA, then the old) to every component that verifies certificates (--client-ca-file, --trusted-ca-file, ...), deploy the re-issued certificates and kubeconfigs, then run `kpki renew --dir {} --finish-rotation`",
+                crate::k8s::renew::bundle_file(rotating[0]),
+                display(&a.dir)
+            );
+        } else if a.finish_rotation {
+            println!("rotation finished: deploy the kubeconfigs and the CA bundle again (they now trust only the new CA), then the old CA can be retired");
         }
     }
     Ok(())

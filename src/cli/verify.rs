@@ -89,7 +89,7 @@ pub fn run(a: Args) -> Result<()> {
             if od.pending_transaction() {
                 r.problems.push(format!("{}: a kpki run was interrupted while writing the set; run the same bootstrap or renew again to finish it", output::TXN_DIR));
             }
-            for name in od.entries()?.into_keys().filter(|n| !n.starts_with('.') && (n.ends_with("-key.pem") || n == ENCRYPTION_FILE)) {
+            for name in od.entries()?.into_keys().filter(|n| !n.starts_with('.') && (n.ends_with("-key.pem") || n.ends_with(".kubeconfig") || n == ENCRYPTION_FILE)) {
                 if let Some(mode) = od.followed_mode(&name).filter(|m| m & 0o077 != 0) {
                     r.problems.push(format!("{}: mode {mode:04o} lets other users read a secret; chmod 600 it (bootstrap does for files it owns)", shown(&name)));
                 }
@@ -114,6 +114,12 @@ pub fn run(a: Args) -> Result<()> {
     }
     if let Err(e) = cert::verify_signed_by(&ca, ca.public_key()) {
         r.problems.push(format!("{}: it is not self-signed ({e})", name(&ca_path)));
+    }
+    // A root outside the checked files is still checked for expiry.
+    if !files.contains(&ca_path) {
+        if let check::Expiry::Invalid(m) = check::expiry(&ca, now) {
+            r.problems.push(format!("{}: {m}", name(&ca_path)));
+        }
     }
 
     // Every certificate, read once; the CA certificates among them (and
@@ -154,30 +160,33 @@ pub fn run(a: Args) -> Result<()> {
         // A CA's trust bundle during a rotation: its current CA first, then
         // the old ones, each a self-signed CA with the same subject.
         if let Some(ca_spec) = plan.as_ref().and_then(|p| p.certs.iter().find(|c| c.role.is_ca() && c.bundle_file() == file)) {
-            let bundle = read_input(path, "trust bundle").ok().and_then(|b| cert::certs_from_pem(&b).ok()).unwrap_or_default();
-            let current = by_file.get(ca_spec.cert_file().as_str()).map(|&j| loaded[j].2.as_slice());
-            if bundle.first().map(|c| c.as_ref()) != current {
-                r.problems.push(format!(
-                    "{file}: its first certificate is not {} (a rotation writes the current CA first); if the CA was replaced since (bootstrap --force), the bundle is stale: remove it",
+            let bundle: Vec<Vec<u8>> =
+                read_input(path, "trust bundle").ok().and_then(|b| cert::certs_from_pem(&b).ok()).unwrap_or_default().into_iter().map(|c| c.to_vec()).collect();
+            let current = by_file.get(ca_spec.cert_file().as_str()).map(|&j| loaded[j].2.clone()).unwrap_or_default();
+            let record = od_read(&out_dir, &ca_spec.rotation_file());
+            match check::bundle_endorsed(&bundle, &current, record.as_deref()) {
+                Err(m) if bundle.len() == 1 => r.problems.push(format!(
+                    "{file}: {m}; it is stale (the CA was replaced or renewed by hand since): remove it or write the current {} into it",
                     ca_spec.cert_file()
-                ));
-            }
-            for (k, der) in bundle.iter().enumerate().skip(1) {
-                match cert::parse(der) {
-                    Ok(old) => {
-                        if old.subject().as_raw() != c.subject().as_raw() || check::chain(&old, &old).is_err() || cert::ca_problem(&old).is_some() {
-                            r.problems.push(format!("{file}: certificate {} is not a self-signed CA with the subject of {}", k + 1, ca_spec.cert_file()));
-                        }
-                        if let check::Expiry::Invalid(m) = check::expiry(&old, now) {
+                )),
+                Err(m) => r.problems.push(format!("{file}: {m}")),
+                Ok(()) if bundle.len() > 1 => {
+                    for (k, der) in bundle.iter().enumerate().skip(1) {
+                        if let Some(check::Expiry::Invalid(m)) = cert::parse(der).ok().map(|old| check::expiry(&old, now)) {
                             r.warnings.push(format!("{file}: the old CA (certificate {}): {m}; finish the rotation", k + 1));
                         }
                     }
-                    Err(e) => r.problems.push(format!("{file}: certificate {}: {e}", k + 1)),
+                    r.warnings.push(format!(
+                        "{file}: a rotation of {} is in progress; finish it with `kpki renew --finish-rotation` once every component has the new certificates",
+                        ca_spec.cert_file()
+                    ));
                 }
+                Ok(()) => {}
             }
-            if bundle.len() > 1 {
-                r.warnings.push(format!("{file}: a rotation of {} is in progress; finish it with `kpki renew --finish-rotation` once every component has the new certificates", ca_spec.cert_file()));
-            }
+            continue;
+        }
+        // A rotation's record is checked with its bundle.
+        if plan.as_ref().is_some_and(|p| p.certs.iter().any(|c| c.role.is_ca() && c.rotation_file() == file)) {
             continue;
         }
         let spec = plan.as_ref().and_then(|p| p.cert(file.trim_end_matches(".pem")));
@@ -213,8 +222,16 @@ pub fn run(a: Args) -> Result<()> {
             )),
             _ => {
                 let others: Vec<x509_parser::certificate::X509Certificate<'_>> = pool.iter().filter(|p| p.as_raw() != c.as_raw()).cloned().collect();
-                if let Err(m) = check::path(c, &others, &ca) {
-                    r.problems.push(format!("{file}: {m}"));
+                match check::path(c, &others, &ca) {
+                    Err(m) => r.problems.push(format!("{file}: {m}")),
+                    // Every CA on the path must be valid now, as openssl checks.
+                    Ok(links) => {
+                        for j in links {
+                            if let check::Expiry::Invalid(m) = check::expiry(&others[j], now) {
+                                r.problems.push(format!("{file}: its intermediate {}: {m}", cert::name_shown(others[j].subject())));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -272,15 +289,35 @@ pub fn run(a: Args) -> Result<()> {
             let cert_pem = read_input(&cert_file, "certificate").ok();
             // During a rotation kubeconfigs trust the CA's bundle (current CA first).
             let bundle_name = plan.ca().map(|c| c.bundle_file()).unwrap_or_default();
+            let record = plan.ca().and_then(|c| od_read(&out_dir, &c.rotation_file()));
             let bundle = od_read(&out_dir, &bundle_name).filter(|b| {
-                cert::certs_from_pem(b).ok().is_some_and(|c| c.len() > 1 && c.first().map(|f| f.as_ref()) == Some(ca_der.as_ref()))
+                let certs: Vec<Vec<u8>> = cert::certs_from_pem(b).map(|v| v.into_iter().map(|c| c.to_vec()).collect()).unwrap_or_default();
+                certs.len() > 1 && check::bundle_endorsed(&certs, &ca_der, record.as_deref()).is_ok()
             });
             let ca = match &bundle {
                 Some(b) => EmbeddedFile { name: &bundle_name, pem: b },
                 None => EmbeddedFile { name: &name(&ca_path), pem: &ca_pem },
             };
             let cert = EmbeddedFile { name: &name(&cert_file), pem: cert_pem.as_deref().unwrap_or_default() };
-            for m in check::kubeconfig(&bytes, k, ca, cert_pem.is_some().then_some(cert)) {
+            let findings = check::kubeconfig(&bytes, k, ca, cert_pem.is_some().then_some(cert));
+            // Right in every field verify reads, it must also be exactly what
+            // kpki renders: an added field (insecure-skip-tls-verify, a token,
+            // a proxy, a second cluster) changes what kubectl does.
+            if findings.is_empty() {
+                let key = read_input(&dir.join(format!("{}-key.pem", k.stem)), "key").ok().and_then(|p| key::PrivateKey::from_pem(&p).ok());
+                let ca_text = String::from_utf8_lossy(ca.pem).into_owned();
+                let rendered = match (key.and_then(|k| k.to_pem(key::KeyFormat::Cfssl).ok()), cert_pem.as_deref().and_then(|p| cert::cert_from_pem(p).ok())) {
+                    (Some(key_pem), Some(der)) => Some(files::Kubeconfig::new(&plan.cluster, &k.server, &ca_text, &k.user, &key::pem_encode("CERTIFICATE", &der), &key_pem).to_yaml()),
+                    _ => None,
+                };
+                if rendered.is_some_and(|text| text.as_bytes() != bytes.as_slice()) {
+                    r.problems.push(format!(
+                        "{}: it differs from what kpki renders for the plan (a field was added or changed, e.g. insecure-skip-tls-verify, a token, another cluster or user); run bootstrap to write it again",
+                        k.file
+                    ));
+                }
+            }
+            for m in findings {
                 r.problems.push(format!("{}: {m}", k.file));
             }
         }
@@ -298,8 +335,18 @@ pub fn run(a: Args) -> Result<()> {
             }
             match od.read(&file) {
                 Ok(Some(bytes)) => {
-                    let ca_file = EmbeddedFile { name: &name(&ca_path), pem: &ca_pem };
-                    for m in check::extra_kubeconfig(&bytes, ca_file, &ca, now) {
+                    let ca_name = name(&ca_path);
+                    let mut trusted = vec![EmbeddedFile { name: &ca_name, pem: &ca_pem }];
+                    let bundle_name = plan.as_ref().and_then(|p| p.ca()).map(|c| c.bundle_file()).unwrap_or_default();
+                    let record = plan.as_ref().and_then(|p| p.ca()).and_then(|c| od_read(&out_dir, &c.rotation_file()));
+                    let bundle = od_read(&out_dir, &bundle_name).filter(|b| {
+                        let certs: Vec<Vec<u8>> = cert::certs_from_pem(b).map(|v| v.into_iter().map(|c| c.to_vec()).collect()).unwrap_or_default();
+                        certs.len() > 1 && check::bundle_endorsed(&certs, &ca_der, record.as_deref()).is_ok()
+                    });
+                    if let Some(b) = &bundle {
+                        trusted.push(EmbeddedFile { name: &bundle_name, pem: b });
+                    }
+                    for m in check::extra_kubeconfig(&bytes, &trusted, &ca, now, a.expires_within) {
                         r.problems.push(format!("{}: {m}", shown(&file)));
                     }
                 }

@@ -313,14 +313,17 @@ pub fn kubeconfig(bytes: &[u8], spec: &KubeconfigSpec, ca: EmbeddedFile<'_>, cer
 /// What is wrong with a kubeconfig the plan does not name (a user's): it
 /// must parse, embed the CA, and hold a client certificate of that CA with
 /// its key, valid at `now`.
-pub fn extra_kubeconfig(bytes: &[u8], ca: EmbeddedFile<'_>, ca_cert: &X509Certificate<'_>, now: OffsetDateTime) -> Findings {
+/// With `window`, a certificate ending within it is a finding too.
+/// `trusted`: what it may embed as its certificate authority (the CA, or
+/// during a rotation the CA's bundle too).
+pub fn extra_kubeconfig(bytes: &[u8], trusted: &[EmbeddedFile<'_>], ca_cert: &X509Certificate<'_>, now: OffsetDateTime, window: Option<Duration>) -> Findings {
     let view = match Kubeconfig::from_yaml(bytes).map_err(|e| e.to_string()).and_then(|kc| kc.current().map_err(|e| e.to_string())) {
         Ok(v) => v,
         Err(e) => return vec![e],
     };
     let mut findings = Findings::new();
-    if view.ca.as_deref() != Some(ca.pem) {
-        findings.push(format!("its certificate authority is not {}", ca.name));
+    if !trusted.iter().any(|t| view.ca.as_deref() == Some(t.pem)) {
+        findings.push(format!("its certificate authority is not {}", trusted.iter().map(|t| t.name).collect::<Vec<_>>().join(" or ")));
     }
     let Some(der) = view.cert.as_deref().and_then(|c| cert::cert_from_pem(c).ok()) else {
         findings.push("it has no readable client certificate".into());
@@ -333,8 +336,10 @@ pub fn extra_kubeconfig(bytes: &[u8], ca: EmbeddedFile<'_>, ca_cert: &X509Certif
     if let Err(e) = chain(&c, ca_cert) {
         findings.push(format!("its client certificate: {e}"));
     }
-    if let Expiry::Invalid(m) = expiry(&c, now) {
-        findings.push(format!("its client certificate: {m}"));
+    match (expiry(&c, now), window.map(|w| expiry_within(&c, now, w))) {
+        (Expiry::Invalid(m), _) => findings.push(format!("its client certificate: {m}")),
+        (_, Some(Expiry::Soon(m))) => findings.push(format!("its client certificate: {m}, within --expires-within")),
+        _ => {}
     }
     match view.key.as_ref().map(|k| PrivateKey::from_pem(k)) {
         Some(Ok(key)) if key.public_key_bits() == c.public_key().subject_public_key.data.as_ref() => {}
@@ -342,4 +347,32 @@ pub fn extra_kubeconfig(bytes: &[u8], ca: EmbeddedFile<'_>, ca_cert: &X509Certif
         _ => findings.push("it has no readable client key".into()),
     }
     findings
+}
+
+/// Whether a CA's trust bundle is one kpki's rotation wrote: its first
+/// certificate is the current CA, and every other one (an old CA) is
+/// endorsed in the rotation record (`<ca>-rotation.pem`) by a certificate
+/// over the old CA's subject and key that the *current* CA signed. Only the
+/// holder of the current CA key can make that record, so a bundle planted by
+/// someone who can only write files cannot make kubeconfigs or `verify`
+/// trust another CA.
+pub fn bundle_endorsed(bundle: &[Vec<u8>], current_ca: &[u8], record_pem: Option<&[u8]>) -> Result<(), String> {
+    let Some(first) = bundle.first() else { return Err("it holds no certificate".into()) };
+    if first.as_slice() != current_ca {
+        return Err("its first certificate is not the current CA (a rotation writes the current CA first)".into());
+    }
+    let Ok(current) = cert::parse(current_ca) else { return Err("the current CA does not parse".into()) };
+    let record: Vec<Vec<u8>> = record_pem.and_then(|p| cert::certs_from_pem(p).ok()).map(|v| v.into_iter().map(|c| c.to_vec()).collect()).unwrap_or_default();
+    let endorsements: Vec<X509Certificate<'_>> = record.iter().filter_map(|d| cert::parse(d).ok()).filter(|e| chain(e, &current).is_ok()).collect();
+    for (k, der) in bundle.iter().enumerate().skip(1) {
+        let Ok(old) = cert::parse(der) else { return Err(format!("certificate {} does not parse", k + 1)) };
+        if old.subject().as_raw() != current.subject().as_raw() || chain(&old, &old).is_err() || cert::ca_problem(&old).is_some() {
+            return Err(format!("certificate {} is not a self-signed CA with the current CA's subject", k + 1));
+        }
+        let endorsed = endorsements.iter().any(|e| e.subject().as_raw() == old.subject().as_raw() && e.public_key().raw == old.public_key().raw);
+        if !endorsed {
+            return Err(format!("certificate {} (an old CA) is not endorsed by the current CA in the rotation record; kpki did not write this bundle", k + 1));
+        }
+    }
+    Ok(())
 }

@@ -146,6 +146,10 @@ impl CertSpec {
     pub fn bundle_file(&self) -> String {
         format!("{}-bundle.pem", self.stem)
     }
+    /// `<stem>-rotation.pem`: a rotation's record, the old CA endorsed by the new.
+    pub fn rotation_file(&self) -> String {
+        format!("{}-rotation.pem", self.stem)
+    }
     /// The stem of the CA that signs it: its own for a CA, else `issuer`
     /// or the cluster CA's.
     pub fn issuer_stem(&self) -> &str {
@@ -301,6 +305,7 @@ impl Plan {
             claim(c.cert_file(), owner.clone())?;
             if c.role.is_ca() {
                 claim(c.bundle_file(), owner.clone())?;
+                claim(c.rotation_file(), owner.clone())?;
             }
             claim(c.key_file(), owner)?;
         }

@@ -59,6 +59,11 @@ pub fn renew(
         let parsed = cert::parse(&der).map_err(|e| file_error(&cert_file, e.to_string()))?;
         let cn = cert::name_attr(parsed.subject(), &x509_parser::oid_registry::OID_X509_COMMON_NAME).unwrap_or_default();
         rows.push(Row { file: cert_file.clone(), action: Action::Replace, reason: "renewed (same key and subject)".into(), subject: cn, expires: cert::rfc3339(cert::validity(&parsed).1) });
+        // A bundle left by a finished rotation holds the CA alone: it follows.
+        if files.get(&bundle_file(stem)).is_some_and(|b| bundle_certs(b).len() == 1) {
+            out.push(OutFile::public(bundle_file(stem), new_pem.as_bytes()));
+            rows.push(Row::file(bundle_file(stem), Action::Replace, "holds the renewed CA"));
+        }
         cas.insert(stem.clone(), Ca::new(der, key).map_err(|e| file_error(&cert_file, e.to_string()))?);
     }
     for stem in leaf_stems {
@@ -224,6 +229,11 @@ pub fn bundle_file(ca_stem: &str) -> String {
     format!("{ca_stem}-bundle.pem")
 }
 
+/// A rotation's record of a CA: `<stem>-rotation.pem`.
+pub fn rotation_file(ca_stem: &str) -> String {
+    format!("{ca_stem}-rotation.pem")
+}
+
 /// The certificates of a bundle file's PEM, as DER.
 fn bundle_certs(pem: &[u8]) -> Vec<Vec<u8>> {
     cert::certs_from_pem(pem).map(|v| v.into_iter().map(|c| c.to_vec()).collect()).unwrap_or_default()
@@ -281,12 +291,18 @@ pub fn start_rotation(
         Row::file(&bundle, if files.contains_key(&bundle) { Action::Replace } else { Action::Create }, "rotation: trust bundle (new CA, then old)"),
     ];
     let new_ca = Ca::new(new_der, key).map_err(|e| file_error(&cert_file, e.to_string()))?;
+    // The record: the old CA's subject and key endorsed by the new CA, so
+    // that only this rotation's bundle is ever trusted (see check::bundle_endorsed).
+    let endorsement = issue::endorse(old.cert_der(), &new_ca, now).map_err(|e| file_error(&cert_file, e.to_string()))?;
+    let record = rotation_file(ca_stem);
+    out.push(OutFile::public(&record, pem_encode("CERTIFICATE", &endorsement).as_bytes()));
+    rows.push(Row::file(&record, if files.contains_key(&record) { Action::Replace } else { Action::Create }, "rotation: the old CA endorsed by the new"));
     // Every leaf the old CA signed, with its key beside it, is re-issued.
     let mut swaps: Vec<(Vec<u8>, Vec<u8>)> = vec![(old_pem.clone(), bundle_pem.as_bytes().to_vec())];
     let mut keyless = Vec::new();
     for (name, pem) in files.iter().filter(|(n, _)| n.ends_with(".pem") && !n.ends_with("-key.pem")) {
         let stem = name.trim_end_matches(".pem");
-        if cas.contains_key(stem) || name == &bundle {
+        if cas.contains_key(stem) || name == &bundle || *name == rotation_file(ca_stem) {
             continue;
         }
         let Ok(der) = cert::cert_from_pem(pem) else { continue };
@@ -334,7 +350,7 @@ pub fn finish_rotation(files: &BTreeMap<String, Vec<u8>>, ca_stem: &str) -> Resu
         for o in &old {
             let Ok(op) = cert::parse(o) else { continue };
             if super::check::chain(&c, &op).is_ok() {
-                return Err(file_error(name, "is still signed by the old CA; renew it first (renew --role ... or --all)"));
+                return Err(file_error(name, "is still signed by the old CA, which renew cannot sign with any more: re-issue it (bootstrap does for the set's files) or move it away"));
             }
         }
     }

@@ -99,7 +99,7 @@ pub type Existing = BTreeMap<String, Vec<u8>>;
 /// The file names `decide` looks at for a plan.
 pub fn relevant_files(plan: &Plan) -> Vec<String> {
     let mut v: Vec<String> = plan.certs.iter().flat_map(|c| [c.cert_file(), c.key_file()]).collect();
-    v.extend(plan.certs.iter().filter(|c| c.role.is_ca()).map(|c| c.bundle_file()));
+    v.extend(plan.certs.iter().filter(|c| c.role.is_ca()).flat_map(|c| [c.bundle_file(), c.rotation_file()]));
     v.extend(plan.kubeconfigs.iter().map(|k| k.file.clone()));
     v.extend([ENCRYPTION_FILE.to_string(), PLAN_FILE.to_string(), INVENTORY_FILE.to_string()]);
     v
@@ -124,6 +124,9 @@ enum Kind {
     /// The kubeconfig at this index of the plan's kubeconfigs, embedding the
     /// certificate at the second index of [`Decisions::order`].
     Kubeconfig(usize, usize),
+    /// The trust bundle of the CA at this index of [`Decisions::order`], when
+    /// one exists: rewritten as the CA alone when the CA is re-issued.
+    Bundle(usize),
     /// A new encryption config (only ever created or replaced, never rewritten).
     EncryptionConfig,
     /// `plan.json` or `inventory.json`, rendered by `decide`.
@@ -294,6 +297,19 @@ pub fn decide<'p>(
         decisions.push(Decision { row, kind: Kind::Kubeconfig(i, idx) });
     }
 
+    // A CA's trust bundle (left by a rotation) follows its CA: a new CA makes
+    // any bundle stale, so it becomes the new CA alone.
+    for (i, spec) in order.iter().enumerate().filter(|(_, c)| c.role.is_ca()) {
+        if existing.contains_key(&spec.bundle_file()) {
+            let row = if cert_kept[i] {
+                Row::file(spec.bundle_file(), Action::Keep, "")
+            } else {
+                Row::file(spec.bundle_file(), Action::Replace, "CA changed: the bundle holds the new CA alone")
+            };
+            decisions.push(Decision { row, kind: Kind::Bundle(i) });
+        }
+    }
+
     let encryption = match existing.get(ENCRYPTION_FILE) {
         None => Row::file(ENCRYPTION_FILE, Action::Create, ""),
         Some(text) => match files::EncryptionConfiguration::check(text) {
@@ -440,6 +456,11 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
         let text = files::Kubeconfig::new(&plan.cluster, &k.server, &trust, &k.user, &cert_pems[idx], &key_pem).to_yaml();
         files.push(OutFile::private(&k.file, text.as_bytes()));
     }
+    for d in decisions.iter().filter(|d| d.writes()) {
+        if let Kind::Bundle(i) = d.kind {
+            files.push(OutFile::public(order[i].bundle_file(), cert_pems[i].as_bytes()));
+        }
+    }
     if writes(Kind::EncryptionConfig) {
         files.push(OutFile::secret(ENCRYPTION_FILE, new_encryption_config()?.as_bytes()));
     }
@@ -466,12 +487,14 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
 fn trust_pem(existing: &Existing, ca: &CertSpec, ca_pem: &str) -> String {
     let Some(bundle) = existing.get(&ca.bundle_file()) else { return ca_pem.to_string() };
     let Ok(certs) = cert::certs_from_pem(bundle) else { return ca_pem.to_string() };
-    let current = cert::cert_from_pem(ca_pem.as_bytes()).ok();
-    match (certs.first(), current) {
-        (Some(first), Some(cur)) if certs.len() > 1 && first.as_ref() == cur.as_ref() => {
-            certs.iter().map(|c| pem_encode("CERTIFICATE", c)).collect::<String>()
-        }
-        _ => ca_pem.to_string(),
+    let Ok(current) = cert::cert_from_pem(ca_pem.as_bytes()) else { return ca_pem.to_string() };
+    let certs: Vec<Vec<u8>> = certs.into_iter().map(|c| c.to_vec()).collect();
+    // Only a bundle kpki's rotation wrote (its old CAs endorsed by the current CA).
+    let record = existing.get(&ca.rotation_file()).map(Vec::as_slice);
+    if certs.len() > 1 && check::bundle_endorsed(&certs, &current, record).is_ok() {
+        certs.iter().map(|c| pem_encode("CERTIFICATE", c)).collect::<String>()
+    } else {
+        ca_pem.to_string()
     }
 }
 

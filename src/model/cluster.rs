@@ -420,11 +420,14 @@ pub const MAX_WORKERS: usize = 5000;
 /// `ca.pem`).
 /// The optional CAs' files are reserved whether or not they are enabled, so
 /// turning one on later cannot collide with a node.
-pub const RESERVED_STEMS: [&str; 16] = [
+pub const RESERVED_STEMS: [&str; 19] = [
     "ca",
     "ca-bundle",
     "etcd-ca-bundle",
     "front-proxy-ca-bundle",
+    "ca-rotation",
+    "etcd-ca-rotation",
+    "front-proxy-ca-rotation",
     "admin",
     "kube-proxy",
     "kube-controller-manager",

@@ -261,6 +261,26 @@ pub fn renew_ca(old_der: &[u8], key: &PrivateKey, now: OffsetDateTime) -> Result
     Ok(der)
 }
 
+/// A certificate over an old CA's subject and public key signed by `new_ca`
+/// (an endorsement, as a cross-certificate): CA:TRUE with the old CA's
+/// `pathLenConstraint`, valid until the old CA ends (clamped to the new
+/// CA's). A CA rotation records it so that the old CA in a trust bundle can
+/// be told from one someone else planted.
+pub fn endorse(old_ca_der: &[u8], new_ca: &Ca, now: OffsetDateTime) -> Result<Vec<u8>, IssueError> {
+    let old = cert::parse(old_ca_der)?;
+    let path_len = match old.basic_constraints() {
+        Ok(Some(bc)) if bc.value.ca => bc.value.path_len_constraint.map(|n| u8::try_from(n).unwrap_or(u8::MAX)),
+        _ => return Err(IssueError::NotCa("the old CA certificate is not a CA".into())),
+    };
+    let (_, old_end) = cert::validity(&old);
+    let usages = crate::pki::profile::Usages::from_names(&["cert sign", "crl sign"]).map_err(|e| IssueError::Sign(e.to_string()))?;
+    let mut profile = Profile::leaf(usages, (old_end - now).max(Duration::hours(1)));
+    profile.ca = CaConstraint::Ca { max_path_len: path_len };
+    let plan = CertPlan { subject: dn_from_x509(old.subject())?, sans: vec![], validity: Validity::cfssl(now, profile.expiry) };
+    let issued = sign(&plan, &SubjectKey::from_spki(old.public_key())?, &profile, new_ca)?;
+    Ok(issued.der)
+}
+
 /// The outcome of signing: the certificate and anything the user should know.
 #[derive(Debug)]
 pub struct Issued {

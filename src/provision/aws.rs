@@ -339,13 +339,17 @@ impl Cloud for Aws {
                     .collect(),
             })
             .collect();
-        let key_pair = match keys.map_err(|e| self.err(e)) {
-            Ok(k) => !k.key_pairs().is_empty(),
-            Err(e) if is_not_found(&e) => false,
+        let owner_tag = cluster_tag(&d.cluster);
+        let (key_pair, key_pair_owned) = match keys.map_err(|e| self.err(e)) {
+            Ok(k) => (
+                !k.key_pairs().is_empty(),
+                k.key_pairs().iter().any(|kp| kp.tags().iter().any(|t| t.key() == Some(owner_tag.as_str()) && t.value() == Some("owned"))),
+            ),
+            Err(e) if is_not_found(&e) => (false, false),
             Err(e) => return Err(e),
         };
         let (lb, listeners) = lb?;
-        Ok(State { vpcs: vpcs?, dhcps, subnets, igws, route_tables, security_groups, key_pair, instances: instances?, lb, tg: tg?, listeners })
+        Ok(State { vpcs: vpcs?, dhcps, subnets, igws, route_tables, security_groups, key_pair, key_pair_owned, instances: instances?, lb, tg: tg?, listeners })
     }
 
     async fn find_images(&self, owner: &str, name: &str) -> Result<Vec<Image>, CloudError> {

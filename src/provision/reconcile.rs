@@ -231,6 +231,9 @@ pub struct State {
     pub route_tables: Vec<RouteTable>,
     pub security_groups: Vec<SecurityGroup>,
     pub key_pair: bool,
+    /// Whether that key pair carries the cluster's ownership tag: only then
+    /// is it kpki's to delete (a user's own key pair named in `key_name` is used, never deleted).
+    pub key_pair_owned: bool,
     pub instances: Vec<Instance>,
     pub lb: Option<Lb>,
     pub tg: Option<Tg>,
@@ -624,7 +627,7 @@ pub fn deletions(s: &State, key_name: &str) -> Vec<Deletion> {
     out.extend(s.subnets.iter().map(|x| Deletion::Subnet { id: x.id.clone() }));
     out.extend(s.vpcs.iter().map(|v| Deletion::Vpc { id: v.id.clone() }));
     out.extend(s.dhcps.iter().map(|o| Deletion::Dhcp { id: o.id.clone() }));
-    if s.key_pair {
+    if s.key_pair && s.key_pair_owned {
         out.push(Deletion::KeyPair { name: key_name.to_string() });
     }
     out
@@ -869,7 +872,7 @@ pub fn resources(s: &State, d: &Desired) -> Vec<Resource> {
     out.extend(s.subnets.iter().map(|x| r("subnet", &x.id, &d.cluster)));
     out.extend(s.vpcs.iter().map(|v| r("vpc", &v.id, &d.cluster)));
     out.extend(s.dhcps.iter().map(|o| r("dhcp-options", &o.id, &d.cluster)));
-    if s.key_pair {
+    if s.key_pair && s.key_pair_owned {
         out.push(r("key-pair", &d.key_name, &d.key_name));
     }
     out

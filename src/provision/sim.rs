@@ -119,6 +119,7 @@ impl Cloud for SimCloud {
             Step::CreateKeyPair { name } => {
                 id = self.id("key");
                 s.key_pair = true;
+                s.key_pair_owned = true;
                 secret = Some(zeroize::Zeroizing::new(format!("(simulated private key for {name})")));
             }
             Step::RunInstance { spec, instance_type, .. } => {
@@ -196,7 +197,10 @@ impl Cloud for SimCloud {
                 s.vpcs.retain(|v| &v.id != id)
             }
             Deletion::Dhcp { id } => s.dhcps.retain(|o| &o.id != id),
-            Deletion::KeyPair { .. } => s.key_pair = false,
+            Deletion::KeyPair { .. } => {
+                s.key_pair = false;
+                s.key_pair_owned = false;
+            }
         }
         Ok(())
     }
