@@ -12,6 +12,11 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=KPKI_NO_RELR");
+    // `kpki version` prints the compiler as cfssl prints its Go runtime.
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = Command::new(rustc).arg("--version").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default();
+    let short = version.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    println!("cargo:rustc-env=KPKI_RUSTC_VERSION={}", if short.is_empty() { "rustc" } else { &short });
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     let host = std::env::var("HOST").unwrap_or_default();

@@ -220,8 +220,8 @@ pub fn run(a: Args) -> Result<()> {
     for e in &entries {
         let name = shown(&e.name);
         match e.status {
-            Status::Warn => super::warn(&format!("{name} expires in {} days ({}), within --warn", e.days_left, e.expiration_date)),
-            Status::Fail => eprintln!("kpki: {name} expires in {} days ({}), within --fail", e.days_left, e.expiration_date),
+            Status::Warn => super::warn(&format!("{name} expires in {} ({}), within --warn", crate::pki::duration::days_text(e.days_left), e.expiration_date)),
+            Status::Fail => eprintln!("kpki: {name} expires in {} ({}), within --fail", crate::pki::duration::days_text(e.days_left), e.expiration_date),
             Status::Expired => eprintln!("kpki: {name} expired on {}", e.expiration_date),
             Status::Unreadable => eprintln!("kpki: {name}: {}", shown(&e.problem)),
             Status::Ok => {}

@@ -22,6 +22,9 @@ pub struct Args {
     /// Directory for the files
     #[arg(long = "out-dir", value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    /// Print the version (cfssljson -version) and exit
+    #[arg(long)]
+    pub version: bool,
     /// Overwrite an existing private key (cfssljson silently does; kpki refuses)
     #[arg(long)]
     pub force: bool,
@@ -31,6 +34,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.version {
+        print!("{}", super::version_text());
+        return Ok(());
+    }
     let source = a.file.clone().unwrap_or_else(|| PathBuf::from("-"));
     let text = read_input(&source, "cfssl JSON")?;
     let pems = read_pems(&text, a.bare).map_err(|e| Failure::input(format!("cfssl JSON from {}: {e}", display(&source))))?;

@@ -47,7 +47,10 @@ enum Command {
     /// Sign a PKCS#10 CSR with a CA (cfssl sign)
     Sign(sign::Args),
     /// Write cert/key/CSR files from cfssl JSON output (cfssljson)
+    #[command(disable_version_flag = true)]
     Json(json::Args),
+    /// Print the version as `cfssl version` does (Version, Revision, Runtime)
+    Version,
     /// Print a certificate as cfssl certinfo JSON
     Certinfo(certinfo::Args),
     /// Print a default CSR JSON, signing config or cluster config
@@ -68,7 +71,16 @@ enum Command {
 }
 
 /// Commands that take cfssl's Go-style flags and refuse flags after their file argument.
-const GO_STYLE: &[&str] = &["gencert", "genkey", "sign", "json", "certinfo", "print-defaults"];
+const GO_STYLE: &[&str] = &["gencert", "genkey", "sign", "json", "certinfo", "print-defaults", "version"];
+
+/// cfssl's `-loglevel` (0 debug .. 5 fatal, default 1): at 3 (error) or
+/// above, warnings are not printed. Errors always are: they set the exit status.
+static LOG_LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+
+/// `cfssl version`'s three lines, with kpki's version and compiler.
+pub fn version_text() -> String {
+    format!("Version: {}\nRevision: {}\nRuntime: {}\n", env!("CARGO_PKG_VERSION"), "release", env!("KPKI_RUSTC_VERSION"))
+}
 
 /// A failure with the exit status it maps to.
 #[derive(Debug)]
@@ -146,6 +158,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Renew(a) => renew::run(a),
         Command::Destroy(a) => destroy::run(a),
         Command::Kubeconfig(c) => kubeconfig::run(c),
+        Command::Version => {
+            print!("{}", version_text());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => 0,
@@ -208,6 +224,16 @@ fn normalize(args: Vec<String>) -> Result<Vec<String>> {
         };
         if matches!(name, "h" | "help") {
             out.push("--help".into());
+            continue;
+        }
+        // Every cfssl command takes -loglevel; it is kpki's, not a subcommand's.
+        if name == "loglevel" {
+            let v = match value {
+                Some(v) => v,
+                None => it.next().cloned().ok_or_else(|| Failure::input("flag -loglevel needs a value (0 = debug .. 5 = fatal)"))?,
+            };
+            let level: u8 = v.parse().ok().filter(|n| *n <= 5).ok_or_else(|| Failure::input(format!("-loglevel: {v:?} is not a level from 0 (debug) to 5 (fatal)")))?;
+            LOG_LEVEL.store(level, std::sync::atomic::Ordering::Relaxed);
             continue;
         }
         let Some(spec) = sub.get_arguments().find(|a| a.get_long() == Some(name)) else {
@@ -275,9 +301,11 @@ pub fn cert_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(certs)
 }
 
-/// Prints a warning on stderr.
+/// Prints a warning on stderr (unless `-loglevel` is 3 or more).
 pub fn warn(message: &str) {
-    eprintln!("kpki: warning: {message}");
+    if LOG_LEVEL.load(std::sync::atomic::Ordering::Relaxed) < 3 {
+        eprintln!("kpki: warning: {message}");
+    }
 }
 
 /// Whether stderr is a terminal (progress and tables go there only then).

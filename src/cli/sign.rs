@@ -19,19 +19,31 @@ pub struct Args {
     /// Directory for the file written with -bare
     #[arg(long = "out-dir", value_name = "DIR", requires = "bare")]
     pub out_dir: Option<PathBuf>,
+    /// The PKCS#10 CSR in PEM, as a flag (cfssl: the flag wins over the argument)
+    #[arg(long = "csr", value_name = "CSR.pem")]
+    pub csr_flag: Option<PathBuf>,
     /// The PKCS#10 CSR in PEM (- for stdin)
-    #[arg(value_name = "CSR.pem")]
-    pub csr: PathBuf,
+    #[arg(value_name = "CSR.pem", required_unless_present = "csr_flag")]
+    pub csr: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let pem = read_input(&a.csr, "CSR")?;
+    let csr_path = match (&a.csr_flag, &a.csr) {
+        (Some(f), Some(p)) if f != p => {
+            super::warn(&format!("both -csr {} and the argument {} are given; signing -csr, as cfssl does", display(f), display(p)));
+            f.clone()
+        }
+        (Some(f), _) => f.clone(),
+        (None, Some(p)) => p.clone(),
+        (None, None) => return Err(Failure::input("give the CSR: -csr FILE or the CSR file as the argument")),
+    };
+    let pem = read_input(&csr_path, "CSR")?;
     let signing = &a.signing;
     let (ca_path, ca_key_path) = signing.ca_paths()?;
     let hosts = signing.hostname.as_deref().map(split_hostname_flag);
     let wanted = generate::read_csr(&pem, hosts.as_deref()).map_err(|e| match e {
         CsrError::Hosts(_) => Failure::input(e.to_string()),
-        _ => Failure::input(format!("CSR {}: {e}", display(&a.csr))),
+        _ => Failure::input(format!("CSR {}: {e}", display(&csr_path))),
     })?;
     let profile = load_profile(signing.config.as_deref(), signing.profile.as_deref())?;
     let ca = load_ca(ca_path, ca_key_path, &signing.passphrase)?;

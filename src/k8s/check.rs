@@ -164,7 +164,7 @@ pub fn expiry_within(c: &X509Certificate<'_>, now: OffsetDateTime, window: Durat
     }
     let left = na - now;
     if left < window {
-        return Expiry::Soon(format!("it expires in {} days ({})", left.whole_days(), cert::rfc3339(na)));
+        return Expiry::Soon(format!("it expires in {} ({})", crate::pki::duration::days_text(left.whole_days()), cert::rfc3339(na)));
     }
     Expiry::Valid
 }

@@ -81,6 +81,15 @@ pub fn parse(s: &str) -> Result<Duration, DurationError> {
 }
 
 
+/// "1 day", "3 days", "0 days": a count of whole days for messages.
+pub fn days_text(days: i64) -> String {
+    if days == 1 {
+        "1 day".to_string()
+    } else {
+        format!("{days} days")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

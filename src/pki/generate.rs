@@ -38,6 +38,9 @@ pub enum GenerateError {
     /// A CA whose validity would end before it starts.
     #[error("ca.expiry is {0} minutes; NotBefore is backdated five minutes (as cfssl does), so the CA would already be expired")]
     CaExpiryTooShort(i64),
+    /// A `ca` section in a request for a leaf (cfssl refuses it too).
+    #[error("ca section only permitted in initca: a \"ca\" section makes sense only with -initca; remove it to sign a leaf")]
+    CaSectionInLeaf,
     /// Making or encoding the key failed.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -86,6 +89,9 @@ pub fn initca(req: &CsrRequest, hosts: Option<&[String]>, format: KeyFormat, now
 
 /// A new key, its CSR and a certificate signed by `ca` under `profile`.
 pub fn leaf(req: &CsrRequest, hosts: Option<&[String]>, profile: &Profile, ca: &Ca, format: KeyFormat, now: OffsetDateTime) -> Result<Generated, GenerateError> {
+    if req.ca.is_some() {
+        return Err(GenerateError::CaSectionInLeaf);
+    }
     let sans = sans(req, hosts)?;
     let key = PrivateKey::generate(req.key)?;
     let subject = req.subject.to_dn();

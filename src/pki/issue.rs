@@ -224,7 +224,9 @@ fn base_params(plan: &CertPlan, subject_bits: &[u8]) -> Result<CertificateParams
 /// A self-signed CA certificate, as `cfssl gencert -initca` makes it:
 /// keyUsage certSign + cRLSign, CA:TRUE with the optional path length, no AKI.
 pub fn self_signed_ca(plan: &CertPlan, path_len: Option<u8>, key: &PrivateKey) -> Result<Vec<u8>, IssueError> {
-    let mut p = base_params(plan, key.public_key_bits())?;
+    let mut plan = plan.clone();
+    plan.sans = ca_sans(plan.sans);
+    let mut p = base_params(&plan, key.public_key_bits())?;
     p.is_ca = IsCa::Ca(match path_len {
         Some(n) => BasicConstraints::Constrained(n),
         None => BasicConstraints::Unconstrained,
@@ -281,6 +283,13 @@ pub fn endorse(old_ca_der: &[u8], new_ca: &Ca, now: OffsetDateTime) -> Result<Ve
     Ok(issued.der)
 }
 
+/// The SANs a CA certificate keeps, as cfssl 1.2 makes every CA certificate:
+/// DNS names and e-mail addresses are dropped (a CA is not a host or a
+/// mailbox), IP addresses and URIs stay.
+fn ca_sans(sans: Vec<rcgen::SanType>) -> Vec<rcgen::SanType> {
+    sans.into_iter().filter(|s| !matches!(s, rcgen::SanType::DnsName(_) | rcgen::SanType::Rfc822Name(_))).collect()
+}
+
 /// The outcome of signing: the certificate and anything the user should know.
 #[derive(Debug)]
 pub struct Issued {
@@ -296,6 +305,9 @@ pub struct Issued {
 pub fn sign(plan: &CertPlan, subject_key: &SubjectKey, profile: &Profile, ca: &Ca) -> Result<Issued, IssueError> {
     let mut warnings = Vec::new();
     let mut plan = plan.clone();
+    if matches!(profile.ca, CaConstraint::Ca { .. }) {
+        plan.sans = ca_sans(plan.sans);
+    }
     let (ca_not_before, ca_not_after) = cert::validity(&cert::parse(&ca.cert_der)?);
     // A CA signs only while it is valid: an expired one would otherwise
     // make a certificate whose NotAfter (clamped to the CA's) precedes its

@@ -104,6 +104,9 @@ impl KeyAlgo {
     /// The signature algorithm a CA with this key signs with, as cfssl picks it.
     pub fn signature_algorithm(self) -> &'static SignatureAlgorithm {
         match self {
+            // As cfssl's signer.DefaultSigAlgo: the hash grows with the key.
+            KeyAlgo::Rsa(bits) if bits >= 4096 => &rcgen::PKCS_RSA_SHA512,
+            KeyAlgo::Rsa(bits) if bits >= 3072 => &rcgen::PKCS_RSA_SHA384,
             KeyAlgo::Rsa(_) => &rcgen::PKCS_RSA_SHA256,
             KeyAlgo::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             KeyAlgo::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,

@@ -1,0 +1,120 @@
+//! Issue 15 (first part): more of cfssl 1.2's surface, each against the real
+//! cfssl 1.2 on the same input: `version`, `-loglevel`, `sign -csr`, and three
+//! differences cfssl's own test data showed (CA certificates drop DNS names
+//! and e-mail addresses; the signature hash follows the CA key's size; a
+//! leaf request's `ca` section is refused).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+fn cfssl(dir: &Path) -> Command {
+    let d = real_cfssl_dir();
+    assert_real_cfssl(&d);
+    let mut c = Command::new(d.join("cfssl"));
+    c.current_dir(dir).stdin(Stdio::null());
+    c
+}
+
+fn kpki_in(dir: &Path) -> Command {
+    let mut c = Command::new(kpki());
+    c.current_dir(dir).stdin(Stdio::null());
+    c
+}
+
+/// Writes the `cert` of gencert/sign JSON output to `name`.
+fn save_cert(dir: &Path, out: &Output, name: &str) {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    std::fs::write(dir.join(name), v["cert"].as_str().unwrap()).unwrap();
+    if let Some(k) = v["key"].as_str() {
+        std::fs::write(dir.join(name.replace(".pem", "-key.pem")), k).unwrap();
+    }
+}
+
+/// What openssl says about a certificate's signature algorithm and SANs.
+fn openssl_view(path: &Path) -> (String, String) {
+    let text = String::from_utf8_lossy(&run(Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(path)).stdout).to_string();
+    let sig = text.lines().find(|l| l.trim_start().starts_with("Signature Algorithm")).unwrap_or("").trim().to_string();
+    let sans = run(Command::new("openssl").args(["x509", "-noout", "-ext", "subjectAltName", "-in"]).arg(path));
+    (sig, String::from_utf8_lossy(&sans.stdout).lines().skip(1).collect::<Vec<_>>().join(",").trim().to_string())
+}
+
+#[test]
+fn version_has_cfssls_three_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = String::from_utf8_lossy(&run(cfssl(dir.path()).arg("version")).stdout).to_string();
+    let ours = String::from_utf8_lossy(&run(kpki_in(dir.path()).arg("version")).stdout).to_string();
+    let keys = |t: &str| t.lines().map(|l| l.split(':').next().unwrap_or("").to_string()).collect::<Vec<_>>();
+    assert_eq!(keys(&ours), keys(&theirs), "ours:\n{ours}\ncfssl's:\n{theirs}");
+    assert!(ours.starts_with(&format!("Version: {}\n", env!("CARGO_PKG_VERSION"))), "{ours}");
+    let json = String::from_utf8_lossy(&run(kpki_in(dir.path()).args(["json", "-version"])).stdout).to_string();
+    assert_eq!(json, ours);
+}
+
+#[test]
+fn ca_certificates_signature_hashes_and_ca_sections_match_cfssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (name, key) in [("rsa2048", r#"{"algo":"rsa","size":2048}"#), ("rsa3072", r#"{"algo":"rsa","size":3072}"#), ("rsa4096", r#"{"algo":"rsa","size":4096}"#), ("p384", r#"{"algo":"ecdsa","size":384}"#)] {
+        std::fs::write(d.join(format!("{name}.json")), format!(r#"{{"CN":"CA {name}","hosts":["ca.example.com","10.0.0.1","ca@example.com"],"key":{key}}}"#)).unwrap();
+        let theirs = run(cfssl(d).args(["gencert", "-initca"]).arg(format!("{name}.json")));
+        save_cert(d, &theirs, &format!("cfssl-{name}.pem"));
+        let ours = run(kpki_in(d).args(["gencert", "-loglevel", "3", "-initca"]).arg(format!("{name}.json")));
+        save_cert(d, &ours, &format!("kpki-{name}.pem"));
+        // The CA certificate: same signature algorithm, same SANs (the IP only).
+        let (their_sig, their_sans) = openssl_view(&d.join(format!("cfssl-{name}.pem")));
+        let (our_sig, our_sans) = openssl_view(&d.join(format!("kpki-{name}.pem")));
+        assert_eq!(our_sig, their_sig, "{name}");
+        assert_eq!(our_sans, their_sans, "{name}");
+        assert_eq!(our_sans, "IP Address:10.0.0.1", "{name}");
+        // A leaf each CA signs: the same hash as cfssl's CA uses.
+        std::fs::write(d.join("leaf.json"), r#"{"CN":"leaf","hosts":["leaf.example.com"],"key":{"algo":"ecdsa","size":256}}"#).unwrap();
+        for (who, cmd) in [("cfssl", cfssl(d)), ("kpki", kpki_in(d))] {
+            let mut cmd = cmd;
+            let ca = format!("{who}-{name}.pem");
+            let out = run(cmd.args(["gencert", "-ca", &ca, "-ca-key", &ca.replace(".pem", "-key.pem"), "leaf.json"]));
+            save_cert(d, &out, &format!("{who}-{name}-leaf.pem"));
+        }
+        let (their_leaf_sig, _) = openssl_view(&d.join(format!("cfssl-{name}-leaf.pem")));
+        let (our_leaf_sig, _) = openssl_view(&d.join(format!("kpki-{name}-leaf.pem")));
+        assert_eq!(our_leaf_sig, their_leaf_sig, "{name}: the leaf's signature");
+        assert_openssl_verifies(&d.join(format!("kpki-{name}.pem")), &d.join(format!("kpki-{name}-leaf.pem")));
+    }
+    // A leaf request with a "ca" section: cfssl and kpki both refuse it.
+    std::fs::write(d.join("leafca.json"), r#"{"CN":"leaf","hosts":["l.example.com"],"key":{"algo":"ecdsa","size":256},"ca":{"expiry":"1h"}}"#).unwrap();
+    let theirs = cfssl(d).args(["gencert", "-ca", "cfssl-rsa2048.pem", "-ca-key", "cfssl-rsa2048-key.pem", "leafca.json"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&theirs.stderr).contains("ca section only permitted in initca") || String::from_utf8_lossy(&theirs.stdout).contains("ca section"), "cfssl: {theirs:?}");
+    let ours = kpki_in(d).args(["gencert", "-ca", "kpki-rsa2048.pem", "-ca-key", "kpki-rsa2048-key.pem", "leafca.json"]).output().unwrap();
+    assert_eq!(ours.status.code(), Some(2));
+    assert!(ours.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&ours.stderr).contains("ca section only permitted in initca"), "{ours:?}");
+}
+
+#[test]
+fn sign_takes_the_csr_as_a_flag_like_cfssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("ca.json"), r#"{"CN":"CA","key":{"algo":"ecdsa","size":256}}"#).unwrap();
+    let ca = run(kpki_in(d).args(["gencert", "-initca", "ca.json"]));
+    save_cert(d, &ca, "ca.pem");
+    std::fs::write(d.join("req.json"), r#"{"CN":"svc","hosts":["svc.example.com"],"key":{"algo":"ecdsa","size":256}}"#).unwrap();
+    let req = run(cfssl(d).args(["genkey", "req.json"]));
+    let v: serde_json::Value = serde_json::from_slice(&req.stdout).unwrap();
+    std::fs::write(d.join("req.csr"), v["csr"].as_str().unwrap()).unwrap();
+    for (who, cmd) in [("cfssl", cfssl(d)), ("kpki", kpki_in(d))] {
+        let mut cmd = cmd;
+        let out = run(cmd.args(["sign", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "-loglevel", "2", "-csr", "req.csr"]));
+        save_cert(d, &out, &format!("{who}.pem"));
+        assert_openssl_verifies(&d.join("ca.pem"), &d.join(format!("{who}.pem")));
+    }
+    assert_eq!(openssl_view(&d.join("kpki.pem")).1, openssl_view(&d.join("cfssl.pem")).1);
+    // Neither a flag nor an argument: a usage error.
+    let o = kpki_in(d).args(["sign", "-ca", "ca.pem", "-ca-key", "ca-key.pem"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    // A bad -loglevel is refused.
+    let o = kpki_in(d).args(["sign", "-loglevel", "9", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "req.csr"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
