@@ -118,3 +118,27 @@ fn sign_takes_the_csr_as_a_flag_like_cfssl() {
     let o = kpki_in(d).args(["sign", "-loglevel", "9", "-ca", "ca.pem", "-ca-key", "ca-key.pem", "req.csr"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn print_defaults_list_and_the_cfssl_certinfo_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let theirs = String::from_utf8_lossy(&run(cfssl(d).args(["print-defaults", "list"])).stdout).to_string();
+    let ours = String::from_utf8_lossy(&run(kpki_in(d).args(["print-defaults", "list"])).stdout).to_string();
+    assert!(ours.starts_with(&theirs), "cfssl's list must be a prefix of kpki's:\n{ours}\n{theirs}");
+    // Invoked as cfssl-certinfo, kpki is `certinfo`: the same JSON as cfssl's certinfo.
+    std::fs::write(d.join("ca.json"), r#"{"CN":"CA","key":{"algo":"ecdsa","size":256}}"#).unwrap();
+    let ca = run(kpki_in(d).args(["gencert", "-initca", "ca.json"]));
+    save_cert(d, &ca, "ca.pem");
+    std::os::unix::fs::symlink(kpki(), d.join("cfssl-certinfo")).unwrap();
+    let ours = run(Command::new(d.join("cfssl-certinfo")).current_dir(d).args(["-cert", "ca.pem"]).stdin(Stdio::null()));
+    let theirs = run(cfssl(d).args(["certinfo", "-cert", "ca.pem"]));
+    assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&theirs.stdout));
+    // ECDSA signature names as cfssl writes them, for each hash.
+    std::fs::write(d.join("p384.json"), r#"{"CN":"CA384","key":{"algo":"ecdsa","size":384}}"#).unwrap();
+    let ca = run(kpki_in(d).args(["gencert", "-initca", "p384.json"]));
+    save_cert(d, &ca, "p384.pem");
+    let ours = run(kpki_in(d).args(["certinfo", "-cert", "p384.pem"]));
+    let theirs = run(cfssl(d).args(["certinfo", "-cert", "p384.pem"]));
+    assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&theirs.stdout));
+}

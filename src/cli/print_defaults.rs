@@ -1,4 +1,5 @@
-//! `kpki print-defaults csr|config`: the default CSR JSON and signing config.
+//! `kpki print-defaults csr|config|cluster|list`: the default CSR JSON, signing
+//! config and cluster config, or their names.
 
 use super::Result;
 use crate::pki::profile::{DEFAULT_CONFIG_JSON, DEFAULT_CSR_JSON};
@@ -11,6 +12,8 @@ pub enum What {
     Config,
     /// The seed cluster config that `bootstrap` uses without --config
     Cluster,
+    /// The names of the defaults (cfssl print-defaults list)
+    List,
 }
 
 #[derive(clap::Args, Debug)]
@@ -25,6 +28,11 @@ pub fn run(a: Args) -> Result<()> {
         What::Config => DEFAULT_CONFIG_JSON,
         What::Cluster => {
             print!("{}", crate::model::cluster::DEFAULT_TOML);
+            return Ok(());
+        }
+        What::List => {
+            // cfssl's text, with kpki's third default.
+            print!("Default configurations are available for:\n\tconfig\n\tcsr\n\tcluster\n");
             return Ok(());
         }
     };

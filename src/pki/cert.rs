@@ -356,7 +356,7 @@ fn certinfo_name(name: &X509Name<'_>) -> Value {
     Value::Object(m)
 }
 
-/// Go's `SignatureAlgorithm.String()`.
+/// cfssl 1.2 certinfo's name of the signature algorithm (`helpers.SignatureString`).
 fn go_sigalg(cert: &X509Certificate<'_>) -> String {
     use x509_parser::oid_registry as o;
     let a = &cert.signature_algorithm.algorithm;
@@ -369,11 +369,11 @@ fn go_sigalg(cert: &X509Certificate<'_>) -> String {
     } else if *a == o::OID_PKCS1_SHA1WITHRSA {
         "SHA1WithRSA"
     } else if *a == o::OID_SIG_ECDSA_WITH_SHA256 {
-        "ECDSA-SHA256"
+        "ECDSAWithSHA256"
     } else if *a == o::OID_SIG_ECDSA_WITH_SHA384 {
-        "ECDSA-SHA384"
+        "ECDSAWithSHA384"
     } else if *a == o::OID_SIG_ECDSA_WITH_SHA512 {
-        "ECDSA-SHA512"
+        "ECDSAWithSHA512"
     } else if *a == o::OID_SIG_ED25519 {
         "Ed25519"
     } else {
