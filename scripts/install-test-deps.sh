@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests run against, only where it is missing: the real
-# cfssl 1.2, openssl, etcd 3.4 and kubectl from Debian; pkilint and the moto
+# cfssl 1.2, openssl, etcd 3.4, kubectl and groff (man pages) from Debian; pkilint and the moto
 # AWS emulator from PyPI. Safe to run again; does nothing when all are there.
 set -euo pipefail
 
@@ -10,6 +10,7 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 command -v etcd >/dev/null || need_apt+=(etcd-server)
 command -v etcdctl >/dev/null || need_apt+=(etcd-client)
 command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
+command -v groff >/dev/null || need_apt+=(groff-base)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing from Debian: ${need_apt[*]}" >&2

@@ -14,6 +14,7 @@ mod bootstrap;
 mod certinfo;
 mod check_expiration;
 mod destroy;
+mod docs;
 mod gencert;
 mod genkey;
 mod json;
@@ -51,6 +52,10 @@ enum Command {
     Json(json::Args),
     /// Print the version as `cfssl version` does (Version, Revision, Runtime)
     Version,
+    /// Print a shell completion script (bash, zsh, fish, ...)
+    Completions(docs::CompletionsArgs),
+    /// Print a man page (roff): kpki's, or a command's
+    Man(docs::ManArgs),
     /// Print a certificate as cfssl certinfo JSON
     Certinfo(certinfo::Args),
     /// Print a default CSR JSON, signing config or cluster config
@@ -158,6 +163,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Renew(a) => renew::run(a),
         Command::Destroy(a) => destroy::run(a),
         Command::Kubeconfig(c) => kubeconfig::run(c),
+        Command::Completions(a) => docs::completions(a),
+        Command::Man(a) => docs::man(a),
         Command::Version => {
             print!("{}", version_text());
             Ok(())

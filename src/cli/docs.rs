@@ -1,0 +1,49 @@
+//! `kpki completions SHELL` and `kpki man [COMMAND]`: shell completions and
+//! man pages generated from the command line's own definitions.
+
+use clap::CommandFactory;
+
+use super::{Cli, Failure, Result};
+
+#[derive(clap::Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ManArgs {
+    /// A command's page (e.g. bootstrap) instead of kpki's
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+/// Prints the completion script for the shell on stdout.
+pub fn completions(a: CompletionsArgs) -> Result<()> {
+    let mut cmd = Cli::command();
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(a.shell, &mut cmd, "kpki", &mut out);
+    Ok(())
+}
+
+/// Prints a man page (roff) on stdout: kpki's, or one command's (`kpki-<command>`).
+pub fn man(a: ManArgs) -> Result<()> {
+    let root = Cli::command();
+    let page = match &a.command {
+        None => root,
+        Some(name) => {
+            let known: Vec<String> = root.get_subcommands().map(|c| c.get_name().to_string()).collect();
+            let sub = root
+                .find_subcommand(name)
+                .cloned()
+                .ok_or_else(|| Failure::input(format!("man: no command {} (commands: {})", crate::pki::json::shown(name), known.join(", "))))?;
+            sub.name(format!("kpki-{name}")).version(env!("CARGO_PKG_VERSION"))
+        }
+    };
+    let mut buf: Vec<u8> = Vec::new();
+    clap_mangen::Man::new(page).render(&mut buf).map_err(|e| Failure::input(format!("man: {e}")))?;
+    use std::io::Write;
+    std::io::stdout().lock().write_all(&buf).map_err(|e| Failure::input(format!("cannot write to stdout: {e}")))?;
+    Ok(())
+}
