@@ -142,3 +142,15 @@ fn print_defaults_list_and_the_cfssl_certinfo_name() {
     let theirs = run(cfssl(d).args(["certinfo", "-cert", "p384.pem"]));
     assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&theirs.stdout));
 }
+
+#[test]
+fn argument_errors_have_kpkis_prefix_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [vec!["bootstrap", "--bogus"], vec!["renew"], vec!["completions", "tcsh"], vec!["nope"]] {
+        let o = kpki_in(dir.path()).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.starts_with("kpki: error: "), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}

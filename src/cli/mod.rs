@@ -140,7 +140,16 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
+            if e.use_stderr() {
+                // One error style: clap's errors carry kpki's prefix too.
+                let text = e.render().to_string();
+                match text.strip_prefix("error: ") {
+                    Some(rest) => eprint!("kpki: error: {rest}"),
+                    None => eprint!("{text}"),
+                }
+            } else {
+                let _ = e.print();
+            }
             if json_errors && code != 0 {
                 let message = e.kind().to_string();
                 let detail = e.render().to_string();
