@@ -154,3 +154,28 @@ fn argument_errors_have_kpkis_prefix_and_exit_2() {
         assert!(o.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn ca_sections_uris_and_a_doubled_csr_as_cfssl_refuses_or_drops_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // genkey without -initca refuses a ca section, as cfssl does.
+    std::fs::write(d.join("lca.json"), r#"{"CN":"x","hosts":["a.example.com"],"key":{"algo":"ecdsa","size":256},"ca":{"pathlen":1}}"#).unwrap();
+    let theirs = cfssl(d).args(["genkey", "lca.json"]).output().unwrap();
+    assert!(!theirs.status.success(), "cfssl genkey accepted a ca section");
+    let ours = kpki_in(d).args(["genkey", "lca.json"]).output().unwrap();
+    assert_eq!(ours.status.code(), Some(2), "{ours:?}");
+    assert!(String::from_utf8_lossy(&ours.stderr).contains("ca section only permitted in initca"));
+    // A CA certificate keeps only IP addresses (a URI, which cfssl 1.2 writes as a DNS name, goes too).
+    std::fs::write(d.join("r.json"), r#"{"CN":"R","hosts":["example.com","10.0.0.1","a@b.com","::1","spiffe://x/y"],"key":{"algo":"ecdsa","size":256}}"#).unwrap();
+    save_cert(d, &run(kpki_in(d).args(["gencert", "-initca", "r.json"])), "k.pem");
+    save_cert(d, &run(cfssl(d).args(["gencert", "-initca", "r.json"])), "c.pem");
+    assert_eq!(openssl_view(&d.join("k.pem")).1, openssl_view(&d.join("c.pem")).1);
+    assert!(!openssl_view(&d.join("k.pem")).1.contains("URI"));
+    // The CSR given twice (flag and argument): refused, as cfssl fails on it.
+    let req = run(kpki_in(d).args(["genkey", "r.json"]));
+    let v: serde_json::Value = serde_json::from_slice(&req.stdout).unwrap();
+    std::fs::write(d.join("r.csr"), v["csr"].as_str().unwrap()).unwrap();
+    let o = kpki_in(d).args(["sign", "-ca", "k.pem", "-ca-key", "k-key.pem", "-csr", "r.csr", "r.csr"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+}

@@ -45,6 +45,7 @@ fn every_man_page_renders_without_groff_warnings() {
         assert!(help.contains(cmd), "{cmd} not in --help");
         pages.push(Some(cmd));
     }
+    pages.push(Some("kubeconfig user"));
     for page in pages {
         let mut args = vec!["man"];
         args.extend(page);
@@ -56,7 +57,21 @@ fn every_man_page_renders_without_groff_warnings() {
         assert!(o.stderr.is_empty(), "{page:?}: groff: {}", String::from_utf8_lossy(&o.stderr));
         let text = run(Command::new("groff").args(["-man", "-Tascii", "-P-cbou"]).arg(f.path()));
         let text = String::from_utf8_lossy(&text.stdout);
-        let title = page.map(|p| format!("kpki-{p}")).unwrap_or_else(|| "kpki".into());
+        let title = page.map(|p| format!("kpki-{}", p.replace(' ', "-"))).unwrap_or_else(|| "kpki".into());
         assert!(text.contains("NAME") && text.contains(&title), "{page:?}: {text}");
     }
+}
+
+#[test]
+fn help_names_loglevel_and_subcommands_offer_no_version_flag() {
+    let help = kpki_out(&["--help"]);
+    assert!(help.contains("-loglevel"), "{help}");
+    // (json has its own -version, as cfssljson; it works.)
+    for cmd in ["sign", "gencert", "certinfo"] {
+        let h = kpki_out(&[cmd, "--help"]);
+        assert!(!h.contains("--version"), "{cmd} --help offers --version: {h}");
+    }
+    assert!(kpki_out(&["--version"]).starts_with("kpki "));
+    let o = Command::new(kpki()).args(["man", "kubeconfig-user"]).output().unwrap();
+    assert!(o.status.success());
 }

@@ -14,7 +14,7 @@ pub struct CompletionsArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ManArgs {
-    /// A command's page (e.g. bootstrap) instead of kpki's
+    /// A command's page (e.g. bootstrap, "kubeconfig user") instead of kpki's
     #[arg(value_name = "COMMAND")]
     pub command: Option<String>,
 }
@@ -34,11 +34,22 @@ pub fn man(a: ManArgs) -> Result<()> {
         None => root,
         Some(name) => {
             let known: Vec<String> = root.get_subcommands().map(|c| c.get_name().to_string()).collect();
+            // A nested command as "kubeconfig user" or "kubeconfig-user", as the pages name them.
+            let nested = || -> Option<clap::Command> {
+                let split = name.split_once(' ').or_else(|| {
+                    root.get_subcommands()
+                        .filter(|c| c.has_subcommands())
+                        .find_map(|c| name.strip_prefix(c.get_name()).and_then(|r| r.strip_prefix('-')).map(|r| (c.get_name(), r)))
+                });
+                let (parent, child) = split?;
+                root.find_subcommand(parent)?.find_subcommand(child).cloned()
+            };
             let sub = root
                 .find_subcommand(name)
                 .cloned()
+                .or_else(nested)
                 .ok_or_else(|| Failure::input(format!("man: no command {} (commands: {})", crate::pki::json::shown(name), known.join(", "))))?;
-            sub.name(format!("kpki-{name}")).version(env!("CARGO_PKG_VERSION"))
+            sub.name(format!("kpki-{}", name.replace(' ', "-"))).version(env!("CARGO_PKG_VERSION"))
         }
     };
     let mut buf: Vec<u8> = Vec::new();

@@ -32,7 +32,8 @@ pub use crate::output::MAX_INPUT;
     name = "kpki",
     version,
     about = "Certificates for a Kubernetes cluster you build yourself: a drop-in cfssl/cfssljson, bootstrap and verify",
-    propagate_version = true
+    disable_help_subcommand = true,
+    after_help = "Every cfssl command (gencert, genkey, sign, json, certinfo, print-defaults) also takes cfssl's -loglevel N (0 = debug .. 5 = fatal; 3 or more hides warnings) and Go's flag spellings (-ca x, -ca=x, --ca x)."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -29,9 +29,9 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let csr_path = match (&a.csr_flag, &a.csr) {
-        (Some(f), Some(p)) if f != p => {
-            super::warn(&format!("both -csr {} and the argument {} are given; signing -csr, as cfssl does", display(f), display(p)));
-            f.clone()
+        // cfssl reads a second file as a subject override; kpki has none.
+        (Some(f), Some(p)) => {
+            return Err(Failure::input(format!("give the CSR once: -csr {} or the argument {}, not both", display(f), display(p))));
         }
         (Some(f), _) => f.clone(),
         (None, Some(p)) => p.clone(),

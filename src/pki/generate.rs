@@ -108,6 +108,10 @@ pub fn leaf(req: &CsrRequest, hosts: Option<&[String]>, profile: &Profile, ca: &
 
 /// A new key and its CSR only (`genkey`).
 pub fn key_and_csr(req: &CsrRequest, format: KeyFormat) -> Result<Generated, GenerateError> {
+    // cfssl genkey refuses a `ca` section without -initca too.
+    if req.ca.is_some() {
+        return Err(GenerateError::CaSectionInLeaf);
+    }
     let sans = sans(req, None)?;
     let key = PrivateKey::generate(req.key)?;
     let csr = issue::csr(&req.subject.to_dn(), &sans, CaConstraint::Leaf, &key)?;

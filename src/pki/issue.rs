@@ -285,9 +285,10 @@ pub fn endorse(old_ca_der: &[u8], new_ca: &Ca, now: OffsetDateTime) -> Result<Ve
 
 /// The SANs a CA certificate keeps, as cfssl 1.2 makes every CA certificate:
 /// DNS names and e-mail addresses are dropped (a CA is not a host or a
-/// mailbox), IP addresses and URIs stay.
+/// mailbox), and so are URIs (cfssl 1.2 has no URI names: it writes them as
+/// DNS names, which it drops); IP addresses stay.
 fn ca_sans(sans: Vec<rcgen::SanType>) -> Vec<rcgen::SanType> {
-    sans.into_iter().filter(|s| !matches!(s, rcgen::SanType::DnsName(_) | rcgen::SanType::Rfc822Name(_))).collect()
+    sans.into_iter().filter(|s| matches!(s, rcgen::SanType::IpAddress(_))).collect()
 }
 
 /// The outcome of signing: the certificate and anything the user should know.
