@@ -400,7 +400,7 @@ fn kubectl_healthz(kubeconfig: &Path, port: u16) -> Output {
 
 #[test]
 fn renewing_a_ca_keeps_every_leaf_valid_for_etcd_kubectl_and_openssl() {
-    let etcd = require("etcd");
+    require("etcd");
     require("etcdctl");
     require("kubectl");
     let dir = tempfile::tempdir().unwrap();
@@ -448,52 +448,10 @@ fn renewing_a_ca_keeps_every_leaf_valid_for_etcd_kubectl_and_openssl() {
 
     // etcd on the renewed etcd CA with its unchanged server certificate;
     // clients trusting the old or the new CA file both get in.
-    let (client, peer) = (free_port(), free_port());
-    let p = |d: &Path, n: &str| s(&d.join(n));
-    let _etcd = Server(
-        Command::new(etcd)
-            .args(["--name", "m0", "--data-dir"])
-            .arg(dir.path().join("etcd-data"))
-            .args(["--cert-file", &p(&out, "etcd-server.pem"), "--key-file", &p(&out, "etcd-server-key.pem")])
-            .args(["--peer-cert-file", &p(&out, "etcd-peer.pem"), "--peer-key-file", &p(&out, "etcd-peer-key.pem")])
-            .args(["--trusted-ca-file", &p(&out, "etcd-ca.pem"), "--peer-trusted-ca-file", &p(&out, "etcd-ca.pem")])
-            .args(["--client-cert-auth", "--peer-client-cert-auth"])
-            .arg(format!("--listen-client-urls=https://127.0.0.1:{client}"))
-            .arg(format!("--advertise-client-urls=https://127.0.0.1:{client}"))
-            .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer}"))
-            .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer}"))
-            .arg(format!("--initial-cluster=m0=https://127.0.0.1:{peer}"))
-            .args(["--initial-cluster-state", "new", "--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(client, "etcd");
-    let etcdctl = |cacert: &str| {
-        let mut last = None;
-        for _ in 0..50 {
-            let o = Command::new("etcdctl")
-                .env("ETCDCTL_API", "3")
-                .arg(format!("--endpoints=https://127.0.0.1:{client}"))
-                .arg(format!("--cacert={cacert}"))
-                .arg(format!("--cert={}", p(&old, "apiserver-etcd-client.pem")))
-                .arg(format!("--key={}", p(&old, "apiserver-etcd-client-key.pem")))
-                .args(["--dial-timeout=3s", "--command-timeout=5s", "put", "renewed", "yes"])
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            if o.status.success() {
-                return o;
-            }
-            last = Some(o);
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        last.unwrap()
-    };
-    for cacert in [p(&out, "etcd-ca.pem"), p(&old, "etcd-ca.pem")] {
-        let o = etcdctl(&cacert);
-        assert!(o.status.success(), "{cacert}: {}", text(&o));
+    let (_etcd, port) = etcd_member(dir.path(), &out, "etcd-server", "etcd-peer", &f("etcd-ca.pem"));
+    for cacert in [f("etcd-ca.pem"), old.join("etcd-ca.pem")] {
+        let o = etcd_put(port, &cacert, &old.join("apiserver-etcd-client.pem"), &old.join("apiserver-etcd-client-key.pem"), 50);
+        assert!(o.status.success(), "{}: {}", cacert.display(), text(&o));
     }
 
     // A new CA key is a rotation, of one CA alone: with a leaf it is refused

@@ -265,6 +265,14 @@ pub fn run(a: Args) -> Result<()> {
             }
         }
     }
+    // During a rotation kubeconfigs trust the cluster CA's bundle (current CA
+    // first) when the current CA endorses it; read once for every kubeconfig.
+    let ca_bundle: Option<(String, Vec<u8>)> = plan.as_ref().and_then(|p| p.ca()).and_then(|c| {
+        let record = od_read(&out_dir, &c.rotation_file());
+        let bundle = od_read(&out_dir, &c.bundle_file())?;
+        let certs: Vec<Vec<u8>> = cert::certs_from_pem(&bundle).map(|v| v.into_iter().map(|c| c.to_vec()).collect()).unwrap_or_default();
+        (certs.len() > 1 && check::bundle_endorsed(&certs, &ca_der, record.as_deref()).is_ok()).then(|| (c.bundle_file(), bundle))
+    });
     if let (Some(plan), Some(dir)) = (&plan, &a.dir) {
         for spec in &plan.certs {
             if !dir.join(spec.cert_file()).exists() {
@@ -287,15 +295,8 @@ pub fn run(a: Args) -> Result<()> {
             };
             let cert_file = dir.join(format!("{}.pem", k.stem));
             let cert_pem = read_input(&cert_file, "certificate").ok();
-            // During a rotation kubeconfigs trust the CA's bundle (current CA first).
-            let bundle_name = plan.ca().map(|c| c.bundle_file()).unwrap_or_default();
-            let record = plan.ca().and_then(|c| od_read(&out_dir, &c.rotation_file()));
-            let bundle = od_read(&out_dir, &bundle_name).filter(|b| {
-                let certs: Vec<Vec<u8>> = cert::certs_from_pem(b).map(|v| v.into_iter().map(|c| c.to_vec()).collect()).unwrap_or_default();
-                certs.len() > 1 && check::bundle_endorsed(&certs, &ca_der, record.as_deref()).is_ok()
-            });
-            let ca = match &bundle {
-                Some(b) => EmbeddedFile { name: &bundle_name, pem: b },
+            let ca = match &ca_bundle {
+                Some((bundle_name, b)) => EmbeddedFile { name: bundle_name, pem: b },
                 None => EmbeddedFile { name: &name(&ca_path), pem: &ca_pem },
             };
             let cert = EmbeddedFile { name: &name(&cert_file), pem: cert_pem.as_deref().unwrap_or_default() };
@@ -337,14 +338,8 @@ pub fn run(a: Args) -> Result<()> {
                 Ok(Some(bytes)) => {
                     let ca_name = name(&ca_path);
                     let mut trusted = vec![EmbeddedFile { name: &ca_name, pem: &ca_pem }];
-                    let bundle_name = plan.as_ref().and_then(|p| p.ca()).map(|c| c.bundle_file()).unwrap_or_default();
-                    let record = plan.as_ref().and_then(|p| p.ca()).and_then(|c| od_read(&out_dir, &c.rotation_file()));
-                    let bundle = od_read(&out_dir, &bundle_name).filter(|b| {
-                        let certs: Vec<Vec<u8>> = cert::certs_from_pem(b).map(|v| v.into_iter().map(|c| c.to_vec()).collect()).unwrap_or_default();
-                        certs.len() > 1 && check::bundle_endorsed(&certs, &ca_der, record.as_deref()).is_ok()
-                    });
-                    if let Some(b) = &bundle {
-                        trusted.push(EmbeddedFile { name: &bundle_name, pem: b });
+                    if let Some((bundle_name, b)) = &ca_bundle {
+                        trusted.push(EmbeddedFile { name: bundle_name, pem: b });
                     }
                     for m in check::extra_kubeconfig(&bytes, &trusted, &ca, now, a.expires_within) {
                         r.problems.push(format!("{}: {m}", shown(&file)));
