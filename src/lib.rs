@@ -26,6 +26,7 @@ pub mod k8s;
 pub mod model;
 pub mod output;
 pub mod pki;
+mod progress;
 mod provision;
 mod sys;
 

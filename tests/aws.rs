@@ -135,8 +135,10 @@ fn assert_end_state(s: &Value, cluster: &str) {
     let inst = s["instances"].as_array().unwrap();
     assert_eq!(inst.len(), 6, "{inst:?}");
     for (i, want) in [("master-0", "172.31.0.10"), ("master-1", "172.31.0.11"), ("master-2", "172.31.0.12"), ("worker-0", "172.31.0.20"), ("worker-1", "172.31.0.21"), ("worker-2", "172.31.0.22")].iter().enumerate() {
+        // The tutorial's Name tags: `${NAME}-master-${i}`.
+        let tagged = format!("{cluster}-{}", want.0);
         let x = &inst[i];
-        assert_eq!(x["name"], want.0);
+        assert_eq!(x["name"], tagged.as_str());
         assert_eq!(x["private_ip"], want.1);
         assert_eq!(x["type"], "t2.micro");
         assert_eq!(x["image"], "ami-0a1b2c3d4e5f60001", "the tutorial's image from Canonical, not the impostor");
@@ -510,4 +512,46 @@ fn destroy_keeps_a_key_pair_it_did_not_create() {
     let after = state(m.port, cluster);
     assert_eq!(after["key_pairs"], serde_json::json!([cluster]), "the user's key pair was deleted: {after}");
     assert!(after["instances"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn instances_carry_the_tutorials_names_and_an_earlier_kpkis_are_re_tagged() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cluster = "retag";
+    ok(&bootstrap_aws(m.port, d, &config_named(cluster)));
+    let ec2 = format!(
+        "import boto3, json, sys; ec2 = boto3.client('ec2', endpoint_url='{}', region_name='us-east-2', aws_access_key_id='testing', aws_secret_access_key='testing')",
+        endpoint(m.port)
+    );
+    // The tutorial's later steps find an instance by its Name tag.
+    let find = format!(
+        "{ec2}; r = ec2.describe_instances(Filters=[{{'Name': 'tag:Name', 'Values': ['{cluster}-master-0']}}, {{'Name': 'instance-state-name', 'Values': ['running']}}]); print(json.dumps([i['InstanceId'] for x in r['Reservations'] for i in x['Instances']]))"
+    );
+    let found: Vec<String> = serde_json::from_slice(&run(Command::new("python3").args(["-c", &find])).stdout).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    // Name them as kpki before the tutorial's names did (`master-0`)...
+    let legacy = format!(
+        "{ec2}; r = ec2.describe_instances(Filters=[{{'Name': 'tag:kubernetes.io/cluster/{cluster}', 'Values': ['owned']}}])\nfor x in r['Reservations']:\n    for i in x['Instances']:\n        n = [t['Value'] for t in i['Tags'] if t['Key'] == 'Name'][0]\n        ec2.create_tags(Resources=[i['InstanceId']], Tags=[{{'Key': 'Name', 'Value': n[len('{cluster}-'):]}}])"
+    );
+    run(Command::new("python3").args(["-c", &legacy]));
+    let before = state(m.port, cluster);
+    assert_eq!(before["instances"][0]["name"], "master-0", "{before}");
+    // ...and a re-run finds them, re-tags them, and runs nothing new.
+    let o = bootstrap_aws(m.port, d, &config_named(cluster));
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("Name={cluster}-worker-2 (was worker-2)")), "{err}");
+    let after = state(m.port, cluster);
+    assert_end_state(&after, cluster);
+    let ids = |s: &Value| {
+        let mut v: Vec<String> = s["instances"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap_or_default().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&after), ids(&before), "the same six instances, none run again");
+    let found: Vec<String> = serde_json::from_slice(&run(Command::new("python3").args(["-c", &find])).stdout).unwrap();
+    assert_eq!(found.len(), 1);
+    run(Command::new(kpki()).args(["verify", "--dir"]).arg(d.join("pki")));
 }

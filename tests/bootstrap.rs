@@ -395,3 +395,41 @@ fn check_expiration_lists_every_cert() {
     assert_eq!(cas.len(), 1);
     assert!((3640..=3650).contains(&cas[0]["daysLeft"].as_i64().unwrap()), "{v}");
 }
+
+#[test]
+fn a_piped_run_prints_timestamped_progress_and_its_summary_quiet_prints_neither_progress_nor_notes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pki");
+    // Forty workers: the slow part is the keys; stderr is a pipe here, as in CI.
+    let mut config = kpki::model::cluster::DEFAULT_TOML.to_string();
+    for i in 3..40 {
+        config.push_str(&format!("\n[[workers]]\nip = \"172.31.0.{}\"\npod_cidr = \"172.20.{i}.0/24\"\n", 100 + i));
+    }
+    let o = bootstrap(&out, Some(&config), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let stamped: Vec<&str> = err.lines().filter(|l| is_stamped(l)).collect();
+    assert!(stamped.iter().any(|l| l.ends_with("kpki: making 47 key(s) and issuing 47 certificate(s)")), "{err}");
+    assert!(stamped.iter().any(|l| l.contains("kpki: writing ") && l.contains(" file(s) to ")), "{err}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.lines().last().is_some_and(|l| l.starts_with("wrote ") && l.contains(" files in ")), "the summary, piped: {stdout}");
+
+    // --quiet (-q, in either place): warnings only.
+    let o = bootstrap(&out, Some(&config), &["--quiet", "--force"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.lines().any(is_stamped), "{err}");
+    assert!(!err.contains("api_address is not set"), "a note, not a warning: {err}");
+    // --verbose adds the phases' durations.
+    let o = bootstrap(&out, Some(&config), &["-v", "--force"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.lines().any(|l| is_stamped(l) && l.contains("keys and certificates made in ")), "{err}");
+    let o = Command::new(kpki()).args(["-q", "-v", "verify", "--dir"]).arg(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "--quiet and --verbose together are a usage error");
+}
+
+/// `2026-12-02T13:55:01Z kpki: ...`
+fn is_stamped(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() > 21 && b[4] == b'-' && b[10] == b'T' && b[19] == b'Z' && b[..4].iter().all(u8::is_ascii_digit) && line[20..].starts_with(" kpki: ")
+}

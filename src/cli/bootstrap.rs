@@ -1,7 +1,6 @@
 //! `kpki bootstrap`: the whole certificate set, kubeconfigs and encryption
 //! config from a cluster config and a provider of addresses.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
@@ -12,6 +11,7 @@ use crate::model::cluster::Cluster;
 use crate::k8s::plan::{self, Plan};
 use crate::k8s::set::{self, Action, Existing, Row};
 use crate::output;
+use crate::progress;
 use crate::provision::static_inventory::StaticProvider;
 use crate::provision::Provider;
 
@@ -100,8 +100,8 @@ pub fn read_existing(dir: Option<&output::OutDir>, names: &[String]) -> Result<E
 pub fn report_recovery(dir: &output::OutDir, r: output::Recovery) {
     match r {
         output::Recovery::Clean => {}
-        output::Recovery::Completed => eprintln!("kpki: {}: finished writing the set of an interrupted run", display(dir.path())),
-        output::Recovery::Discarded => eprintln!("kpki: {}: discarded the unfinished files of an interrupted run", display(dir.path())),
+        output::Recovery::Completed => progress::note(&format!("{}: finished writing the set of an interrupted run", display(dir.path()))),
+        output::Recovery::Discarded => progress::note(&format!("{}: discarded the unfinished files of an interrupted run", display(dir.path()))),
     }
 }
 
@@ -117,10 +117,10 @@ pub fn tighten_key_modes(dir: &output::OutDir, names: &[String], dry_run: bool) 
                     super::warn(&format!("{shown_path}: it points to a file of mode {mode:04o} that other users can read; kpki does not change files it reaches through a symlink: chmod 600 it"));
                 }
             }
-            Some(mode) if mode & 0o077 != 0 && dry_run => eprintln!("kpki: {shown_path}: mode {mode:04o} lets other users read it; a real run sets 0600"),
+            Some(mode) if mode & 0o077 != 0 && dry_run => progress::note(&format!("{shown_path}: mode {mode:04o} lets other users read it; a real run sets 0600")),
             Some(mode) if mode & 0o077 != 0 => {
                 dir.set_mode(name, output::KEY_MODE)?;
-                eprintln!("kpki: {shown_path}: was mode {mode:04o}, readable by other users; set to 0600");
+                progress::note(&format!("{shown_path}: was mode {mode:04o}, readable by other users; set to 0600"));
             }
             Some(_) => {}
         }
@@ -137,7 +137,10 @@ pub fn run(a: Args) -> Result<()> {
     };
     let provisioned = provider.provision(&cluster, a.dry_run).map_err(|e| Failure::input(e.to_string()))?;
     for n in &provisioned.notices {
-        eprintln!("kpki: {n}");
+        match n.strip_prefix("warning: ") {
+            Some(w) => super::warn(w),
+            None => progress::note(n),
+        }
     }
     let inventory = provisioned.inventory;
     let plan: Plan = plan::plan(&cluster, &inventory).map_err(|e| Failure::input(e.to_string()))?;
@@ -213,8 +216,16 @@ pub fn run(a: Args) -> Result<()> {
         rows
     } else {
         let dir = dir.as_ref().ok_or_else(|| Failure::input("internal error: no output directory"))?;
+        let started = std::time::Instant::now();
+        say_work(&decided.rows());
         let applied = set::apply(decided, &existing, set::CaKeyProtection { passphrase, encrypt: a.encrypt_ca_key }).map_err(at_dir)?;
+        progress::detail(&format!("keys and certificates made in {:.1} s", started.elapsed().as_secs_f64()));
+        if !applied.files.is_empty() {
+            progress::step(&format!("writing {} file(s) to {}", applied.files.len(), display(&a.out)));
+        }
+        let writing = std::time::Instant::now();
         dir.commit(&applied.files, a.force)?;
+        progress::detail(&format!("written and synced in {:.1} s", writing.elapsed().as_secs_f64()));
         for w in &applied.warnings {
             super::warn(w);
         }
@@ -235,7 +246,8 @@ fn report(a: &Args, rows: &[Row], inventory: &crate::model::inventory::Inventory
         return Ok(());
     }
     let changed = rows.iter().filter(|r| r.action != Action::Keep).count();
-    if a.dry_run || std::io::stdout().is_terminal() {
+    // The summary goes to stdout on a terminal and when piped alike.
+    {
         let verb = if a.dry_run { "would write" } else { "wrote" };
         println!("{:<34} {:<8} {:<32} {:<21} REASON", "FILE", "ACTION", "SUBJECT", "EXPIRES");
         for r in rows {
@@ -255,7 +267,15 @@ fn report(a: &Args, rows: &[Row], inventory: &crate::model::inventory::Inventory
 }
 
 fn warn_none_changed() {
-    if super::stderr_is_terminal() {
-        eprintln!("kpki: everything already matches the plan; nothing written");
+    progress::note("everything already matches the plan; nothing written");
+}
+
+/// Says what the run is about to make: the slow part of a large set.
+pub fn say_work(rows: &[Row]) {
+    let writes = |r: &&Row| r.action != Action::Keep;
+    let keys = rows.iter().filter(writes).filter(|r| r.file.ends_with("-key.pem")).count();
+    let certs = rows.iter().filter(writes).filter(|r| r.file.ends_with(".pem") && !r.file.ends_with("-key.pem")).count();
+    if keys + certs > 0 {
+        progress::step(&format!("making {keys} key(s) and issuing {certs} certificate(s)"));
     }
 }

@@ -4,7 +4,7 @@
 //! 1 for a failed check.
 
 use std::ffi::OsString;
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -38,6 +38,12 @@ pub use crate::output::MAX_INPUT;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Say only warnings and errors: no progress lines, no notes
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more: every wait, and how long each phase took
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,6 +166,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return code;
         }
     };
+    crate::progress::set_level(match (cli.quiet, cli.verbose) {
+        (true, _) => crate::progress::Level::Quiet,
+        (_, true) => crate::progress::Level::Verbose,
+        _ => crate::progress::Level::Normal,
+    });
     let result = match cli.command {
         Command::Gencert(a) => gencert::run(a),
         Command::Genkey(a) => genkey::run(a),
@@ -180,6 +191,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             Ok(())
         }
     };
+    crate::progress::finish();
     match result {
         Ok(()) => 0,
         Err(f) => {
@@ -241,6 +253,11 @@ fn normalize(args: Vec<String>) -> Result<Vec<String>> {
         };
         if matches!(name, "h" | "help") {
             out.push("--help".into());
+            continue;
+        }
+        // kpki's own global flags, on every command.
+        if value.is_none() && matches!(name, "q" | "quiet" | "v" | "verbose") {
+            out.push(if name.starts_with('q') { "--quiet".into() } else { "--verbose".into() });
             continue;
         }
         // Every cfssl command takes -loglevel; it is kpki's, not a subcommand's.
@@ -325,10 +342,6 @@ pub fn warn(message: &str) {
     }
 }
 
-/// Whether stderr is a terminal (progress and tables go there only then).
-pub fn stderr_is_terminal() -> bool {
-    std::io::stderr().is_terminal()
-}
 
 /// Reads a CA key, decrypting it when it is encrypted.
 pub fn load_ca_key(ca_key: &Path, pass: &passphrase::PassphraseArgs) -> Result<crate::pki::key::PrivateKey> {

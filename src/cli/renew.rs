@@ -141,6 +141,8 @@ pub fn run(a: Args) -> Result<()> {
     };
     let now = OffsetDateTime::now_utc();
     let rotating: Vec<&String> = stems.iter().filter(|s| ca_stems.contains(s)).collect();
+    let started = std::time::Instant::now();
+    crate::progress::step(&format!("renewing {} in {}", stems.join(", "), display(&a.dir)));
     let (out_files, rows) = if a.finish_rotation {
         if let Some(leaf) = stems.iter().find(|s| !ca_stems.contains(s)) {
             return Err(Failure::input(format!("--finish-rotation: {leaf} is not a CA; name CAs with --role (e.g. --role ca)")));
@@ -179,6 +181,8 @@ pub fn run(a: Args) -> Result<()> {
         // What the real run would refuse, the dry run refuses too.
         dir.check_replaceable(out_files.iter().filter_map(|f| f.path.to_str()))?;
     } else {
+        crate::progress::detail(&format!("renewed in {:.1} s", started.elapsed().as_secs_f64()));
+        crate::progress::step(&format!("writing {} file(s) to {}", out_files.len(), display(&a.dir)));
         dir.commit(&out_files, true)?;
     }
     if a.output == OutputFormat::Json {

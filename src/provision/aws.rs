@@ -525,6 +525,10 @@ impl Cloud for Aws {
                     .map_err(|e| self.err(e))?;
                 id(None)
             }
+            Step::RenameInstance { instance, to, .. } => {
+                c.create_tags().resources(instance).tags(Tag::builder().key("Name").value(to).build()).send().await.map_err(|e| self.err(e))?;
+                id(None)
+            }
             Step::CreateLb { subnet } => {
                 let o = self
                     .elb

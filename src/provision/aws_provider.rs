@@ -1,7 +1,6 @@
 //! The `aws` provider: reaches the seed's end state (or shows what that
 //! would take, with `--dry-run`) and returns the real addresses.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use super::{ProvisionError, Provider, Provisioned};
 use crate::model::inventory::Inventory;
 use crate::model::cluster::Cluster;
 use crate::output::{self, OutFile};
+use crate::progress;
 
 /// Settings of the aws provider.
 pub struct AwsProvider {
@@ -22,22 +22,23 @@ pub struct AwsProvider {
     pub poll: Duration,
 }
 
-/// Progress on stderr when it is a terminal; the key saved at once.
+/// Progress on stderr (a spinner on a terminal, timestamped lines
+/// otherwise); the key saved at once.
 struct Reporter {
-    tty: bool,
     ssh_dir: PathBuf,
 }
 
 impl Progress for Reporter {
     fn line(&self, msg: &str) {
-        if self.tty {
-            eprintln!("aws: {msg}");
-        }
+        progress::step(&format!("aws: {msg}"));
+    }
+    fn detail(&self, msg: &str) {
+        progress::detail(&format!("aws: {msg}"));
     }
     fn save_key(&self, key_name: &str, material: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let path = self.ssh_dir.join(format!("{key_name}.id_rsa"));
         output::write_all(&[OutFile::secret(&path, material.as_bytes()).with_mode(0o400)], false)?;
-        eprintln!("kpki: saved the new key pair's private key to {} (AWS shows it only once)", output::shown(&path));
+        progress::note(&format!("saved the new key pair's private key to {} (AWS shows it only once)", output::shown(&path)));
         Ok(())
     }
 }
@@ -83,7 +84,7 @@ impl AwsProvider {
         let d = self.desired(cluster);
         runtime()?.block_on(async {
             let aws = Aws::connect(&self.options).await;
-            let reporter = Reporter { tty: std::io::stderr().is_terminal(), ssh_dir: self.ssh_dir.clone() };
+            let reporter = Reporter { ssh_dir: self.ssh_dir.clone() };
             Ok(reconcile::destroy(&aws, &d, &reporter, self.poll, confirmed).await?)
         })
     }
@@ -159,7 +160,8 @@ impl Provider for AwsProvider {
         let d = self.desired(cluster);
         let conv = runtime()?.block_on(async {
             let aws = Aws::connect(&self.options).await;
-            let reporter = Reporter { tty: std::io::stderr().is_terminal(), ssh_dir: self.ssh_dir.clone() };
+            let reporter = Reporter { ssh_dir: self.ssh_dir.clone() };
+            reporter.line(&format!("reading the resources tagged for cluster {} in {}", d.cluster, d.region));
             reconcile::converge(&aws, &d, &reporter, self.poll).await
         })?;
         if let Some(ami) = &conv.ami {

@@ -35,7 +35,12 @@ pub struct Rule {
 /// One instance to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceSpec {
+    /// The `Name` tag: `<cluster>-master-N` / `<cluster>-worker-N`, as the
+    /// tutorial tags them (its later steps find instances by these names).
     pub name: String,
+    /// The `Name` an earlier kpki gave it (`master-N`): such an instance is
+    /// found by this name and re-tagged, never duplicated.
+    pub legacy_name: String,
     /// `master` or `worker`.
     pub role: NodeRole,
     pub ip: Ipv4Addr,
@@ -78,16 +83,31 @@ impl Desired {
         ];
         let mut instances = Vec::new();
         for (i, m) in c.masters.iter().enumerate() {
-            let name = format!("master-{i}");
-            instances.push(InstanceSpec { user_data: format!("name={name}"), name, role: NodeRole::Master, ip: m.ip, pod_cidr: None });
+            let short = format!("master-{i}");
+            instances.push(InstanceSpec {
+                user_data: format!("name={short}"),
+                name: format!("{}-{short}", c.name),
+                legacy_name: short,
+                role: NodeRole::Master,
+                ip: m.ip,
+                pod_cidr: None,
+            });
         }
         for (i, w) in c.workers.iter().enumerate() {
-            let name = format!("worker-{i}");
+            let short = format!("worker-{i}");
+            // The tutorial's user data names the node by its short name.
             let user_data = match w.pod_cidr {
-                Some(p) => format!("name={name}|pod-cidr={p}"),
-                None => format!("name={name}"),
+                Some(p) => format!("name={short}|pod-cidr={p}"),
+                None => format!("name={short}"),
             };
-            instances.push(InstanceSpec { user_data, name, role: NodeRole::Worker, ip: w.ip, pod_cidr: w.pod_cidr });
+            instances.push(InstanceSpec {
+                user_data,
+                name: format!("{}-{short}", c.name),
+                legacy_name: short,
+                role: NodeRole::Worker,
+                ip: w.ip,
+                pod_cidr: w.pod_cidr,
+            });
         }
         Desired {
             cluster: c.name.clone(),
@@ -266,6 +286,8 @@ pub enum Step {
     CreateKeyPair { name: String },
     RunInstance { spec: InstanceSpec, subnet: String, security_group: String, key_name: String, ami: String, instance_type: String },
     DisableSourceDestCheck { instance: String, name: String },
+    /// Re-tags an instance an earlier kpki named `master-N` with the tutorial's `Name`.
+    RenameInstance { instance: String, from: String, to: String },
     CreateLb { subnet: String },
     CreateTg { vpc: String },
     RegisterTargets { tg: String, ips: Vec<String> },
@@ -291,6 +313,7 @@ impl Step {
             Step::CreateKeyPair { name } => format!("create key pair {name}"),
             Step::RunInstance { spec, instance_type, .. } => format!("run {} ({instance_type}) at {}", spec.name, spec.ip),
             Step::DisableSourceDestCheck { name, .. } => format!("disable source/dest check on {name}"),
+            Step::RenameInstance { instance, from, to } => format!("re-tag instance {instance} Name={to} (was {from})"),
             Step::CreateLb { .. } => "create network load balancer".into(),
             Step::CreateTg { .. } => "create target group (TCP 6443, ip)".into(),
             Step::RegisterTargets { ips, .. } => format!("register targets {}", ips.join(", ")),
@@ -360,9 +383,9 @@ pub fn drift(d: &Desired, s: &State) -> Vec<String> {
         }
     }
     for spec in &d.instances {
-        let found: Vec<&Instance> = live(s).filter(|i| i.name == spec.name).collect();
+        let found: Vec<&Instance> = live(s).filter(|i| spec.matches(i)).collect();
         if found.len() > 1 {
-            out.push(format!("{} instances are named {}: {}", found.len(), spec.name, found.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")));
+            out.push(format!("{} instances are named {} (or {}): {}", found.len(), spec.name, spec.legacy_name, found.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")));
         }
         if let Some(i) = found.first() {
             if i.private_ip.is_some() && i.private_ip != Some(spec.ip) {
@@ -490,7 +513,7 @@ pub fn next_steps(d: &Desired, s: &State, ami: Option<&str>) -> Vec<Step> {
     }
     if let (Some(g), true) = (group, s.key_pair) {
         for spec in &d.instances {
-            match live(s).find(|i| i.name == spec.name) {
+            match find_instance(s, spec) {
                 None => {
                     if let Some(ami) = ami {
                         steps.push(Step::RunInstance {
@@ -503,10 +526,14 @@ pub fn next_steps(d: &Desired, s: &State, ami: Option<&str>) -> Vec<Step> {
                         });
                     }
                 }
-                Some(i) if i.source_dest_check => {
-                    steps.push(Step::DisableSourceDestCheck { instance: i.id.clone(), name: spec.name.clone() })
+                Some(i) => {
+                    if i.name != spec.name {
+                        steps.push(Step::RenameInstance { instance: i.id.clone(), from: i.name.clone(), to: spec.name.clone() });
+                    }
+                    if i.source_dest_check {
+                        steps.push(Step::DisableSourceDestCheck { instance: i.id.clone(), name: spec.name.clone() });
+                    }
                 }
-                Some(_) => {}
             }
         }
     }
@@ -518,9 +545,23 @@ fn live(s: &State) -> impl Iterator<Item = &Instance> {
     s.instances.iter().filter(|i| !matches!(i.state, InstanceState::ShuttingDown | InstanceState::Terminated))
 }
 
+impl InstanceSpec {
+    /// Whether `i` is this instance: tagged with its name, or with the
+    /// name an earlier kpki gave it.
+    pub fn matches(&self, i: &Instance) -> bool {
+        i.name == self.name || i.name == self.legacy_name
+    }
+}
+
+/// The live instance for `spec`: the one with its name, else one an
+/// earlier kpki tagged with the short name (to be re-tagged).
+fn find_instance<'a>(s: &'a State, spec: &InstanceSpec) -> Option<&'a Instance> {
+    live(s).find(|i| i.name == spec.name).or_else(|| live(s).find(|i| i.name == spec.legacy_name))
+}
+
 /// Whether any instance is missing (so an AMI is needed).
 pub fn needs_ami(d: &Desired, s: &State) -> bool {
-    d.instances.iter().any(|spec| !live(s).any(|i| i.name == spec.name))
+    d.instances.iter().any(|spec| find_instance(s, spec).is_none())
 }
 
 /// Picks the newest image by creation date (the tutorial takes the last by name).
@@ -548,7 +589,7 @@ pub fn inventory(d: &Desired, s: &State) -> Result<Inventory, ReconcileError> {
     let mut masters = Vec::new();
     let mut workers = Vec::new();
     for spec in &d.instances {
-        let i = live(s).find(|i| i.name == spec.name).ok_or_else(|| incomplete(format!("instance {} does not exist", spec.name)))?;
+        let i = find_instance(s, spec).ok_or_else(|| incomplete(format!("instance {} does not exist", spec.name)))?;
         let private_ip = i.private_ip.ok_or_else(|| incomplete(format!("instance {} ({}) has no private IP yet", spec.name, i.id)))?;
         // The node name is what the kubelet registers as: the first label of
         // the instance's private DNS name, never guessed.
@@ -637,6 +678,8 @@ pub fn deletions(s: &State, key_name: &str) -> Vec<Deletion> {
 /// the key pair's private key, which AWS returns once and must be saved at once.
 pub trait Progress {
     fn line(&self, msg: &str);
+    /// A detail (each look while waiting): shown with `--verbose` only.
+    fn detail(&self, _msg: &str) {}
     fn save_key(&self, key_name: &str, material: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
@@ -789,6 +832,7 @@ async fn wait_ready<C: Cloud>(
 ) -> Result<Converged, ConvergeError> {
     let start = std::time::Instant::now();
     let mut last = String::new();
+    let mut last_said = start;
     let mut delay = poll;
     loop {
         let state = cloud.describe(d).await.map_err(|e| with_created(&created)(ReconcileError::Describe(explain(&e))))?;
@@ -802,10 +846,15 @@ async fn wait_ready<C: Cloud>(
                 return Err(with_created(&created)(ReconcileError::LoadBalancerFailed));
             }
         }
+        // A line when what is awaited changes, and at least every 30 s
+        // while it does not: never silent for minutes.
         let now = format!("waiting: {}", waiting.join(", "));
-        if now != last {
-            progress.line(&now);
+        if now != last || last_said.elapsed() >= Duration::from_secs(30) {
+            progress.line(&format!("{now} ({} s)", start.elapsed().as_secs()));
             last = now;
+            last_said = std::time::Instant::now();
+        } else {
+            progress.detail(&format!("{now} ({} s)", start.elapsed().as_secs()));
         }
         if start.elapsed() > READY_TIMEOUT {
             return Err(with_created(&created)(ReconcileError::Timeout { secs: READY_TIMEOUT.as_secs(), waiting }));

@@ -141,6 +141,11 @@ impl Cloud for SimCloud {
                     i.source_dest_check = false;
                 }
             }
+            Step::RenameInstance { instance, to, .. } => {
+                for i in s.instances.iter_mut().filter(|i| &i.id == instance) {
+                    i.name = to.clone();
+                }
+            }
             Step::CreateLb { .. } => {
                 id = format!("arn:sim:elasticloadbalancing:loadbalancer/net/{}/{}", d.lb_name, self.id("lb"));
                 s.lb = Some(Lb {
@@ -281,6 +286,32 @@ mod tests {
             assert_eq!(s.instances.len(), 6, "no duplicate instances after failing at step {fail_at}");
             assert_eq!(s.listeners.len(), 1);
         }
+    }
+
+    #[test]
+    fn instances_carry_the_tutorials_names_and_old_names_are_re_tagged_not_duplicated() {
+        let d = desired();
+        let sim = SimCloud::new(State::default(), images());
+        let quiet = Quiet(Mutex::new(vec![]));
+        let first = block_on(reconcile::converge(&sim, &d, &quiet, Duration::from_millis(1))).unwrap();
+        let names: Vec<String> = sim.state().instances.iter().map(|i| i.name.clone()).collect();
+        assert_eq!(names, ["k8s-cluster-master-0", "k8s-cluster-master-1", "k8s-cluster-master-2", "k8s-cluster-worker-0", "k8s-cluster-worker-1", "k8s-cluster-worker-2"]);
+        // A cluster an earlier kpki made: instances named `master-0`...
+        let mut old = sim.state();
+        for i in old.instances.iter_mut() {
+            i.name = i.name.trim_start_matches("k8s-cluster-").to_string();
+        }
+        let ids: Vec<String> = old.instances.iter().map(|i| i.id.clone()).collect();
+        let sim = SimCloud::new(old, images());
+        let again = block_on(reconcile::converge(&sim, &d, &quiet, Duration::from_millis(1))).unwrap();
+        let s = sim.state();
+        assert_eq!(s.instances.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), ids, "found by the old name, not run again");
+        assert_eq!(s.instances.iter().map(|i| i.name.clone()).collect::<Vec<_>>(), names, "re-tagged with the tutorial's names");
+        assert_eq!(again.inventory, first.inventory, "the same nodes and addresses");
+        let log = sim.log.lock().unwrap().clone();
+        assert_eq!(log.len(), 6, "only the six re-tags: {log:?}");
+        let first_step = log[0].describe();
+        assert!(first_step.contains("re-tag instance") && first_step.contains("Name=k8s-cluster-master-0 (was master-0)"), "{first_step}");
     }
 
     #[test]
