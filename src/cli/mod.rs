@@ -15,6 +15,7 @@ mod certinfo;
 mod check_expiration;
 mod destroy;
 mod docs;
+mod fetch;
 mod gencert;
 mod genkey;
 mod json;

@@ -413,7 +413,8 @@ pub fn go_json(v: &Value) -> String {
     go_escape(&serde_json::to_string(v).unwrap_or_default())
 }
 
-fn go_escape(s: &str) -> String {
+/// Go's HTML-safe escapes of JSON text.
+pub fn go_escape(s: &str) -> String {
     s.replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")

@@ -3,6 +3,7 @@
 
 pub mod cert;
 pub mod cfssl_json;
+pub mod csrinfo;
 pub mod duration;
 pub mod generate;
 pub mod host;

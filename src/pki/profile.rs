@@ -94,6 +94,76 @@ pub struct Profile {
     pub expiry: Duration,
     /// Whether issued certificates are CAs.
     pub ca: CaConstraint,
+    /// cfssl's `name_whitelist`: every name a certificate carries (its CN,
+    /// DNS and e-mail names; not IP addresses, as cfssl) must match.
+    pub name_whitelist: Option<NameWhitelist>,
+    /// cfssl's `auth_key`: the name of the key in `auth_keys` that
+    /// authenticates requests to a server signing with this profile.
+    pub auth_key: Option<String>,
+}
+
+/// A profile's `name_whitelist`: a regular expression in Go's RE2 syntax,
+/// matched anywhere in a name unless anchored (`^...$`), as cfssl does.
+#[derive(Debug, Clone)]
+pub struct NameWhitelist(regex_lite::Regex);
+
+impl NameWhitelist {
+    /// Compiles the expression.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        regex_lite::Regex::new(pattern).map(NameWhitelist).map_err(|e| e.to_string())
+    }
+    /// Whether `name` is allowed.
+    pub fn allows(&self, name: &str) -> bool {
+        self.0.is_match(name)
+    }
+    /// The expression as written.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl PartialEq for NameWhitelist {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+impl Eq for NameWhitelist {}
+
+/// How an auth key's secret is given (cfssl's `auth_keys.<name>.key`): hex,
+/// or read when used from `env:VAR` or `file:PATH`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthKeySource {
+    /// The key itself (decoded from hex).
+    Bytes(zeroize::Zeroizing<Vec<u8>>),
+    /// An environment variable holding the hex key.
+    Env(String),
+    /// A file holding the hex key.
+    File(String),
+}
+
+impl std::fmt::Debug for AuthKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthKeySource::Bytes(b) => write!(f, "Bytes({} bytes, redacted)", b.len()),
+            AuthKeySource::Env(v) => write!(f, "Env({v})"),
+            AuthKeySource::File(p) => write!(f, "File({p})"),
+        }
+    }
+}
+
+/// Decodes an auth key's hex text (as in the config, an environment
+/// variable or a file; surrounding white space ignored).
+pub fn auth_key_from_hex(text: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    let t = text.trim();
+    if t.is_empty() || t.len() % 2 != 0 {
+        return Err("is not an even number of hex digits".into());
+    }
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(t.len() / 2));
+    for pair in t.as_bytes().chunks(2) {
+        let digit = |c: u8| (c as char).to_digit(16).ok_or_else(|| "is not hex".to_string());
+        out.push((digit(pair[0])? * 16 + digit(pair[1])?) as u8);
+    }
+    Ok(out)
 }
 
 /// The longest validity kpki issues: 100 years.
@@ -107,7 +177,7 @@ pub const DEFAULT_CA_EXPIRY_HOURS: i64 = 43800;
 impl Profile {
     /// A profile for leaf certificates.
     pub fn leaf(usages: Usages, expiry: Duration) -> Self {
-        Profile { usages, expiry, ca: CaConstraint::Leaf }
+        Profile { usages, expiry, ca: CaConstraint::Leaf, name_whitelist: None, auth_key: None }
     }
 
     /// cfssl's built-in default profile, used when no `-config` is given.
@@ -181,11 +251,14 @@ pub struct SigningConfig {
     pub default: Profile,
     /// Named profiles.
     pub profiles: BTreeMap<String, Profile>,
+    /// cfssl's `auth_keys`: named keys for authenticated requests (`serve`'s
+    /// `authsign`); each profile's `auth_key` names one of them.
+    pub auth_keys: BTreeMap<String, AuthKeySource>,
 }
 
 impl Default for SigningConfig {
     fn default() -> Self {
-        SigningConfig { default: Profile::cfssl_default(), profiles: BTreeMap::new() }
+        SigningConfig { default: Profile::cfssl_default(), profiles: BTreeMap::new(), auth_keys: BTreeMap::new() }
     }
 }
 
@@ -195,11 +268,29 @@ impl SigningConfig {
         let value = super::json::parse(text)?;
         let top = Obj::new("", &value)?;
         top.only(&["signing", "auth_keys", "remotes"])?;
-        if top.get("auth_keys").is_some() || top.get("remotes").is_some() {
-            return Err(FieldError::new(
-                "auth_keys",
-                "remote signing and authenticated requests are cfssl server features kpki does not have; remove them",
-            ));
+        if top.get("remotes").is_some() {
+            return Err(FieldError::new("remotes", "remote signing (-remote) is not supported by kpki yet; remove it, or sign locally with -ca and -ca-key"));
+        }
+        let mut auth_keys = BTreeMap::new();
+        if let Some(keys) = top.object("auth_keys")? {
+            for (name, value) in keys.entries() {
+                let k = Obj::new(&keys.child(name), value)?;
+                k.only(&["type", "key"])?;
+                match k.string("type")? {
+                    Some("standard") => {}
+                    Some(other) => return Err(FieldError::new(k.child("type"), format!("{other:?} is not a key type kpki knows (cfssl's is \"standard\": HMAC-SHA256)"))),
+                    None => return Err(FieldError::new(k.child("type"), "is missing (cfssl's is \"standard\")")),
+                }
+                let text = k.string("key")?.ok_or_else(|| FieldError::new(k.child("key"), "is missing"))?;
+                let source = if let Some(var) = text.strip_prefix("env:") {
+                    AuthKeySource::Env(var.to_string())
+                } else if let Some(path) = text.strip_prefix("file:") {
+                    AuthKeySource::File(path.to_string())
+                } else {
+                    AuthKeySource::Bytes(auth_key_from_hex(text).map_err(|e| FieldError::new(k.child("key"), format!("{e} (a hex key, env:VAR or file:PATH)")))?)
+                };
+                auth_keys.insert(name.clone(), source);
+            }
         }
         let signing = top
             .object("signing")?
@@ -217,7 +308,15 @@ impl SigningConfig {
                 profiles.insert(name.clone(), read_profile(&obj, &default)?);
             }
         }
-        Ok(SigningConfig { default, profiles })
+        let named = std::iter::once(("signing.default".to_string(), &default)).chain(profiles.iter().map(|(n, p)| (format!("signing.profiles.{n}"), p)));
+        for (at, p) in named {
+            if let Some(k) = &p.auth_key {
+                if !auth_keys.contains_key(k) {
+                    return Err(FieldError::new(format!("{at}.auth_key"), format!("{k:?} is not in auth_keys")));
+                }
+            }
+        }
+        Ok(SigningConfig { default, profiles, auth_keys })
     }
 
     /// The named profile, or the default. An unknown name is an error (cfssl
@@ -234,10 +333,12 @@ impl SigningConfig {
 }
 
 fn read_profile(obj: &Obj<'_>, inherit: &Profile) -> Result<Profile, FieldError> {
-    obj.only(&["usages", "expiry", "ca_constraint", "name_whitelist", "backdate"])?;
-    if obj.get("name_whitelist").is_some() {
-        return Err(FieldError::new(obj.child("name_whitelist"), "is not supported by kpki; remove it"));
-    }
+    obj.only(&["usages", "expiry", "ca_constraint", "name_whitelist", "backdate", "auth_key"])?;
+    let name_whitelist = match obj.string("name_whitelist")? {
+        Some(re) => Some(NameWhitelist::new(re).map_err(|e| FieldError::new(obj.child("name_whitelist"), format!("is not a regular expression: {e}")))?),
+        None => None,
+    };
+    let auth_key = obj.string("auth_key")?.filter(|k| !k.is_empty()).map(str::to_string);
     let expiry = match obj.string("expiry")? {
         Some(s) => duration::parse(s).map_err(|e| FieldError::new(obj.child("expiry"), e.to_string()))?,
         None => inherit.expiry,
@@ -250,6 +351,8 @@ fn read_profile(obj: &Obj<'_>, inherit: &Profile) -> Result<Profile, FieldError>
         return Err(FieldError::new(obj.child("usages"), "is empty: a profile needs at least one usage"));
     }
     let mut profile = Profile::leaf(usages, expiry);
+    profile.name_whitelist = name_whitelist;
+    profile.auth_key = auth_key;
     if let Some(cc) = obj.object("ca_constraint")? {
         cc.only(&["is_ca", "max_path_len", "max_path_len_zero"])?;
         if cc.boolean("is_ca")?.unwrap_or(false) {
