@@ -17,12 +17,14 @@ mod destroy;
 mod docs;
 mod fetch;
 mod gencert;
+mod gencsr;
 mod genkey;
 mod json;
 mod kubeconfig;
 mod passphrase;
 mod print_defaults;
 mod renew;
+mod selfsign;
 mod sign;
 mod verify;
 
@@ -55,6 +57,10 @@ enum Command {
     Genkey(genkey::Args),
     /// Sign a PKCS#10 CSR with a CA (cfssl sign)
     Sign(sign::Args),
+    /// Make a CSR for an existing key from a CSR JSON (cfssl gencsr)
+    Gencsr(gencsr::Args),
+    /// Make a key and a self-signed certificate, for testing only (cfssl selfsign)
+    Selfsign(selfsign::Args),
     /// Write cert/key/CSR files from cfssl JSON output (cfssljson)
     #[command(disable_version_flag = true)]
     Json(json::Args),
@@ -84,7 +90,7 @@ enum Command {
 }
 
 /// Commands that take cfssl's Go-style flags and refuse flags after their file argument.
-const GO_STYLE: &[&str] = &["gencert", "genkey", "sign", "json", "certinfo", "print-defaults", "version"];
+const GO_STYLE: &[&str] = &["gencert", "genkey", "gencsr", "selfsign", "sign", "json", "certinfo", "bundle", "print-defaults", "version"];
 
 /// cfssl's `-loglevel` (0 debug .. 5 fatal, default 1): at 3 (error) or
 /// above, warnings are not printed. Errors always are: they set the exit status.
@@ -176,6 +182,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Gencert(a) => gencert::run(a),
         Command::Genkey(a) => genkey::run(a),
         Command::Sign(a) => sign::run(a),
+        Command::Gencsr(a) => gencsr::run(a),
+        Command::Selfsign(a) => selfsign::run(a),
         Command::Json(a) => json::run(a),
         Command::Certinfo(a) => certinfo::run(a),
         Command::PrintDefaults(a) => print_defaults::run(a),

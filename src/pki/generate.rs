@@ -118,6 +118,43 @@ pub fn key_and_csr(req: &CsrRequest, format: KeyFormat) -> Result<Generated, Gen
     Ok(Generated { cert: None, csr: Some(pem_encode("CERTIFICATE REQUEST", &csr)), key: Some(key.to_pem(format)?), warnings: vec![] })
 }
 
+/// A CSR for an existing key (`gencsr -key`): the request's subject and
+/// hosts (or `hosts`); its `key` section does not apply.
+pub fn csr_for_key(req: &CsrRequest, hosts: Option<&[String]>, key: &PrivateKey) -> Result<String, GenerateError> {
+    if req.ca.is_some() {
+        return Err(GenerateError::CaSectionInLeaf);
+    }
+    let sans = sans(req, hosts)?;
+    let csr = issue::csr(&req.subject.to_dn(), &sans, CaConstraint::Leaf, key)?;
+    Ok(pem_encode("CERTIFICATE REQUEST", &csr))
+}
+
+/// How long a `selfsign` certificate lasts without a profile (cfssl: 2190 h).
+pub const SELFSIGN_EXPIRY_HOURS: i64 = 2190;
+
+/// A new key, its CSR and a self-signed certificate for it (`selfsign`),
+/// naming `hosts` (then the request's own hosts) under `profile`'s usages
+/// and expiry. NotBefore is five minutes back, as cfssl's.
+pub fn selfsign(req: &CsrRequest, hosts: &[String], profile: &Profile, format: KeyFormat, now: OffsetDateTime) -> Result<Generated, GenerateError> {
+    if req.ca.is_some() {
+        return Err(GenerateError::CaSectionInLeaf);
+    }
+    let mut all: Vec<String> = hosts.to_vec();
+    all.extend(req.hosts.iter().filter(|h| !hosts.contains(h)).cloned());
+    let sans = sans(req, Some(&all))?;
+    let key = PrivateKey::generate(req.key)?;
+    let subject = req.subject.to_dn();
+    let csr = issue::csr(&subject, &sans, CaConstraint::Leaf, &key)?;
+    let plan = CertPlan { subject, sans, validity: Validity::cfssl(now, profile.expiry) };
+    let cert = issue::self_signed_leaf(&plan, profile, &key)?;
+    Ok(Generated {
+        cert: Some(pem_encode("CERTIFICATE", &cert)),
+        csr: Some(pem_encode("CERTIFICATE REQUEST", &csr)),
+        key: Some(key.to_pem(format)?),
+        warnings: vec![],
+    })
+}
+
 /// What a PKCS#10 CSR asks to be certified.
 pub struct Wanted {
     /// The subject, copied attribute by attribute.

@@ -244,6 +244,17 @@ pub fn self_signed_ca(plan: &CertPlan, path_len: Option<u8>, key: &PrivateKey) -
     Ok(cert.der().to_vec())
 }
 
+/// A self-signed end-entity certificate (`selfsign`): the profile's usages,
+/// CA:FALSE, signed by its own key; no AKI (it would name itself).
+pub fn self_signed_leaf(plan: &CertPlan, profile: &Profile, key: &PrivateKey) -> Result<Vec<u8>, IssueError> {
+    let mut p = base_params(plan, key.public_key_bits())?;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = usages_for_key(&profile.usages.key, key.pair().algorithm());
+    p.extended_key_usages = profile.usages.ext.clone();
+    let cert = p.self_signed(key.pair()).map_err(|e| IssueError::Sign(e.to_string()))?;
+    Ok(cert.der().to_vec())
+}
+
 /// The same CA again (cfssl's `gencert -renewca`): a new self-signed
 /// certificate for the same key, with the same subject, byte for byte (so
 /// every certificate it signed still names it as issuer), the same
