@@ -1,6 +1,7 @@
 //! The `kpki` binary. Invoked through a link named `cfssl` it is `kpki`;
 //! named `cfssljson` it is `kpki json`, so the tutorial's pipes run unchanged;
-//! named `cfssl-certinfo` it is `kpki certinfo` (cfssl's multi-call name).
+//! named `cfssl-certinfo`, `cfssl-bundle` or `cfssl-mkbundle` (`mkbundle`)
+//! it is that command (cfssl's multi-call names).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -14,6 +15,8 @@ fn main() {
     match name.as_str() {
         "cfssljson" => rest.insert(0, OsString::from("json")),
         "cfssl-certinfo" => rest.insert(0, OsString::from("certinfo")),
+        "cfssl-bundle" => rest.insert(0, OsString::from("bundle")),
+        "cfssl-mkbundle" | "mkbundle" => rest.insert(0, OsString::from("mkbundle")),
         _ => {}
     }
     std::process::exit(kpki::run(rest));

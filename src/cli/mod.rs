@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod args;
 mod bootstrap;
+mod bundle;
 mod certinfo;
 mod check_expiration;
 mod destroy;
@@ -21,6 +22,7 @@ mod gencsr;
 mod genkey;
 mod json;
 mod kubeconfig;
+mod mkbundle;
 mod passphrase;
 mod print_defaults;
 mod renew;
@@ -72,6 +74,10 @@ enum Command {
     Man(docs::ManArgs),
     /// Print a certificate as cfssl certinfo JSON
     Certinfo(certinfo::Args),
+    /// Build and verify a certificate's chain up to a trusted root (cfssl bundle)
+    Bundle(bundle::Args),
+    /// Collect the certificates under files and directories into one PEM file (cfssl-mkbundle)
+    Mkbundle(mkbundle::Args),
     /// Print a default CSR JSON, signing config or cluster config
     PrintDefaults(print_defaults::Args),
     /// Issue the cluster's whole certificate set, kubeconfigs and encryption config
@@ -90,7 +96,7 @@ enum Command {
 }
 
 /// Commands that take cfssl's Go-style flags and refuse flags after their file argument.
-const GO_STYLE: &[&str] = &["gencert", "genkey", "gencsr", "selfsign", "sign", "json", "certinfo", "bundle", "print-defaults", "version"];
+const GO_STYLE: &[&str] = &["gencert", "genkey", "gencsr", "selfsign", "sign", "json", "certinfo", "bundle", "mkbundle", "print-defaults", "version"];
 
 /// cfssl's `-loglevel` (0 debug .. 5 fatal, default 1): at 3 (error) or
 /// above, warnings are not printed. Errors always are: they set the exit status.
@@ -186,6 +192,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Selfsign(a) => selfsign::run(a),
         Command::Json(a) => json::run(a),
         Command::Certinfo(a) => certinfo::run(a),
+        Command::Bundle(a) => bundle::run(a),
+        Command::Mkbundle(a) => mkbundle::run(a),
         Command::PrintDefaults(a) => print_defaults::run(a),
         Command::Bootstrap(a) => bootstrap::run(a),
         Command::Verify(a) => verify::run(a),

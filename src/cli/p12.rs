@@ -231,6 +231,7 @@ pub fn run(a: Args) -> Result<()> {
                 Failure::input(format!("{} ({subject}) has the issuer's name but did not sign {child} (the signature does not verify)", at(index)))
             }
             P12Error::FriendlyName(..) if a.name.is_some() => Failure::input(format!("--name: {message}")),
+            P12Error::FriendlyName(..) => Failure::input(format!("{message} (taken from the certificate {}); give another with --name", display(&a.cert))),
             P12Error::PassphraseNotUtf8 | P12Error::PassphraseEmpty | P12Error::PassphraseOutsideBmp => {
                 Failure::input(format!("the export passphrase: {message}"))
             }

@@ -262,6 +262,24 @@ pub fn sans(cert: &X509Certificate<'_>) -> Vec<San> {
     out
 }
 
+/// Whether the certificate's SANs name `host` (an IP address, or a DNS
+/// name matched case-insensitively, `*.` covering exactly one label).
+pub fn names_host(cert: &X509Certificate<'_>, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let ip: Option<IpAddr> = host.parse().ok();
+    sans(cert).iter().any(|s| match (s, ip) {
+        (San::Ip(a), Some(b)) => *a == b,
+        (San::Dns(d), None) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            match d.strip_prefix("*.") {
+                Some(base) => host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == base),
+                None => d == host,
+            }
+        }
+        _ => false,
+    })
+}
+
 /// A subject alternative name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum San {

@@ -1,6 +1,7 @@
 //! Keys, CSR JSON, signing profiles, issuing, parsing and verifying.
 //! Pure data in, data out: no file system, no clap.
 
+pub mod bundle;
 pub mod cert;
 pub mod cfssl_json;
 pub mod csrinfo;

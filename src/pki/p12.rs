@@ -100,11 +100,13 @@ pub enum P12Error {
 }
 
 /// The leaf's friendly name when none is given: its subject's CN, else its
-/// whole subject as the certificate bags name it.
+/// whole subject as the certificate bags name it, else (an empty subject, as
+/// some SAN-only certificates have) "certificate".
 pub fn default_friendly_name(cert_der: &[u8]) -> Result<String, P12Error> {
     let parsed = cert::parse(cert_der).map_err(P12Error::Cert)?;
-    let cn = cert::name_attr(parsed.subject(), &x509_parser::oid_registry::OID_X509_COMMON_NAME).filter(|cn| !cn.is_empty());
-    Ok(cn.unwrap_or_else(|| parsed.subject().to_string()))
+    let cn = cert::name_attr(parsed.subject(), &x509_parser::oid_registry::OID_X509_COMMON_NAME).filter(|cn| !cn.trim().is_empty());
+    let name = cn.unwrap_or_else(|| parsed.subject().to_string());
+    Ok(if name.trim().is_empty() { "certificate".to_string() } else { name })
 }
 
 /// Checks the passphrase and returns it as text.
