@@ -24,6 +24,8 @@ need_pip=()
 command -v lint_pkix_cert >/dev/null || need_pip+=(pkilint)
 # PyYAML reads the YAML kpki writes in the tests (an independent parser).
 python3 -c 'import yaml' 2>/dev/null || need_pip+=(pyyaml)
+# python cryptography reads the PKCS#12 files `kpki p12` writes (an independent reader).
+python3 -c 'import cryptography' 2>/dev/null || need_pip+=(cryptography)
 command -v moto_server >/dev/null || need_pip+=('moto[ec2,elbv2,server]')
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "installing from PyPI: ${need_pip[*]}" >&2
@@ -36,5 +38,6 @@ for tool in cfssl cfssljson openssl etcd etcdctl kubectl lint_pkix_cert moto_ser
   command -v "$tool" >/dev/null || { echo "install-test-deps: $tool is still missing" >&2; exit 1; }
 done
 python3 -c 'import yaml' || { echo "install-test-deps: PyYAML is still missing" >&2; exit 1; }
+python3 -c 'import cryptography' || { echo "install-test-deps: python cryptography is still missing" >&2; exit 1; }
 # The comparison tests need the real cfssl 1.2 first on PATH, not kpki through a link.
 cfssl version | grep -qx 'Version: 1.2.0' || { echo "install-test-deps: 'cfssl' on PATH is not cfssl 1.2.0 ($(command -v cfssl)); put the real one first" >&2; exit 1; }

@@ -23,6 +23,7 @@ mod genkey;
 mod json;
 mod kubeconfig;
 mod mkbundle;
+mod p12;
 mod passphrase;
 mod print_defaults;
 mod renew;
@@ -90,6 +91,8 @@ enum Command {
     Renew(renew::Args),
     /// Delete every AWS resource tagged for the cluster
     Destroy(destroy::Args),
+    /// Export a certificate, its key and CA chain as PKCS#12 (.p12/.pfx) for browsers, Java and Windows
+    P12(p12::Args),
     /// Kubeconfigs beyond the set: `kubeconfig user` onboards a user
     #[command(subcommand)]
     Kubeconfig(kubeconfig::Command),
@@ -201,6 +204,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Renew(a) => renew::run(a),
         Command::Destroy(a) => destroy::run(a),
         Command::Kubeconfig(c) => kubeconfig::run(c),
+        Command::P12(a) => p12::run(a),
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
         Command::Version => {

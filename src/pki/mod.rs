@@ -11,5 +11,6 @@ pub mod host;
 pub mod issue;
 pub mod json;
 pub mod key;
+pub mod p12;
 pub mod profile;
 pub mod request;
