@@ -142,7 +142,7 @@ pub fn generate_failure(e: GenerateError, csr: &Path, hostname_flag: bool) -> Fa
     match e {
         GenerateError::Hosts(HostsError { index: Some(i), message }) if hostname_flag => Failure::input(format!("-hostname: entry {}: {message}", i + 1)),
         GenerateError::Hosts(HostsError { index: None, message }) if hostname_flag => Failure::input(format!("-hostname: {message}")),
-        GenerateError::CaExpiryTooShort(_) => Failure::input(format!("CA JSON {}: {e}", display(csr))),
+        GenerateError::CaExpiryTooShort(_) | GenerateError::CaBackdateTooLong => Failure::input(format!("CA JSON {}: {e}", display(csr))),
         GenerateError::Hosts(_) | GenerateError::NamesNothing | GenerateError::CaSectionInLeaf => Failure::input(format!("CSR JSON {}: {e}", display(csr))),
         GenerateError::Key(_) | GenerateError::Issue(_) => Failure::input(e.to_string()),
     }

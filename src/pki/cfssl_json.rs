@@ -84,7 +84,7 @@ pub fn read_pems(text: &[u8], bare: bool) -> Result<Pems, PemsError> {
         Ok(None)
     };
     let cert_pem = field(&["cert", "certificate"])?;
-    let key_pem = field(&["key"])?;
+    let key_pem = field(&["key", "private_key"])?;
     let csr_pem = field(&["csr", "certificate_request"])?;
     let bundle_pem = match map.get("bundle") {
         Some(Value::String(s)) => Some(s.as_str()),

@@ -38,6 +38,9 @@ pub enum GenerateError {
     /// A CA whose validity would end before it starts.
     #[error("ca.expiry is {0} minutes; NotBefore is backdated five minutes (as cfssl does), so the CA would already be expired")]
     CaExpiryTooShort(i64),
+    /// `ca.backdate` reaching past the whole validity.
+    #[error("ca.backdate is not shorter than ca.expiry: the CA would already be expired")]
+    CaBackdateTooLong,
     /// A `ca` section in a request for a leaf (cfssl refuses it too).
     #[error("ca section only permitted in initca: a \"ca\" section makes sense only with -initca; remove it to sign a leaf")]
     CaSectionInLeaf,
@@ -72,7 +75,10 @@ pub fn initca(req: &CsrRequest, hosts: Option<&[String]>, format: KeyFormat, now
     }
     let key = PrivateKey::generate(req.key)?;
     let subject = req.subject.to_dn();
-    let plan = CertPlan { subject: subject.clone(), sans: sans.clone(), validity: Validity::cfssl(now, expiry) };
+    if ca.backdate.is_some_and(|b| b >= expiry) {
+        return Err(GenerateError::CaBackdateTooLong);
+    }
+    let plan = CertPlan { subject: subject.clone(), sans: sans.clone(), validity: Validity::backdated(now, expiry, ca.backdate) };
     let cert = issue::self_signed_ca(&plan, ca.path_len, &key)?;
     let requested = match &req.ca {
         Some(c) => CaConstraint::Ca { max_path_len: c.path_len },
@@ -96,7 +102,7 @@ pub fn leaf(req: &CsrRequest, hosts: Option<&[String]>, profile: &Profile, ca: &
     let key = PrivateKey::generate(req.key)?;
     let subject = req.subject.to_dn();
     let csr = issue::csr(&subject, &sans, CaConstraint::Leaf, &key)?;
-    let plan = CertPlan { subject, sans, validity: Validity::cfssl(now, profile.expiry) };
+    let plan = CertPlan { subject, sans, validity: Validity::backdated(now, profile.expiry, profile.backdate) };
     let issued = issue::sign(&plan, &SubjectKey::of(&key), profile, ca)?;
     Ok(Generated {
         cert: Some(pem_encode("CERTIFICATE", &issued.der)),
@@ -145,7 +151,7 @@ pub fn selfsign(req: &CsrRequest, hosts: &[String], profile: &Profile, format: K
     let key = PrivateKey::generate(req.key)?;
     let subject = req.subject.to_dn();
     let csr = issue::csr(&subject, &sans, CaConstraint::Leaf, &key)?;
-    let plan = CertPlan { subject, sans, validity: Validity::cfssl(now, profile.expiry) };
+    let plan = CertPlan { subject, sans, validity: Validity::backdated(now, profile.expiry, profile.backdate) };
     let cert = issue::self_signed_leaf(&plan, profile, &key)?;
     Ok(Generated {
         cert: Some(pem_encode("CERTIFICATE", &cert)),
@@ -206,7 +212,7 @@ pub fn read_csr(pem: &[u8], hosts: Option<&[String]>) -> Result<Wanted, CsrError
 
 /// Signs what a CSR asks for with `ca` under `profile`.
 pub fn sign_csr(wanted: Wanted, profile: &Profile, ca: &Ca, now: OffsetDateTime) -> Result<Generated, IssueError> {
-    let plan = CertPlan { subject: wanted.subject, sans: wanted.sans, validity: Validity::cfssl(now, profile.expiry) };
+    let plan = CertPlan { subject: wanted.subject, sans: wanted.sans, validity: Validity::backdated(now, profile.expiry, profile.backdate) };
     let issued = issue::sign(&plan, &wanted.key, profile, ca)?;
     Ok(Generated { cert: Some(pem_encode("CERTIFICATE", &issued.der)), csr: Some(wanted.csr_pem), key: None, warnings: issued.warnings })
 }

@@ -72,6 +72,17 @@ impl Validity {
         let not_before = OffsetDateTime::from_unix_timestamp(rounded).unwrap_or(now) - Duration::minutes(5);
         Validity { not_before, not_after: not_before + expiry, at: now }
     }
+
+    /// [`Validity::cfssl`] with NotBefore set back by `backdate` instead of
+    /// five minutes when given (cfssl's profile `backdate`).
+    pub fn backdated(now: OffsetDateTime, expiry: Duration, backdate: Option<Duration>) -> Self {
+        let mut v = Self::cfssl(now, expiry);
+        if let Some(b) = backdate {
+            v.not_before = v.not_before + Duration::minutes(5) - b;
+            v.not_after = v.not_before + expiry;
+        }
+        v
+    }
 }
 
 /// A CA: its certificate and key, checked to belong together.

@@ -100,6 +100,8 @@ pub struct Profile {
     /// cfssl's `auth_key`: the name of the key in `auth_keys` that
     /// authenticates requests to a server signing with this profile.
     pub auth_key: Option<String>,
+    /// cfssl's `backdate`: how far NotBefore is set back (default five minutes).
+    pub backdate: Option<Duration>,
 }
 
 /// A profile's `name_whitelist`: a regular expression in Go's RE2 syntax,
@@ -177,7 +179,7 @@ pub const DEFAULT_CA_EXPIRY_HOURS: i64 = 43800;
 impl Profile {
     /// A profile for leaf certificates.
     pub fn leaf(usages: Usages, expiry: Duration) -> Self {
-        Profile { usages, expiry, ca: CaConstraint::Leaf, name_whitelist: None, auth_key: None }
+        Profile { usages, expiry, ca: CaConstraint::Leaf, name_whitelist: None, auth_key: None, backdate: None }
     }
 
     /// cfssl's built-in default profile, used when no `-config` is given.
@@ -339,6 +341,10 @@ fn read_profile(obj: &Obj<'_>, inherit: &Profile) -> Result<Profile, FieldError>
         None => None,
     };
     let auth_key = obj.string("auth_key")?.filter(|k| !k.is_empty()).map(str::to_string);
+    let backdate = match obj.string("backdate")? {
+        Some(s) => Some(duration::parse(s).map_err(|e| FieldError::new(obj.child("backdate"), e.to_string()))?),
+        None => None,
+    };
     let expiry = match obj.string("expiry")? {
         Some(s) => duration::parse(s).map_err(|e| FieldError::new(obj.child("expiry"), e.to_string()))?,
         None => inherit.expiry,
@@ -353,6 +359,12 @@ fn read_profile(obj: &Obj<'_>, inherit: &Profile) -> Result<Profile, FieldError>
     let mut profile = Profile::leaf(usages, expiry);
     profile.name_whitelist = name_whitelist;
     profile.auth_key = auth_key;
+    if let Some(b) = backdate {
+        if b >= profile.expiry {
+            return Err(FieldError::new(obj.child("backdate"), "is not shorter than expiry: every certificate would be expired when issued"));
+        }
+    }
+    profile.backdate = backdate;
     if let Some(cc) = obj.object("ca_constraint")? {
         cc.only(&["is_ca", "max_path_len", "max_path_len_zero"])?;
         if cc.boolean("is_ca")?.unwrap_or(false) {

@@ -119,6 +119,8 @@ pub struct CaSection {
     pub expiry: Option<Duration>,
     /// `Some(n)` when a path length constraint is set (`pathlen`, or `pathlenzero`).
     pub path_len: Option<u8>,
+    /// How far NotBefore is set back (`ca.backdate`; default five minutes).
+    pub backdate: Option<Duration>,
 }
 
 /// A parsed CSR JSON.
@@ -210,7 +212,11 @@ impl CsrRequest {
                     _ if zero => Some(0),
                     _ => None,
                 };
-                Some(CaSection { expiry, path_len })
+                let backdate = match c.string("backdate")? {
+                    None => None,
+                    Some(s) => Some(duration::parse(s).map_err(|e| FieldError::new("ca.backdate", e.to_string()))?),
+                };
+                Some(CaSection { expiry, path_len, backdate })
             }
         };
         Ok(CsrRequest { subject, hosts, key, ca })
