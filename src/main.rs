@@ -16,6 +16,7 @@ fn main() {
         "cfssljson" => rest.insert(0, OsString::from("json")),
         "cfssl-certinfo" => rest.insert(0, OsString::from("certinfo")),
         "cfssl-bundle" => rest.insert(0, OsString::from("bundle")),
+        "cfssl-newkey" => rest.insert(0, OsString::from("genkey")),
         "cfssl-mkbundle" | "mkbundle" => rest.insert(0, OsString::from("mkbundle")),
         _ => {}
     }

@@ -395,3 +395,24 @@ fn a_profiles_backdate_sets_not_before_as_cfssl_and_cfssljson_writes_a_private_k
     assert!(c.wait_with_output().unwrap().status.success());
     assert_eq!(std::fs::read(d.join("api-key.pem")).unwrap(), std::fs::read(d.join("leaf-key.pem")).unwrap());
 }
+
+#[test]
+fn initca_for_an_existing_key_prints_cert_and_csr_as_cfssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    pki(d);
+    let keys = |o: &Output| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap().as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let theirs = run(cfssl(d).args(["gencert", "-initca", "-ca-key", "root-key.pem", "root-csr.json"]));
+    let ours = run(kp(d).args(["gencert", "-initca", "-ca-key", "root-key.pem", "root-csr.json"]));
+    assert_eq!(keys(&ours), keys(&theirs));
+    let v: serde_json::Value = serde_json::from_slice(&ours.stdout).unwrap();
+    std::fs::write(d.join("again.pem"), v["cert"].as_str().unwrap()).unwrap();
+    let cert_key = run(Command::new("openssl").current_dir(d).args(["x509", "-in", "again.pem", "-noout", "-pubkey"]));
+    let key = run(Command::new("openssl").current_dir(d).args(["pkey", "-in", "root-key.pem", "-pubout"]));
+    assert_eq!(out(&cert_key), out(&key), "the CA certificate is for the given key");
+    // cfssl-newkey is genkey.
+    let links = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(kpki(), links.path().join("cfssl-newkey")).unwrap();
+    let o = run(Command::new(links.path().join("cfssl-newkey")).current_dir(d).arg("leaf-csr.json"));
+    assert_eq!(keys(&o), ["csr", "key"]);
+}

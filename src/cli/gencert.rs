@@ -50,9 +50,17 @@ pub fn run(a: Args) -> Result<()> {
     let signing = &a.signing;
     let hosts = signing.hostname.as_deref().map(split_hostname_flag);
     let now = OffsetDateTime::now_utc();
-    let made = if a.initca {
-        if signing.ca.is_some() || signing.ca_key.is_some() {
-            return Err(Failure::input("-initca makes a self-signed CA: drop -ca and -ca-key (or drop -initca to sign with that CA)"));
+    let made = if a.initca && signing.ca.is_none() && signing.ca_key.is_some() {
+        // cfssl's `-initca -ca-key KEY`: a CA certificate for an existing key; prints {"cert","csr"}.
+        if a.encrypt_key {
+            return Err(Failure::input("-encrypt-key applies to a new CA key; -ca-key names an existing one"));
+        }
+        let key_path = signing.ca_key.as_deref().unwrap_or(Path::new("-"));
+        let key = super::load_ca_key(key_path, &signing.passphrase)?;
+        generate::initca_with_key(&req, hosts.as_deref(), &key, now).map_err(|e| generate_failure(e, &csr, hosts.is_some()))?
+    } else if a.initca {
+        if signing.ca.is_some() {
+            return Err(Failure::input("-initca makes a self-signed CA: drop -ca (give -ca-key alone to make the CA for an existing key, or drop -initca to sign with that CA)"));
         }
         if signing.config.is_some() || signing.profile.is_some() {
             warn("-config and -profile do not apply to -initca (the CSR's \"ca\" section sets the CA's expiry); ignoring them");

@@ -67,30 +67,33 @@ fn sans(req: &CsrRequest, hosts: Option<&[String]>) -> Result<Vec<SanType>, Gene
 /// A self-signed CA, its key and CSR (`gencert -initca`). The request's
 /// `ca` section sets the expiry (default five years) and path length.
 pub fn initca(req: &CsrRequest, hosts: Option<&[String]>, format: KeyFormat, now: OffsetDateTime) -> Result<Generated, GenerateError> {
+    let key = PrivateKey::generate(req.key)?;
+    let mut made = initca_with_key(req, hosts, &key, now)?;
+    made.key = Some(key.to_pem(format)?);
+    Ok(made)
+}
+
+/// A self-signed CA for an existing key (`gencert -initca -ca-key KEY`):
+/// the certificate and CSR, no key (the caller has it).
+pub fn initca_with_key(req: &CsrRequest, hosts: Option<&[String]>, key: &PrivateKey, now: OffsetDateTime) -> Result<Generated, GenerateError> {
     let sans = sans(req, hosts)?;
     let ca = req.ca.clone().unwrap_or_default();
     let expiry = ca.expiry.unwrap_or(Duration::hours(DEFAULT_CA_EXPIRY_HOURS));
     if expiry <= Duration::minutes(5) {
         return Err(GenerateError::CaExpiryTooShort(expiry.whole_minutes()));
     }
-    let key = PrivateKey::generate(req.key)?;
     let subject = req.subject.to_dn();
     if ca.backdate.is_some_and(|b| b >= expiry) {
         return Err(GenerateError::CaBackdateTooLong);
     }
     let plan = CertPlan { subject: subject.clone(), sans: sans.clone(), validity: Validity::backdated(now, expiry, ca.backdate) };
-    let cert = issue::self_signed_ca(&plan, ca.path_len, &key)?;
+    let cert = issue::self_signed_ca(&plan, ca.path_len, key)?;
     let requested = match &req.ca {
         Some(c) => CaConstraint::Ca { max_path_len: c.path_len },
         None => CaConstraint::Leaf,
     };
-    let csr = issue::csr(&subject, &sans, requested, &key)?;
-    Ok(Generated {
-        cert: Some(pem_encode("CERTIFICATE", &cert)),
-        csr: Some(pem_encode("CERTIFICATE REQUEST", &csr)),
-        key: Some(key.to_pem(format)?),
-        warnings: vec![],
-    })
+    let csr = issue::csr(&subject, &sans, requested, key)?;
+    Ok(Generated { cert: Some(pem_encode("CERTIFICATE", &cert)), csr: Some(pem_encode("CERTIFICATE REQUEST", &csr)), key: None, warnings: vec![] })
 }
 
 /// A new key, its CSR and a certificate signed by `ca` under `profile`.
