@@ -5,8 +5,9 @@ CARGO ?= cargo
 export CARGO_BUILD_JOBS ?= 2
 KPKI := target/release/kpki
 OUT ?= pki
+PREFIX ?= /usr/local
 
-.PHONY: all build run test test-deps bench-build bench bench-check fuzz fuzz-deps clean
+.PHONY: all build install run test test-deps bench-build bench bench-check fuzz fuzz-deps clean
 
 all: build
 
@@ -18,6 +19,15 @@ run: build
 	$(KPKI) bootstrap --out $(OUT)
 	$(KPKI) verify --dir $(OUT)
 	$(KPKI) check-expiration --dir $(OUT)
+
+# bin/kpki, and cfssl's names as links in lib/kpki/cfssl-bin: put that
+# directory first in PATH to run scripts with kpki as cfssl; nothing is
+# linked over a cfssl already installed.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/kpki/cfssl-bin
+	install -m 0755 $(KPKI) $(DESTDIR)$(PREFIX)/bin/kpki
+	for n in cfssl cfssljson cfssl-certinfo cfssl-bundle cfssl-mkbundle cfssl-newkey mkbundle; do \
+		ln -sfn ../../../bin/kpki $(DESTDIR)$(PREFIX)/lib/kpki/cfssl-bin/$$n; done
 
 test-deps:
 	scripts/install-test-deps.sh
