@@ -31,4 +31,5 @@ mod provision;
 mod sys;
 
 pub use cli::run;
+pub use progress::set_program as set_program_name;
 pub use sys::restore_sigpipe;

@@ -12,6 +12,7 @@ fn main() {
     let argv0 = args.next().unwrap_or_default();
     let name = Path::new(&argv0).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut rest: Vec<OsString> = args.collect();
+    kpki::set_program_name(&name);
     match name.as_str() {
         "cfssljson" => rest.insert(0, OsString::from("json")),
         "cfssl-certinfo" => rest.insert(0, OsString::from("certinfo")),

@@ -23,6 +23,21 @@ pub enum Level {
 }
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Normal as u8);
+static PROGRAM: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Names messages after the name kpki was called by, when it is one of
+/// cfssl's (`cfssl: error: ...` for a script that runs kpki as cfssl).
+pub fn set_program(argv0: &str) {
+    const NAMES: &[&str] = &["cfssl", "cfssljson", "cfssl-certinfo", "cfssl-bundle", "cfssl-mkbundle", "cfssl-newkey", "mkbundle"];
+    if let Some(n) = NAMES.iter().find(|n| **n == argv0) {
+        let _ = PROGRAM.set(n);
+    }
+}
+
+/// `kpki`, or the cfssl name it was called by.
+pub fn program() -> &'static str {
+    PROGRAM.get().copied().unwrap_or("kpki")
+}
 static SPINNER: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// Sets the level for the rest of the run.
@@ -59,8 +74,8 @@ pub fn note(msg: &str) {
     if level() >= Level::Normal {
         let spinner = SPINNER.lock().unwrap_or_else(|e| e.into_inner());
         match spinner.as_ref() {
-            Some(pb) => pb.println(format!("kpki: {msg}")),
-            None => eprintln!("kpki: {msg}"),
+            Some(pb) => pb.println(format!("{}: {msg}", program())),
+            None => eprintln!("{}: {msg}", program()),
         }
     }
 }
@@ -74,7 +89,7 @@ pub fn finish() {
 
 fn say(msg: &str) {
     if !std::io::stderr().is_terminal() {
-        eprintln!("{} kpki: {msg}", stamp());
+        eprintln!("{} {}: {msg}", stamp(), program());
         return;
     }
     let mut spinner = SPINNER.lock().unwrap_or_else(|e| e.into_inner());
@@ -86,7 +101,7 @@ fn say(msg: &str) {
         pb.enable_steady_tick(Duration::from_millis(120));
         pb
     });
-    pb.println(format!("kpki: {msg}"));
+    pb.println(format!("{}: {msg}", program()));
     pb.set_message(msg.to_string());
 }
 

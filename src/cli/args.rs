@@ -76,21 +76,18 @@ pub struct AwsArgs {
     /// Not an AWS flag: `--profile` names a signing profile in kpki and cfssl
     #[arg(long = "profile", value_name = "NAME", hide = true, num_args = 0..=1, default_missing_value = "")]
     pub misplaced_profile: Option<String>,
-    /// Where a newly created EC2 key pair's private key is saved
-    #[arg(long = "ssh-dir", value_name = "DIR", default_value = "ssh")]
-    pub ssh_dir: PathBuf,
 }
 
 #[cfg(feature = "aws")]
 impl AwsArgs {
-    /// The aws provider for a cluster.
-    pub fn provider(&self, cluster: &Cluster) -> crate::provision::aws_provider::AwsProvider {
+    /// The aws provider for a cluster; a new key pair's private key is saved in `ssh_dir`.
+    pub fn provider(&self, cluster: &Cluster, ssh_dir: PathBuf) -> crate::provision::aws_provider::AwsProvider {
         crate::provision::aws_provider::AwsProvider {
             options: crate::provision::aws::AwsOptions {
                 region: self.region.clone().unwrap_or_else(|| cluster.region.clone()),
                 profile: self.aws_profile.clone(),
             },
-            ssh_dir: self.ssh_dir.clone(),
+            ssh_dir,
             poll: std::time::Duration::from_millis(250),
         }
     }

@@ -24,6 +24,10 @@ pub enum ProviderArg {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki bootstrap --out pki                                  # the seed cluster's set from its static addresses
+  kpki bootstrap --config cluster.toml --out pki --dry-run   # what would be written, and why
+  kpki bootstrap --provider aws --config cluster.toml --out pki   # create (or find) the AWS infrastructure first")]
 pub struct Args {
     /// Cluster config (TOML); default: the embedded seed cluster (`kpki print-defaults cluster`)
     #[arg(long, value_name = "FILE")]
@@ -50,15 +54,18 @@ pub struct Args {
     pub passphrase: super::passphrase::PassphraseArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// With --provider aws: where a newly created EC2 key pair's private key is saved
+    #[arg(long = "ssh-dir", value_name = "DIR", default_value = "ssh")]
+    pub ssh_dir: PathBuf,
 }
 
 /// The provider behind `--provider aws`.
-fn aws_provider(args: &AwsArgs, cluster: &Cluster) -> Result<Box<dyn Provider>> {
+fn aws_provider(args: &AwsArgs, cluster: &Cluster, ssh_dir: &Path) -> Result<Box<dyn Provider>> {
     #[cfg(feature = "aws")]
-    return Ok(Box::new(args.provider(cluster)));
+    return Ok(Box::new(args.provider(cluster, ssh_dir.to_path_buf())));
     #[cfg(not(feature = "aws"))]
     {
-        let _ = (args, cluster);
+        let _ = (args, cluster, ssh_dir);
         Err(no_aws())
     }
 }
@@ -133,7 +140,7 @@ pub fn run(a: Args) -> Result<()> {
     let cluster = load_cluster(a.config.as_deref())?;
     let provider: Box<dyn Provider> = match a.provider {
         ProviderArg::Static => Box::new(StaticProvider),
-        ProviderArg::Aws => aws_provider(&a.aws, &cluster)?,
+        ProviderArg::Aws => aws_provider(&a.aws, &cluster, &a.ssh_dir)?,
     };
     let provisioned = provider.provision(&cluster, a.dry_run).map_err(|e| Failure::input(e.to_string()))?;
     for n in &provisioned.notices {

@@ -140,7 +140,7 @@ fn parse_hex(text: &str) -> Option<Vec<u8>> {
     if t.contains(':') {
         return t.split(':').map(|p| if (1..=2).contains(&p.len()) { u8::from_str_radix(p, 16).ok() } else { None }).collect();
     }
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return None;
     }
     (0..t.len()).step_by(2).map(|i| t.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok())).collect()

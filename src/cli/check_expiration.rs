@@ -20,6 +20,10 @@ use crate::pki::json::shown;
 pub const API_VERSION: &str = "output.kpki.dev/v1alpha1";
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki check-expiration --dir pki
+  kpki check-expiration --dir pki --warn 60d --fail 14d      # a CI gate: exit 1 within 14 days
+  kpki check-expiration --dir /etc/kubernetes --output json")]
 pub struct Args {
     /// The directory to look in
     #[arg(long, value_name = "DIR", default_value = "pki")]
@@ -221,9 +225,9 @@ pub fn run(a: Args) -> Result<()> {
         let name = shown(&e.name);
         match e.status {
             Status::Warn => super::warn(&format!("{name} expires in {} ({}), within --warn", crate::pki::duration::days_text(e.days_left), e.expiration_date)),
-            Status::Fail => eprintln!("kpki: {name} expires in {} ({}), within --fail", crate::pki::duration::days_text(e.days_left), e.expiration_date),
-            Status::Expired => eprintln!("kpki: {name} expired on {}", e.expiration_date),
-            Status::Unreadable => eprintln!("kpki: {name}: {}", shown(&e.problem)),
+            Status::Fail => eprintln!("{}: {name} expires in {} ({}), within --fail", crate::progress::program(), crate::pki::duration::days_text(e.days_left), e.expiration_date),
+            Status::Expired => eprintln!("{}: {name} expired on {}", crate::progress::program(), e.expiration_date),
+            Status::Unreadable => eprintln!("{}: {name}: {}", crate::progress::program(), shown(&e.problem)),
             Status::Ok => {}
         }
     }

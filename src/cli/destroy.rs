@@ -17,6 +17,9 @@ pub enum DestroyProvider {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki destroy --provider aws --dry-run           # list what would be deleted
+  kpki destroy --provider aws --config cluster.toml --yes")]
 pub struct Args {
     /// Cluster config (TOML); default: the embedded seed cluster
     #[arg(long, value_name = "FILE")]
@@ -44,7 +47,8 @@ pub fn run(a: Args) -> Result<()> {
 pub fn run(a: Args) -> Result<()> {
     a.aws.check()?;
     let cluster = load_cluster(a.config.as_deref())?;
-    let provider = a.aws.provider(&cluster);
+    // destroy creates no key pair: nothing is saved.
+    let provider = a.aws.provider(&cluster, PathBuf::new());
     let listed = provider.to_destroy(&cluster).map_err(|e| Failure::input(e.to_string()))?;
     if listed.is_empty() {
         println!("nothing is tagged for cluster {} in {}", cluster.name, provider.options.region);
@@ -86,7 +90,7 @@ pub fn run(a: Args) -> Result<()> {
         Ok(())
     } else {
         for f in &failed {
-            eprintln!("kpki: not deleted: {f}");
+            eprintln!("{}: not deleted: {f}", crate::progress::program());
         }
         Err(Failure::check(format!("{} resource(s) could not be deleted; run destroy again", failed.len())))
     }

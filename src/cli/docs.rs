@@ -6,6 +6,9 @@ use clap::CommandFactory;
 use super::{Cli, Failure, Result};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki completions bash > /etc/bash_completion.d/kpki
+  kpki completions zsh > \"${fpath[1]}/_kpki\"")]
 pub struct CompletionsArgs {
     /// The shell: bash, zsh, fish, elvish or powershell
     #[arg(value_enum)]
@@ -13,6 +16,10 @@ pub struct CompletionsArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki man > kpki.1 && man -l kpki.1
+  kpki man bootstrap > kpki-bootstrap.1
+  kpki man \"kubeconfig user\"")]
 pub struct ManArgs {
     /// A command's page (e.g. bootstrap, "kubeconfig user") instead of kpki's
     #[arg(value_name = "COMMAND")]

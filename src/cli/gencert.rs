@@ -15,6 +15,10 @@ use crate::pki::key::{KeyFormat, PrivateKey};
 use crate::pki::request::{split_hostname_flag, CsrRequest, HostsError};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki gencert -initca ca-csr.json | kpki json -bare ca
+  kpki gencert -ca ca.pem -ca-key ca-key.pem -config ca-config.json -profile kubernetes admin-csr.json | kpki json -bare admin
+  kpki gencert -ca ca.pem -ca-key ca-key.pem -config ca-config.json -profile kubernetes -hostname worker-0,10.240.0.20 worker-0-csr.json | kpki json -bare worker-0")]
 pub struct Args {
     /// Make a self-signed CA from the CSR JSON (its "ca" section sets expiry and pathlen)
     #[arg(long)]

@@ -7,6 +7,9 @@ use crate::pki::generate;
 use super::Result;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki genkey csr.json | kpki json -bare server
+  kpki genkey -initca ca-csr.json | kpki json -bare ca")]
 pub struct Args {
     /// Make a self-signed CA instead (same as gencert -initca)
     #[arg(long)]

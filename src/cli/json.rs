@@ -9,12 +9,16 @@ use crate::output::{self, OutFile};
 use crate::pki::cfssl_json::read_pems;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki gencert -initca ca-csr.json | kpki json -bare ca      # ca.pem, ca-key.pem, ca.csr
+  kpki json -f response.json -out-dir pki admin             # from a file, into pki/
+  kpki gencert ... | kpki json -stdout                       # the PEMs on stdout")]
 pub struct Args {
     /// The input is cfssl's bare JSON object, not the API envelope {"success","result"}
     #[arg(long)]
     pub bare: bool,
     /// Read the JSON from FILE instead of stdin
-    #[arg(long = "f", value_name = "FILE")]
+    #[arg(short = 'f', long = "f", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Print the PEMs to stdout instead of writing files
     #[arg(long)]

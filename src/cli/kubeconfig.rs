@@ -20,6 +20,9 @@ pub enum Command {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki kubeconfig user --dir pki --name alice --group devs --expiry 720h
+  kpki kubeconfig user --dir pki --name bob --server https://k8s.example.com:6443 --out ~/bob.kubeconfig")]
 pub struct UserArgs {
     /// The set's directory (its ca.pem and ca-key.pem sign the certificate)
     #[arg(long, value_name = "DIR", default_value = "pki")]
@@ -152,7 +155,8 @@ fn user(a: UserArgs) -> Result<()> {
         }
     };
     eprintln!(
-        "kpki: wrote {} for user {}{} ({server}); grant it rights with RBAC, e.g. kubectl create rolebinding ... --{}={}",
+        "{}: wrote {} for user {}{} ({server}); grant it rights with RBAC, e.g. kubectl create rolebinding ... --{}={}",
+        crate::progress::program(),
         display(&written),
         crate::pki::json::shown(&a.name),
         a.group.as_deref().map(|g| format!(" in group {}", crate::pki::json::shown(g))).unwrap_or_default(),

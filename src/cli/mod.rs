@@ -142,7 +142,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let args: Vec<String> = match args.into_iter().map(|a| a.into_string()).collect::<std::result::Result<_, _>>() {
         Ok(a) => a,
         Err(bad) => {
-            eprintln!("kpki: error: argument {bad:?} is not valid UTF-8");
+            eprintln!("{}: error: argument {bad:?} is not valid UTF-8", crate::progress::program());
             return 2;
         }
     };
@@ -152,13 +152,20 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let args = match normalize(args) {
         Ok(a) => a,
         Err(f) => {
-            eprintln!("kpki: error: {}", f.message);
+            eprintln!("{}: error: {}", crate::progress::program(), f.message);
             if json_errors {
                 print_json_error(&f);
             }
             return f.code;
         }
     };
+    if let Some(f) = args.iter().find(|a| !a.starts_with('-')).and_then(|c| missing_cfssl_command(c)) {
+        eprintln!("{}: error: {}", crate::progress::program(), f.message);
+        if json_errors {
+            print_json_error(&f);
+        }
+        return f.code;
+    }
     let cli = match Cli::try_parse_from(std::iter::once("kpki".to_string()).chain(args)) {
         Ok(c) => c,
         Err(e) => {
@@ -167,7 +174,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
                 // One error style: clap's errors carry kpki's prefix too.
                 let text = e.render().to_string();
                 match text.strip_prefix("error: ") {
-                    Some(rest) => eprint!("kpki: error: {rest}"),
+                    Some(rest) => eprint!("{}: error: {rest}", crate::progress::program()),
                     None => eprint!("{text}"),
                 }
             } else {
@@ -216,7 +223,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(f) => {
-            eprintln!("kpki: error: {}", f.message);
+            eprintln!("{}: error: {}", crate::progress::program(), f.message);
             // A failed check (1) has already printed its JSON report.
             if json_errors && f.code == 2 {
                 print_json_error(&f);
@@ -224,6 +231,22 @@ pub fn run(args: Vec<OsString>) -> i32 {
             f.code
         }
     }
+}
+
+/// cfssl 1.2's commands kpki does not have, with why (instead of clap's
+/// "did you mean" to an unrelated command: `revoke` is not `renew`).
+fn missing_cfssl_command(name: &str) -> Option<Failure> {
+    let why = match name {
+        "serve" | "info" => "it is planned (kpki serve, the cfssl HTTP API); sign locally with -ca and -ca-key until then",
+        "revoke" | "ocspsign" | "ocspserve" | "ocspdump" | "ocsprefresh" => {
+            "kpki keeps no certificate database and Kubernetes does not check OCSP: renew short-lived certificates (kpki renew) or rotate the CA (kpki renew --role ca --rekey)"
+        }
+        "gencrl" => "Kubernetes components do not read CRLs: rotate the CA instead (kpki renew --role ca --rekey)",
+        "scan" => "a TLS scanner is outside a PKI tool's job; kpki certinfo -domain HOST:PORT shows a server's certificate",
+        "multirootca" => "run one signer per CA",
+        _ => return None,
+    };
+    Some(Failure::input(format!("`{name}` is a cfssl command kpki does not have: {why} (README: cfssl 1.2 compatibility)")))
 }
 
 /// An error as JSON on stdout: `{"apiVersion","kind":"Error","error":{"message","exitCode"}}`.
@@ -359,7 +382,7 @@ pub fn cert_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// Prints a warning on stderr (unless `-loglevel` is 3 or more).
 pub fn warn(message: &str) {
     if LOG_LEVEL.load(std::sync::atomic::Ordering::Relaxed) < 3 {
-        eprintln!("kpki: warning: {message}");
+        eprintln!("{}: warning: {message}", crate::progress::program());
     }
 }
 

@@ -17,6 +17,10 @@ pub enum What {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki print-defaults cluster > cluster.toml
+  kpki print-defaults csr > csr.json
+  kpki print-defaults list")]
 pub struct Args {
     #[arg(value_enum)]
     pub what: What,

@@ -15,6 +15,10 @@ use crate::k8s::set::Action;
 use crate::output;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki renew --dir pki --all                      # every leaf, same subject and SANs
+  kpki renew --dir pki --role admin --dry-run
+  kpki renew --dir pki --role ca --rekey          # start a CA rotation; later: kpki renew --dir pki --finish-rotation")]
 pub struct Args {
     /// The directory (written by `kpki bootstrap` or by the tutorial's cfssl commands)
     #[arg(long, value_name = "DIR", default_value = "pki")]

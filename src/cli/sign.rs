@@ -10,6 +10,9 @@ use crate::pki::generate::{self, CsrError};
 use crate::pki::request::split_hostname_flag;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki sign -ca ca.pem -ca-key ca-key.pem -config ca-config.json -profile kubernetes server.csr | kpki json -bare server
+  kpki sign -ca ca.pem -ca-key ca-key.pem -hostname api.example.com,10.32.0.1 -csr server.csr")]
 pub struct Args {
     #[command(flatten)]
     pub signing: super::args::SigningArgs,

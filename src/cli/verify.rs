@@ -16,6 +16,10 @@ use crate::pki::json::shown;
 use crate::pki::{cert, key};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki verify --dir pki
+  kpki verify --dir pki --expires-within 30d --output json
+  kpki verify --dir pki --all-kubeconfigs --intermediates int.pem")]
 pub struct Args {
     /// The CA certificate (default: DIR/ca.pem)
     #[arg(long, value_name = "CA.pem")]

@@ -157,7 +157,7 @@ impl std::fmt::Debug for AuthKeySource {
 /// variable or a file; surrounding white space ignored).
 pub fn auth_key_from_hex(text: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
     let t = text.trim();
-    if t.is_empty() || t.len() % 2 != 0 {
+    if t.is_empty() || !t.len().is_multiple_of(2) {
         return Err("is not an even number of hex digits".into());
     }
     let mut out = zeroize::Zeroizing::new(Vec::with_capacity(t.len() / 2));
