@@ -28,6 +28,7 @@ pub mod output;
 pub mod pki;
 mod progress;
 mod provision;
+mod serve;
 mod sys;
 
 pub use cli::run;

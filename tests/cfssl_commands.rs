@@ -416,3 +416,30 @@ fn initca_for_an_existing_key_prints_cert_and_csr_as_cfssl() {
     let o = run(Command::new(links.path().join("cfssl-newkey")).current_dir(d).arg("leaf-csr.json"));
     assert_eq!(keys(&o), ["csr", "key"]);
 }
+
+#[test]
+fn errors_carry_the_name_kpki_runs_as_and_cfssl_commands_it_lacks_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let links = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(kpki(), links.path().join("cfssl")).unwrap();
+    let o = Command::new(links.path().join("cfssl")).current_dir(d).args(["gencert", "-nope", "x.json"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("cfssl: error: unknown flag -nope"), "{}", String::from_utf8_lossy(&o.stderr));
+    for missing in ["revoke", "gencrl", "ocspsign", "scan", "info"] {
+        let o = kp(d).arg(missing).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{missing}");
+        assert!(err.contains("is a cfssl command kpki does not have") && !err.contains("similar subcommand"), "{missing}: {err}");
+    }
+    // Every command's help shows examples.
+    for cmd in [
+        "gencert", "genkey", "gencsr", "selfsign", "sign", "json", "certinfo", "bundle", "mkbundle", "print-defaults", "bootstrap", "verify",
+        "check-expiration", "renew", "destroy", "p12", "serve", "completions", "man",
+    ] {
+        let help = out(&run(kp(d).args([cmd, "--help"])));
+        assert!(help.contains("Examples:\n  kpki "), "{cmd} --help has no examples:\n{help}");
+    }
+    assert!(out(&run(kp(d).args(["kubeconfig", "user", "--help"]))).contains("Examples:\n  kpki kubeconfig user"));
+    assert!(!out(&run(kp(d).args(["destroy", "--help"]))).contains("--ssh-dir"), "destroy saves no key");
+}

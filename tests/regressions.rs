@@ -30,18 +30,19 @@ fn mkfifo(path: &Path) {
 
 /// Runs a command that must end within `limit` (a FIFO must never block kpki).
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    // The pipes are drained while it runs (a full pipe must not look like a hang).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
             panic!("{cmd:?} did not finish within {limit:?} (blocked?)");
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

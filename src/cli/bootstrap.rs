@@ -1,6 +1,7 @@
 //! `kpki bootstrap`: the whole certificate set, kubeconfigs and encryption
 //! config from a cluster config and a provider of addresses.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
@@ -253,9 +254,10 @@ fn report(a: &Args, rows: &[Row], inventory: &crate::model::inventory::Inventory
         return Ok(());
     }
     let changed = rows.iter().filter(|r| r.action != Action::Keep).count();
-    // The summary goes to stdout on a terminal and when piped alike.
-    {
-        let verb = if a.dry_run { "would write" } else { "wrote" };
+    let verb = if a.dry_run { "would write" } else { "wrote" };
+    // The table on a terminal and for a dry run; piped, the summary line
+    // alone (a thousand-worker table is for --output json).
+    if a.dry_run || std::io::stdout().is_terminal() {
         println!("{:<34} {:<8} {:<32} {:<21} REASON", "FILE", "ACTION", "SUBJECT", "EXPIRES");
         for r in rows {
             let action = match r.action {
@@ -265,8 +267,8 @@ fn report(a: &Args, rows: &[Row], inventory: &crate::model::inventory::Inventory
             };
             println!("{:<34} {:<8} {:<32} {:<21} {}", r.file, action, r.subject, r.expires, r.reason);
         }
-        println!("{verb} {changed} of {} files in {}", rows.len(), display(&a.out));
     }
+    println!("{verb} {changed} of {} files in {}", rows.len(), display(&a.out));
     if changed == 0 && !a.dry_run {
         warn_none_changed();
     }

@@ -28,6 +28,7 @@ mod passphrase;
 mod print_defaults;
 mod renew;
 mod selfsign;
+mod serve;
 mod sign;
 mod verify;
 
@@ -93,13 +94,15 @@ enum Command {
     Destroy(destroy::Args),
     /// Export a certificate, its key and CA chain as PKCS#12 (.p12/.pfx) for browsers, Java and Windows
     P12(p12::Args),
+    /// Serve cfssl's HTTP API (/api/v1/cfssl/sign, newcert, info, ...) on one CA (cfssl serve)
+    Serve(serve::Args),
     /// Kubeconfigs beyond the set: `kubeconfig user` onboards a user
     #[command(subcommand)]
     Kubeconfig(kubeconfig::Command),
 }
 
 /// Commands that take cfssl's Go-style flags and refuse flags after their file argument.
-const GO_STYLE: &[&str] = &["gencert", "genkey", "gencsr", "selfsign", "sign", "json", "certinfo", "bundle", "mkbundle", "print-defaults", "version"];
+const GO_STYLE: &[&str] = &["gencert", "genkey", "gencsr", "selfsign", "sign", "json", "certinfo", "bundle", "mkbundle", "serve", "print-defaults", "version"];
 
 /// cfssl's `-loglevel` (0 debug .. 5 fatal, default 1): at 3 (error) or
 /// above, warnings are not printed. Errors always are: they set the exit status.
@@ -212,6 +215,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Destroy(a) => destroy::run(a),
         Command::Kubeconfig(c) => kubeconfig::run(c),
         Command::P12(a) => p12::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
         Command::Version => {
@@ -237,7 +241,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
 /// "did you mean" to an unrelated command: `revoke` is not `renew`).
 fn missing_cfssl_command(name: &str) -> Option<Failure> {
     let why = match name {
-        "serve" | "info" => "it is planned (kpki serve, the cfssl HTTP API); sign locally with -ca and -ca-key until then",
+        "info" => "it is planned (the -remote clients); kpki serve answers cfssl's info -remote",
         "revoke" | "ocspsign" | "ocspserve" | "ocspdump" | "ocsprefresh" => {
             "kpki keeps no certificate database and Kubernetes does not check OCSP: renew short-lived certificates (kpki renew) or rotate the CA (kpki renew --role ca --rekey)"
         }

@@ -69,6 +69,16 @@ pub fn parse<'a>(der: &'a [u8]) -> Result<X509Certificate<'a>, CertError> {
 
 /// The first CSR in a PEM text.
 pub fn csr_from_pem(pem: &[u8]) -> Result<CertificateSigningRequestDer<'static>, CertError> {
+    // The label older tools write (Netscape, MS); RFC 7468 section 7 lists it.
+    const OLD: &[u8] = b"NEW CERTIFICATE REQUEST-----";
+    if pem.windows(OLD.len()).any(|w| w == OLD) {
+        let text = String::from_utf8_lossy(pem).replace("-----BEGIN NEW CERTIFICATE REQUEST-----", "-----BEGIN CERTIFICATE REQUEST-----").replace("-----END NEW CERTIFICATE REQUEST-----", "-----END CERTIFICATE REQUEST-----");
+        return csr_from_pem_exact(text.as_bytes());
+    }
+    csr_from_pem_exact(pem)
+}
+
+fn csr_from_pem_exact(pem: &[u8]) -> Result<CertificateSigningRequestDer<'static>, CertError> {
     match CertificateSigningRequestDer::from_pem_slice(pem) {
         Ok(der) => Ok(der),
         Err(rustls_pki_types::pem::Error::NoItemsFound) => Err(CertError::NoCsr),
@@ -177,7 +187,13 @@ pub fn key_bits(spki: &SubjectPublicKeyInfo<'_>) -> usize {
                 None => 0,
             }
         }
-        Ok(x509_parser::public_key::PublicKey::EC(ec)) => ec.key_size(),
+        // By the curve: x509-parser counts P-521's 66-byte coordinates as 528 bits.
+        Ok(x509_parser::public_key::PublicKey::EC(ec)) => match spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string()).as_deref() {
+            Some("1.2.840.10045.3.1.7") => 256,
+            Some("1.3.132.0.34") => 384,
+            Some("1.3.132.0.35") => 521,
+            _ => ec.key_size(),
+        },
         _ if spki.algorithm.algorithm == x509_parser::oid_registry::OID_SIG_ED25519 => 256,
         _ => 0,
     }

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use x509_parser::certification_request::X509CertificationRequest;
 
 use super::cert::{self, CertError};
-use super::issue::{self, dn_from_x509, Ca, CertPlan, IssueError, SubjectKey, Validity};
+use super::issue::{self, Ca, CertPlan, IssueError, SubjectKey, Validity};
 use super::key::{pem_encode, KeyError, KeyFormat, PrivateKey};
 use super::profile::{CaConstraint, Profile, DEFAULT_CA_EXPIRY_HOURS};
 use super::request::{parse_hosts, CsrRequest, HostsError};
@@ -174,6 +174,8 @@ pub struct Wanted {
     pub sans: Vec<SanType>,
     /// The CSR itself, as PEM (cfssl's `sign` prints it back as "csr").
     pub csr_pem: String,
+    /// Whether the CSR asks for a CA certificate (basicConstraints CA:TRUE).
+    pub requests_ca: bool,
 }
 
 /// Why a CSR cannot be signed.
@@ -200,7 +202,7 @@ pub fn read_csr(pem: &[u8], hosts: Option<&[String]>) -> Result<Wanted, CsrError
     let csr = cert::parse_csr(&der)?;
     let info = &csr.certification_request_info;
     let key = SubjectKey::from_spki(&info.subject_pki)?;
-    let subject = dn_from_x509(&info.subject).map_err(|_| CsrError::Subject)?;
+    let subject = go_subject(&info.subject)?;
     let requested;
     let hosts = match hosts {
         Some(h) => h,
@@ -210,11 +212,41 @@ pub fn read_csr(pem: &[u8], hosts: Option<&[String]>) -> Result<Wanted, CsrError
         }
     };
     let sans = parse_hosts(hosts)?;
-    Ok(Wanted { subject, key, sans, csr_pem: pem_encode("CERTIFICATE REQUEST", &der) })
+    let requests_ca = csr.requested_extensions().into_iter().flatten().any(|e| matches!(e, x509_parser::extensions::ParsedExtension::BasicConstraints(bc) if bc.ca));
+    Ok(Wanted { subject, key, sans, csr_pem: pem_encode("CERTIFICATE REQUEST", &der), requests_ca })
+}
+
+/// The CSR's subject as cfssl 1.2 writes it into the certificate: Go reads
+/// it into a `pkix.Name` and writes that back in its own order (C, ST, L,
+/// street, postal code, O, OU, CN, serialNumber), dropping other attributes
+/// (e-mail address, DC, ...); strings as PrintableString where they fit.
+fn go_subject(name: &x509_parser::x509::X509Name<'_>) -> Result<DistinguishedName, CsrError> {
+    const ORDER: [&str; 9] = ["2.5.4.6", "2.5.4.8", "2.5.4.7", "2.5.4.9", "2.5.4.17", "2.5.4.10", "2.5.4.11", "2.5.4.3", "2.5.4.5"];
+    let mut values: [Option<String>; 9] = Default::default();
+    for atv in name.iter_attributes() {
+        let oid = atv.attr_type().to_id_string();
+        let Some(slot) = ORDER.iter().position(|o| *o == oid) else { continue };
+        let text = atv.as_str().map_err(|_| CsrError::Subject)?;
+        // Two values of one attribute: cfssl writes a multi-valued RDN, kpki does not.
+        if values[slot].replace(text.to_string()).is_some() {
+            return Err(CsrError::Subject);
+        }
+    }
+    let mut dn = DistinguishedName::new();
+    for (oid, value) in ORDER.iter().zip(values) {
+        if let Some(v) = value {
+            let arcs: Vec<u64> = oid.split('.').filter_map(|a| a.parse().ok()).collect();
+            dn.push(rcgen::DnType::from_oid(&arcs), super::request::printable_or_utf8(&v));
+        }
+    }
+    Ok(dn)
 }
 
 /// Signs what a CSR asks for with `ca` under `profile`.
 pub fn sign_csr(wanted: Wanted, profile: &Profile, ca: &Ca, now: OffsetDateTime) -> Result<Generated, IssueError> {
+    if wanted.requests_ca && !matches!(profile.ca, CaConstraint::Ca { .. }) {
+        return Err(IssueError::CaNotAllowed);
+    }
     let plan = CertPlan { subject: wanted.subject, sans: wanted.sans, validity: Validity::backdated(now, profile.expiry, profile.backdate) };
     let issued = issue::sign(&plan, &wanted.key, profile, ca)?;
     Ok(Generated { cert: Some(pem_encode("CERTIFICATE", &issued.der)), csr: Some(wanted.csr_pem), key: None, warnings: issued.warnings })

@@ -46,6 +46,9 @@ pub enum IssueError {
         /// The expression.
         pattern: String,
     },
+    /// A CSR asks for a CA certificate the profile does not allow.
+    #[error("the CSR asks for a CA certificate (basicConstraints CA:TRUE), which the profile does not allow (cfssl: \"local signer policy disallows issuing CA certificate\"); use a profile with ca_constraint.is_ca")]
+    CaNotAllowed,
     /// The CA is not yet valid at the moment of issue.
     #[error("the CA certificate is not valid until {}; check the clock", cert::rfc3339(*.0))]
     CaNotYetValid(OffsetDateTime),

@@ -1,0 +1,101 @@
+//! `kpki serve`: cfssl's HTTP API on one CA (cfssl serve's flags).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{display, load_ca, read_input, Failure, Result};
+use crate::pki::profile::{auth_key_from_hex, AuthKeySource, SigningConfig};
+use crate::serve::api::Signer;
+use crate::serve::http::{self, LogFormat};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  kpki serve -ca ca.pem -ca-key ca-key.pem -config ca-config.json
+  kpki serve -address 0.0.0.0 -port 8888 -ca ca.pem -ca-key ca-key.pem -config ca-config.json --log-format json
+  cfssl gencert -remote 127.0.0.1:8888 -profile kubernetes admin-csr.json | cfssljson -bare admin")]
+pub struct Args {
+    /// Address to listen on
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub address: String,
+    /// Port to listen on (0: any free port, printed at start)
+    #[arg(long, value_name = "PORT", default_value_t = 8888)]
+    pub port: u16,
+    /// The CA certificate
+    #[arg(long, value_name = "CA.pem")]
+    pub ca: PathBuf,
+    /// The CA's private key (read once at start; never in a response or a log line)
+    #[arg(long = "ca-key", value_name = "CA-KEY.pem")]
+    pub ca_key: PathBuf,
+    /// The signing config (profiles, auth_keys)
+    #[arg(long, value_name = "CONFIG.json")]
+    pub config: Option<PathBuf>,
+    /// Allow /api/v1/cfssl/init_ca to make new CAs (off: it answers 403)
+    #[arg(long = "allow-init-ca")]
+    pub allow_init_ca: bool,
+    /// Access log on stderr: text, or one JSON object per line
+    #[arg(long = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    #[command(flatten)]
+    pub passphrase: super::passphrase::PassphraseArgs,
+}
+
+/// The config's auth keys as bytes (hex in the config, in an environment
+/// variable, or in a file).
+fn resolve_auth_keys(config: &SigningConfig) -> Result<BTreeMap<String, zeroize::Zeroizing<Vec<u8>>>> {
+    let mut out = BTreeMap::new();
+    for (name, source) in &config.auth_keys {
+        let bytes = match source {
+            AuthKeySource::Bytes(b) => b.clone(),
+            AuthKeySource::Env(var) => {
+                let text = zeroize::Zeroizing::new(std::env::var(var).map_err(|_| Failure::input(format!("auth_keys.{name}: environment variable {var} is not set")))?);
+                auth_key_from_hex(&text).map_err(|e| Failure::input(format!("auth_keys.{name}: ${var} {e}")))?
+            }
+            AuthKeySource::File(path) => {
+                let raw = zeroize::Zeroizing::new(read_input(std::path::Path::new(path), "auth key file")?);
+                let text = std::str::from_utf8(&raw).map_err(|_| Failure::input(format!("auth_keys.{name}: {path} is not text")))?;
+                auth_key_from_hex(text).map_err(|e| Failure::input(format!("auth_keys.{name}: {path} {e}")))?
+            }
+        };
+        out.insert(name.clone(), bytes);
+    }
+    Ok(out)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let config = match &a.config {
+        Some(p) => {
+            let text = read_input(p, "signing config")?;
+            SigningConfig::from_json(&text).map_err(|e| Failure::input(format!("signing config {}: {e}", display(p))))?
+        }
+        None => SigningConfig::default(),
+    };
+    let auth_keys = resolve_auth_keys(&config)?;
+    let ca = load_ca(&a.ca, &a.ca_key, &a.passphrase)?;
+    let signer = Signer { ca, config, auth_keys, allow_init_ca: a.allow_init_ca };
+    let log = if a.log_format == "json" { LogFormat::Json } else { LogFormat::Text };
+    let addr: std::net::IpAddr = a.address.parse().map_err(|_| Failure::input(format!("-address {:?}: not an IP address", a.address)))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::input(format!("cannot start the server's runtime: {e}")))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((addr, a.port))
+            .await
+            .map_err(|e| Failure::input(format!("cannot listen on {}:{}: {}", a.address, a.port, super::io_reason(&e))))?;
+        let local = listener.local_addr().map_err(|e| Failure::input(e.to_string()))?;
+        crate::progress::note(&format!("serving cfssl's API on http://{local}/api/v1/cfssl/ (CA {})", display(&a.ca)));
+        let shutdown = async {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            crate::progress::note("stopping: finishing the requests in flight");
+        };
+        http::serve(listener, signer, log, shutdown).await.map_err(|e| Failure::input(format!("the server stopped: {e}")))
+    })
+}
