@@ -21,7 +21,7 @@
 //! difference, and kpki must fail with exit 2, nothing on stdout, nothing
 //! written, and one `kpki: error:` line.
 //!
-//! The `disagreement_*` tests at the end are differences this data showed
+//! The `sign_*` tests at the end are differences this data showed (now fixed)
 //! that the README does not name. They assert cfssl 1.2's behaviour, so they
 //! fail until kpki follows it (or the difference is documented and the case
 //! moved into the table as a refusal).
@@ -199,7 +199,7 @@ const CASES: &[Case] = &[
     },
     // ---- sign: a PKCS#10 CSR from signer/local/testdata. Their subjects
     // are in the order C, O, OU, L, ST, CN; the table compares subjects as
-    // sets of attributes, disagreement_sign_subject_order the order.
+    // sets of attributes, sign_writes_the_subject_in_gos_order_as_cfssl the order.
     Case {
         name: "sign rsa2048.csr",
         args: &["sign", "-ca", "sr-ca.pem", "-ca-key", "ca_key.pem", "rsa2048.csr"],
@@ -381,7 +381,7 @@ fn attributes(name: &str) -> Vec<String> {
 #[derive(Debug, PartialEq, Eq)]
 struct CertView {
     /// The subject's attributes, sorted (the order is checked by
-    /// `disagreement_sign_subject_order`).
+    /// `sign_writes_the_subject_in_gos_order_as_cfssl`).
     subject: Vec<String>,
     issuer: String,
     /// Each of subjectAltName, keyUsage, extendedKeyUsage and
@@ -642,7 +642,7 @@ const DISAGREEMENT_FILES: &[&str] = &["rsa-old.csr", "ecdsa521.csr", "inter_path
 /// certificates' subjects differ as DER and as distinguished names. The
 /// README says "subject order C, ST, L, O, OU, CN" is kept exactly as cfssl.
 #[test]
-fn disagreement_sign_subject_order() {
+fn sign_writes_the_subject_in_gos_order_as_cfssl() {
     let args = ["sign", "-ca", "sr-ca.pem", "-ca-key", "ca_key.pem", "rsa2048.csr"];
     let theirs = run_in_copy(&cfssl(), &args);
     let ours = run_in_copy(&kpki(), &args);
@@ -660,7 +660,7 @@ fn disagreement_sign_subject_order() {
 /// CERTIFICATE REQUEST`; cfssl 1.2 signs it, kpki says "no certificate
 /// request found (expected a PEM block CERTIFICATE REQUEST)".
 #[test]
-fn disagreement_sign_reads_the_new_certificate_request_label() {
+fn sign_reads_the_old_new_certificate_request_label() {
     let case = Case {
         name: "sign rsa-old.csr (NEW CERTIFICATE REQUEST)",
         args: &["sign", "-ca", "sr-ca.pem", "-ca-key", "ca_key.pem", "rsa-old.csr"],
@@ -676,7 +676,7 @@ fn disagreement_sign_reads_the_new_certificate_request_label() {
 /// `cert::key_bits` against 521, but x509-parser's `ECPoint::key_size`
 /// gives 528 for a P-521 point (132 bytes * 8 / 2).
 #[test]
-fn disagreement_sign_a_p521_csr() {
+fn sign_signs_a_p521_csr() {
     let case = Case {
         name: "sign ecdsa521.csr",
         args: &["sign", "-ca", "sr-ca.pem", "-ca-key", "ca_key.pem", "ecdsa521.csr"],
@@ -691,7 +691,7 @@ fn disagreement_sign_a_p521_csr() {
 /// issuing CA certificate", unless the profile has ca_constraint.is_ca);
 /// kpki silently issues a CA:FALSE leaf.
 #[test]
-fn disagreement_sign_a_csr_asking_to_be_a_ca() {
+fn sign_refuses_a_csr_asking_to_be_a_ca_unless_the_profile_allows() {
     let case = Case {
         name: "sign inter_pathlen_0.csr (asks for CA:TRUE)",
         args: &["sign", "-ca", "sr-ca.pem", "-ca-key", "ca_key.pem", "inter_pathlen_0.csr"],
