@@ -323,3 +323,56 @@ fn fifty_concurrent_newcerts_get_distinct_serials_and_the_ca_key_is_in_no_answer
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn kpkis_remote_client_works_against_real_cfssl_serve_and_kpki_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ours = serve(d);
+    // Real cfssl serve on the same CA and config.
+    let port = free_port();
+    let log = std::fs::File::create(d.join("cfssl-serve.log")).unwrap();
+    let _theirs = Server(
+        cfssl(d)
+            .args(["serve", "-port", &port.to_string(), "-ca", "ca.pem", "-ca-key", "ca-key.pem", "-config", "server.json"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, "cfssl serve");
+    std::fs::write(d.join("node-csr.json"), r#"{"CN":"system:node:n1","hosts":["n1","10.0.0.21"],"key":{"algo":"ecdsa","size":256},"names":[{"O":"system:nodes"}]}"#).unwrap();
+    std::fs::write(d.join("client.json"), format!(r#"{{"signing":{{"default":{{"expiry":"1h","usages":["signing"]}},"profiles":{{"authp":{{"expiry":"720h","usages":["signing","server auth"],"auth_key":"k1"}}}}}},"auth_keys":{{"k1":{{"type":"standard","key":"{KEY_HEX}"}}}}}}"#)).unwrap();
+    std::fs::write(d.join("wrong.json"), r#"{"signing":{"default":{"expiry":"1h","usages":["signing"]},"profiles":{"authp":{"expiry":"720h","usages":["signing","server auth"],"auth_key":"k1"}}},"auth_keys":{"k1":{"type":"standard","key":"00112233445566778899AABBCCDDEEFF"}}}"#).unwrap();
+    let k = || {
+        let mut c = Command::new(kpki());
+        c.current_dir(d).stdin(Stdio::null());
+        c
+    };
+    for (name, remote) in [("cfssl", format!("127.0.0.1:{port}")), ("kpki", format!("http://127.0.0.1:{}", ours.port))] {
+        let stem = format!("{name}-node");
+        run(k().args(["gencert", "-remote", &remote, "-profile", "kubernetes", "-bare", &stem, "node-csr.json"]));
+        assert_openssl_verifies(&d.join("ca.pem"), &d.join(format!("{stem}.pem")));
+        assert_key_matches(&d.join(format!("{stem}.pem")), &d.join(format!("{stem}-key.pem")));
+        let o = run(k().args(["sign", "-remote", &remote, "-hostname", "n1.example.com", &format!("{stem}.csr")]));
+        let v = json(&String::from_utf8_lossy(&o.stdout));
+        std::fs::write(d.join(format!("{stem}-2.pem")), v["cert"].as_str().unwrap()).unwrap();
+        assert!(openssl_verify(&d.join("ca.pem"), &d.join(format!("{stem}-2.pem")), &["-verify_hostname", "n1.example.com"]).status.success());
+        let o = run(k().args(["info", "-remote", &remote, "-profile", "kubernetes"]));
+        let v = json(&String::from_utf8_lossy(&o.stdout));
+        assert_eq!(v["expiry"], "8760h", "{name}: {v}");
+        // authsign with the right key, and the wrong one.
+        run(k().args(["gencert", "-remote", &remote, "-config", "client.json", "-profile", "authp", "-bare", &format!("{name}-auth"), "node-csr.json"]));
+        assert_openssl_verifies(&d.join("ca.pem"), &d.join(format!("{name}-auth.pem")));
+        let o = k().args(["gencert", "-remote", &remote, "-config", "wrong.json", "-profile", "authp", "node-csr.json"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.stdout.is_empty());
+    }
+    let theirs_log = std::fs::read_to_string(d.join("cfssl-serve.log")).unwrap();
+    assert!(theirs_log.contains("\"POST /api/v1/cfssl/authsign\" 200"), "{theirs_log}");
+    // An unreachable server: one line, exit 1, bounded.
+    let closed = free_port();
+    let o = k().args(["info", "-remote", &format!("127.0.0.1:{closed}")]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1);
+}

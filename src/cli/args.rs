@@ -24,6 +24,15 @@ pub struct SigningArgs {
     /// Comma-separated SANs; replaces the request's own
     #[arg(long, value_name = "a,b,1.2.3.4")]
     pub hostname: Option<String>,
+    /// Sign on a cfssl-API server instead (cfssl serve or kpki serve): HOST:PORT, http://... or https://...; authsign when the -config profile names an auth key
+    #[arg(long, value_name = "SERVER", conflicts_with_all = ["ca", "ca_key"])]
+    pub remote: Option<String>,
+    /// With -remote: the signer's label (multirootca); passed on as cfssl does
+    #[arg(long, value_name = "LABEL", requires = "remote")]
+    pub label: Option<String>,
+    /// With an https remote: trust this CA (PEM) instead of the system's roots
+    #[arg(long = "tls-remote-ca", value_name = "CA.pem")]
+    pub tls_remote_ca: Option<PathBuf>,
     #[command(flatten)]
     pub passphrase: super::passphrase::PassphraseArgs,
 }

@@ -78,6 +78,18 @@ pub fn run(a: Args) -> Result<()> {
             }
         }
         made
+    } else if let Some(target) = super::remote_target(signing)? {
+        if a.bundle {
+            return Err(Failure::input("-bundle needs the CA file (-ca): with -remote, build the chain with kpki bundle"));
+        }
+        if req.ca.is_some() {
+            return Err(Failure::input(format!("CSR JSON {}: {}", display(&csr), GenerateError::CaSectionInLeaf)));
+        }
+        // The key and CSR are made here; only the CSR goes to the server.
+        let mut made = generate::key_and_csr(&req, format).map_err(|e| generate_failure(e, &csr, false))?;
+        let csr_pem = made.csr.clone().unwrap_or_default();
+        made.cert = Some(super::remote_sign(&target, &csr_pem, signing.hostname.as_deref(), signing.label.as_deref(), signing.tls_remote_ca.as_deref())?);
+        made
     } else {
         let (ca_path, ca_key_path) = signing.ca_paths()?;
         let profile = load_profile(signing.config.as_deref(), signing.profile.as_deref())?;

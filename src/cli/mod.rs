@@ -19,6 +19,7 @@ mod docs;
 mod fetch;
 mod gencert;
 mod gencsr;
+mod info;
 mod genkey;
 mod json;
 mod kubeconfig;
@@ -26,6 +27,7 @@ mod mkbundle;
 mod p12;
 mod passphrase;
 mod print_defaults;
+mod remote;
 mod renew;
 mod selfsign;
 mod serve;
@@ -76,6 +78,8 @@ enum Command {
     Man(docs::ManArgs),
     /// Print a certificate as cfssl certinfo JSON
     Certinfo(certinfo::Args),
+    /// Print the CA certificate and a profile's usages and expiry, from a server (-remote) or locally (cfssl info)
+    Info(info::Args),
     /// Build and verify a certificate's chain up to a trusted root (cfssl bundle)
     Bundle(bundle::Args),
     /// Collect the certificates under files and directories into one PEM file (cfssl-mkbundle)
@@ -102,7 +106,7 @@ enum Command {
 }
 
 /// Commands that take cfssl's Go-style flags and refuse flags after their file argument.
-const GO_STYLE: &[&str] = &["gencert", "genkey", "gencsr", "selfsign", "sign", "json", "certinfo", "bundle", "mkbundle", "serve", "print-defaults", "version"];
+const GO_STYLE: &[&str] = &["gencert", "genkey", "gencsr", "selfsign", "sign", "json", "certinfo", "info", "bundle", "mkbundle", "serve", "print-defaults", "version"];
 
 /// cfssl's `-loglevel` (0 debug .. 5 fatal, default 1): at 3 (error) or
 /// above, warnings are not printed. Errors always are: they set the exit status.
@@ -205,6 +209,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Command::Selfsign(a) => selfsign::run(a),
         Command::Json(a) => json::run(a),
         Command::Certinfo(a) => certinfo::run(a),
+        Command::Info(a) => info::run(a),
         Command::Bundle(a) => bundle::run(a),
         Command::Mkbundle(a) => mkbundle::run(a),
         Command::PrintDefaults(a) => print_defaults::run(a),
@@ -241,7 +246,6 @@ pub fn run(args: Vec<OsString>) -> i32 {
 /// "did you mean" to an unrelated command: `revoke` is not `renew`).
 fn missing_cfssl_command(name: &str) -> Option<Failure> {
     let why = match name {
-        "info" => "it is planned (the -remote clients); kpki serve answers cfssl's info -remote",
         "revoke" | "ocspsign" | "ocspserve" | "ocspdump" | "ocsprefresh" => {
             "kpki keeps no certificate database and Kubernetes does not check OCSP: renew short-lived certificates (kpki renew) or rotate the CA (kpki renew --role ca --rekey)"
         }
@@ -421,16 +425,80 @@ pub fn load_ca(ca: &Path, ca_key: &Path, pass: &passphrase::PassphraseArgs) -> R
     })
 }
 
-/// Reads the signing profile from `-config` and `-profile`.
-pub fn load_profile(config: Option<&Path>, profile: Option<&str>) -> Result<crate::pki::profile::Profile> {
+/// Reads the signing config of `-config` (cfssl's default without one).
+pub fn load_config(config: Option<&Path>) -> Result<crate::pki::profile::SigningConfig> {
     use crate::pki::profile::SigningConfig;
-    let cfg = match config {
+    Ok(match config {
         Some(p) => {
             let text = read_input(p, "signing config")?;
             SigningConfig::from_json(&text).map_err(|e| Failure::input(format!("signing config {}: {e}", display(p))))?
         }
         None => SigningConfig::default(),
+    })
+}
+
+/// An auth key of the config as bytes (hex in the config, in an
+/// environment variable, or in a file).
+pub fn resolve_auth_key(config: &crate::pki::profile::SigningConfig, name: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    use crate::pki::profile::{auth_key_from_hex, AuthKeySource};
+    let source = config.auth_keys.get(name).ok_or_else(|| Failure::input(format!("auth key {name:?} is not in auth_keys")))?;
+    Ok(match source {
+        AuthKeySource::Bytes(b) => b.clone(),
+        AuthKeySource::Env(var) => {
+            let text = zeroize::Zeroizing::new(std::env::var(var).map_err(|_| Failure::input(format!("auth_keys.{name}: environment variable {var} is not set")))?);
+            auth_key_from_hex(&text).map_err(|e| Failure::input(format!("auth_keys.{name}: ${var} {e}")))?
+        }
+        AuthKeySource::File(path) => {
+            let raw = zeroize::Zeroizing::new(read_input(Path::new(path), "auth key file")?);
+            let text = std::str::from_utf8(&raw).map_err(|_| Failure::input(format!("auth_keys.{name}: {path} is not text")))?;
+            auth_key_from_hex(text).map_err(|e| Failure::input(format!("auth_keys.{name}: {path} {e}")))?
+        }
+    })
+}
+
+/// Where `-remote` (or the profile's `remote` in the config, when no CA is
+/// given) sends the request, the profile name to send, and the auth key.
+pub struct RemoteTarget {
+    pub remote: remote::Remote,
+    pub profile: String,
+    pub auth_key: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+/// The remote signer for these flags, if signing is remote.
+pub fn remote_target(signing: &args::SigningArgs) -> Result<Option<RemoteTarget>> {
+    if signing.ca.is_some() || signing.ca_key.is_some() {
+        return Ok(None);
+    }
+    // Without a local config the profile is the server's to know.
+    if let (Some(r), None) = (&signing.remote, &signing.config) {
+        return Ok(Some(RemoteTarget { remote: remote::Remote::parse(r)?, profile: signing.profile.clone().unwrap_or_default(), auth_key: None }));
+    }
+    let cfg = load_config(signing.config.as_deref())?;
+    let profile = cfg.profile(signing.profile.as_deref()).map_err(|e| Failure::input(format!("-profile: {e}")))?;
+    let address = match (&signing.remote, &profile.remote) {
+        (Some(r), _) => r.clone(),
+        (None, Some(name)) => cfg.remotes.get(name).cloned().ok_or_else(|| Failure::input(format!("remote {name:?} is not in the config's remotes")))?,
+        (None, None) => return Ok(None),
     };
+    let auth_key = profile.auth_key.as_deref().map(|k| resolve_auth_key(&cfg, k)).transpose()?;
+    Ok(Some(RemoteTarget { remote: remote::Remote::parse(&address)?, profile: signing.profile.clone().unwrap_or_default(), auth_key }))
+}
+
+/// Signs `csr_pem` on the remote: the certificate PEM.
+pub fn remote_sign(t: &RemoteTarget, csr_pem: &str, hostname: Option<&str>, label: Option<&str>, tls_ca: Option<&Path>) -> Result<String> {
+    // cfssl sends "hosts": null without -hostname: the server keeps the CSR's names.
+    let hosts = hostname.map(|h| serde_json::Value::from(crate::pki::request::split_hostname_flag(h))).unwrap_or(serde_json::Value::Null);
+    let req = serde_json::json!({"hosts": hosts, "certificate_request": csr_pem, "profile": t.profile, "label": label.unwrap_or("")});
+    let (endpoint, body) = remote::sign_body(&req, t.auth_key.as_ref().map(|k| k.as_slice()));
+    let result = remote::call(&t.remote, &endpoint, &body, tls_ca)?;
+    let cert = result.get("certificate").and_then(serde_json::Value::as_str).ok_or_else(|| Failure::check("the server's answer has no certificate"))?;
+    crate::pki::cert::cert_from_pem(cert.as_bytes()).map_err(|e| Failure::check(format!("the server's certificate: {e}")))?;
+    Ok(cert.to_string())
+}
+
+/// Reads the signing profile from `-config` and `-profile`.
+pub fn load_profile(config: Option<&Path>, profile: Option<&str>) -> Result<crate::pki::profile::Profile> {
+    let cfg = load_config(config)?;
     let chosen = cfg.profile(profile).map_err(|e| match config {
         Some(p) => Failure::input(format!("-profile: profile {:?} is not in {} ({})", e.name, display(p), e.known_text())),
         None => Failure::input(format!("-profile: {e}; pass -config with the file that defines it")),

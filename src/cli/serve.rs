@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{display, load_ca, read_input, Failure, Result};
-use crate::pki::profile::{auth_key_from_hex, AuthKeySource, SigningConfig};
+use crate::pki::profile::SigningConfig;
 use crate::serve::api::Signer;
 use crate::serve::http::{self, LogFormat};
 
@@ -39,26 +39,9 @@ pub struct Args {
     pub passphrase: super::passphrase::PassphraseArgs,
 }
 
-/// The config's auth keys as bytes (hex in the config, in an environment
-/// variable, or in a file).
+/// The config's auth keys as bytes.
 fn resolve_auth_keys(config: &SigningConfig) -> Result<BTreeMap<String, zeroize::Zeroizing<Vec<u8>>>> {
-    let mut out = BTreeMap::new();
-    for (name, source) in &config.auth_keys {
-        let bytes = match source {
-            AuthKeySource::Bytes(b) => b.clone(),
-            AuthKeySource::Env(var) => {
-                let text = zeroize::Zeroizing::new(std::env::var(var).map_err(|_| Failure::input(format!("auth_keys.{name}: environment variable {var} is not set")))?);
-                auth_key_from_hex(&text).map_err(|e| Failure::input(format!("auth_keys.{name}: ${var} {e}")))?
-            }
-            AuthKeySource::File(path) => {
-                let raw = zeroize::Zeroizing::new(read_input(std::path::Path::new(path), "auth key file")?);
-                let text = std::str::from_utf8(&raw).map_err(|_| Failure::input(format!("auth_keys.{name}: {path} is not text")))?;
-                auth_key_from_hex(text).map_err(|e| Failure::input(format!("auth_keys.{name}: {path} {e}")))?
-            }
-        };
-        out.insert(name.clone(), bytes);
-    }
-    Ok(out)
+    config.auth_keys.keys().map(|name| Ok((name.clone(), super::resolve_auth_key(config, name)?))).collect()
 }
 
 pub fn run(a: Args) -> Result<()> {

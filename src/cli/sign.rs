@@ -42,6 +42,13 @@ pub fn run(a: Args) -> Result<()> {
     };
     let pem = read_input(&csr_path, "CSR")?;
     let signing = &a.signing;
+    if let Some(target) = super::remote_target(signing)? {
+        // Checked here first: a CSR that is not one never leaves the machine.
+        let wanted = generate::read_csr(&pem, None).map_err(|e| Failure::input(format!("CSR {}: {e}", display(&csr_path))))?;
+        let cert = super::remote_sign(&target, &wanted.csr_pem, signing.hostname.as_deref(), signing.label.as_deref(), signing.tls_remote_ca.as_deref())?;
+        let csr = if a.bare.is_some() { None } else { Some(wanted.csr_pem) };
+        return emit(crate::pki::generate::Generated { cert: Some(cert), csr, key: None, warnings: vec![] }, a.bare.as_deref(), a.out_dir.as_deref(), false);
+    }
     let (ca_path, ca_key_path) = signing.ca_paths()?;
     let hosts = signing.hostname.as_deref().map(split_hostname_flag);
     let wanted = generate::read_csr(&pem, hosts.as_deref()).map_err(|e| match e {

@@ -102,6 +102,9 @@ pub struct Profile {
     pub auth_key: Option<String>,
     /// cfssl's `backdate`: how far NotBefore is set back (default five minutes).
     pub backdate: Option<Duration>,
+    /// cfssl's `remote` (or `auth_remote.remote`): the name, in `remotes`,
+    /// of the server that signs for this profile.
+    pub remote: Option<String>,
 }
 
 /// A profile's `name_whitelist`: a regular expression in Go's RE2 syntax,
@@ -179,7 +182,7 @@ pub const DEFAULT_CA_EXPIRY_HOURS: i64 = 43800;
 impl Profile {
     /// A profile for leaf certificates.
     pub fn leaf(usages: Usages, expiry: Duration) -> Self {
-        Profile { usages, expiry, ca: CaConstraint::Leaf, name_whitelist: None, auth_key: None, backdate: None }
+        Profile { usages, expiry, ca: CaConstraint::Leaf, name_whitelist: None, auth_key: None, backdate: None, remote: None }
     }
 
     /// cfssl's built-in default profile, used when no `-config` is given.
@@ -256,11 +259,13 @@ pub struct SigningConfig {
     /// cfssl's `auth_keys`: named keys for authenticated requests (`serve`'s
     /// `authsign`); each profile's `auth_key` names one of them.
     pub auth_keys: BTreeMap<String, AuthKeySource>,
+    /// cfssl's `remotes`: signing servers by name (`HOST:PORT` or a URL).
+    pub remotes: BTreeMap<String, String>,
 }
 
 impl Default for SigningConfig {
     fn default() -> Self {
-        SigningConfig { default: Profile::cfssl_default(), profiles: BTreeMap::new(), auth_keys: BTreeMap::new() }
+        SigningConfig { default: Profile::cfssl_default(), profiles: BTreeMap::new(), auth_keys: BTreeMap::new(), remotes: BTreeMap::new() }
     }
 }
 
@@ -270,8 +275,12 @@ impl SigningConfig {
         let value = super::json::parse(text)?;
         let top = Obj::new("", &value)?;
         top.only(&["signing", "auth_keys", "remotes"])?;
-        if top.get("remotes").is_some() {
-            return Err(FieldError::new("remotes", "remote signing (-remote) is not supported by kpki yet; remove it, or sign locally with -ca and -ca-key"));
+        let mut remotes = BTreeMap::new();
+        if let Some(rs) = top.object("remotes")? {
+            for (name, value) in rs.entries() {
+                let addr = value.as_str().filter(|s| !s.trim().is_empty()).ok_or_else(|| FieldError::new(rs.child(name), "must be a server address (HOST:PORT or a URL)"))?;
+                remotes.insert(name.clone(), addr.trim().to_string());
+            }
         }
         let mut auth_keys = BTreeMap::new();
         if let Some(keys) = top.object("auth_keys")? {
@@ -317,8 +326,13 @@ impl SigningConfig {
                     return Err(FieldError::new(format!("{at}.auth_key"), format!("{k:?} is not in auth_keys")));
                 }
             }
+            if let Some(r) = &p.remote {
+                if !remotes.contains_key(r) {
+                    return Err(FieldError::new(format!("{at}.remote"), format!("{r:?} is not in remotes")));
+                }
+            }
         }
-        Ok(SigningConfig { default, profiles, auth_keys })
+        Ok(SigningConfig { default, profiles, auth_keys, remotes })
     }
 
     /// The named profile, or the default. An unknown name is an error (cfssl
@@ -335,12 +349,19 @@ impl SigningConfig {
 }
 
 fn read_profile(obj: &Obj<'_>, inherit: &Profile) -> Result<Profile, FieldError> {
-    obj.only(&["usages", "expiry", "ca_constraint", "name_whitelist", "backdate", "auth_key"])?;
+    obj.only(&["usages", "expiry", "ca_constraint", "name_whitelist", "backdate", "auth_key", "remote", "auth_remote"])?;
     let name_whitelist = match obj.string("name_whitelist")? {
         Some(re) => Some(NameWhitelist::new(re).map_err(|e| FieldError::new(obj.child("name_whitelist"), format!("is not a regular expression: {e}")))?),
         None => None,
     };
-    let auth_key = obj.string("auth_key")?.filter(|k| !k.is_empty()).map(str::to_string);
+    let mut auth_key = obj.string("auth_key")?.filter(|k| !k.is_empty()).map(str::to_string);
+    let mut remote = obj.string("remote")?.filter(|r| !r.is_empty()).map(str::to_string);
+    // cfssl's client side: {"auth_remote": {"remote": NAME, "auth_key": KEY}}.
+    if let Some(ar) = obj.object("auth_remote")? {
+        ar.only(&["remote", "auth_key"])?;
+        remote = Some(ar.string("remote")?.filter(|r| !r.is_empty()).ok_or_else(|| FieldError::new(ar.child("remote"), "is missing"))?.to_string());
+        auth_key = Some(ar.string("auth_key")?.filter(|k| !k.is_empty()).ok_or_else(|| FieldError::new(ar.child("auth_key"), "is missing"))?.to_string());
+    }
     let backdate = match obj.string("backdate")? {
         Some(s) => Some(duration::parse(s).map_err(|e| FieldError::new(obj.child("backdate"), e.to_string()))?),
         None => None,
@@ -359,6 +380,7 @@ fn read_profile(obj: &Obj<'_>, inherit: &Profile) -> Result<Profile, FieldError>
     let mut profile = Profile::leaf(usages, expiry);
     profile.name_whitelist = name_whitelist;
     profile.auth_key = auth_key;
+    profile.remote = remote;
     if let Some(b) = backdate {
         if b >= profile.expiry {
             return Err(FieldError::new(obj.child("backdate"), "is not shorter than expiry: every certificate would be expired when issued"));

@@ -227,22 +227,13 @@ fn newkey(req: &Map<String, Value>) -> Result<Value, Answer> {
     }))
 }
 
-/// Go's `time.Duration` text of whole hours as cfssl configs write them (`8760h`).
-fn expiry_text(p: &Profile) -> String {
-    let secs = p.expiry.whole_seconds();
-    if secs % 3600 == 0 {
-        format!("{}h", secs / 3600)
-    } else {
-        format!("{}h{}m{}s", secs / 3600, secs % 3600 / 60, secs % 60)
-    }
-}
 
 fn info(s: &Signer, req: &Map<String, Value>) -> Result<Value, Answer> {
     let (_, p) = profile(s, req)?;
     Ok(json!({
         "certificate": crate::pki::key::pem_encode("CERTIFICATE", s.ca.cert_der()),
         "usages": p.usages.names(),
-        "expiry": expiry_text(p),
+        "expiry": crate::pki::duration::go_hours(p.expiry),
     }))
 }
 
