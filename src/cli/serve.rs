@@ -32,6 +32,15 @@ pub struct Args {
     /// Allow /api/v1/cfssl/init_ca to make new CAs (off: it answers 403)
     #[arg(long = "allow-init-ca")]
     pub allow_init_ca: bool,
+    /// Serve HTTPS with this certificate (PEM; the chain may follow it)
+    #[arg(long = "tls-cert", value_name = "CERT.pem", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of -tls-cert (PEM)
+    #[arg(long = "tls-key", value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With -tls-cert: require a client certificate issued by this CA (PEM)
+    #[arg(long = "mutual-tls-ca", value_name = "CA.pem", requires = "tls_cert")]
+    pub mutual_tls_ca: Option<PathBuf>,
     /// Access log on stderr: text, or one JSON object per line
     #[arg(long = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -44,7 +53,34 @@ fn resolve_auth_keys(config: &SigningConfig) -> Result<BTreeMap<String, zeroize:
     config.auth_keys.keys().map(|name| Ok((name.clone(), super::resolve_auth_key(config, name)?))).collect()
 }
 
+/// The TLS settings of -tls-cert/-tls-key (and -mutual-tls-ca).
+fn tls_config(a: &Args) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    use rustls::pki_types::pem::PemObject;
+    let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) else { return Ok(None) };
+    let chain = crate::pki::cert::certs_from_pem(&read_input(cert, "TLS certificate")?).map_err(|e| Failure::input(format!("-tls-cert {}: {e}", display(cert))))?;
+    let key_pem = zeroize::Zeroizing::new(read_input(key, "TLS key")?);
+    let key_der = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| Failure::input(format!("-tls-key {}: {e}", display(key))))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().map_err(|e| Failure::input(e.to_string()))?;
+    let builder = match &a.mutual_tls_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in crate::pki::cert::certs_from_pem(&read_input(ca, "client CA")?).map_err(|e| Failure::input(format!("-mutual-tls-ca {}: {e}", display(ca))))? {
+                roots.add(c).map_err(|e| Failure::input(format!("-mutual-tls-ca {}: {e}", display(ca))))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(std::sync::Arc::new(roots), provider)
+                .build()
+                .map_err(|e| Failure::input(format!("-mutual-tls-ca {}: {e}", display(ca))))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder.with_single_cert(chain, key_der).map_err(|e| Failure::input(format!("-tls-cert/-tls-key: {e}")))?;
+    Ok(Some(std::sync::Arc::new(config)))
+}
+
 pub fn run(a: Args) -> Result<()> {
+    let tls = tls_config(&a)?;
     let config = match &a.config {
         Some(p) => {
             let text = read_input(p, "signing config")?;
@@ -67,7 +103,8 @@ pub fn run(a: Args) -> Result<()> {
             .await
             .map_err(|e| Failure::input(format!("cannot listen on {}:{}: {}", a.address, a.port, super::io_reason(&e))))?;
         let local = listener.local_addr().map_err(|e| Failure::input(e.to_string()))?;
-        crate::progress::note(&format!("serving cfssl's API on http://{local}/api/v1/cfssl/ (CA {})", display(&a.ca)));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        crate::progress::note(&format!("serving cfssl's API on {scheme}://{local}/api/v1/cfssl/ (CA {})", display(&a.ca)));
         let shutdown = async {
             let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(s) => s,
@@ -79,6 +116,6 @@ pub fn run(a: Args) -> Result<()> {
             }
             crate::progress::note("stopping: finishing the requests in flight");
         };
-        http::serve(listener, signer, log, shutdown).await.map_err(|e| Failure::input(format!("the server stopped: {e}")))
+        http::serve(listener, signer, log, tls, shutdown).await.map_err(|e| Failure::input(format!("the server stopped: {e}")))
     })
 }

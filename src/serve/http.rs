@@ -12,6 +12,7 @@ use axum::http::{Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
+use hyper_util::rt::TokioIo;
 use serde_json::json;
 
 use super::api::{self, Answer, Endpoint, Signer};
@@ -90,7 +91,73 @@ pub fn router(signer: Signer, log: LogFormat) -> Router {
         .with_state(app)
 }
 
-/// Serves until `shutdown` completes, then finishes the requests in flight.
-pub async fn serve(listener: tokio::net::TcpListener, signer: Signer, log: LogFormat, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(signer, log)).with_graceful_shutdown(shutdown).await
+/// How long a client may take to send its request line and headers (and
+/// to finish a TLS handshake): a slow client cannot hold a connection.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long requests in flight may take to finish after a stop.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves until `shutdown` completes, then lets the requests in flight
+/// finish (up to [`DRAIN_TIMEOUT`]). With `tls`, every connection is TLS.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    signer: Signer,
+    log: LogFormat,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(signer, log);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else {
+                    // Out of descriptors, or a connection reset before accept: try again shortly.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let app = app.clone();
+                let tls = tls.clone();
+                let stop = stop_rx.clone();
+                conns.spawn(async move {
+                    match tls {
+                        None => connection(TokioIo::new(tcp), app, stop).await,
+                        Some(cfg) => {
+                            if let Ok(Ok(stream)) = tokio::time::timeout(HEADER_TIMEOUT, tokio_rustls::TlsAcceptor::from(cfg).accept(tcp)).await {
+                                connection(TokioIo::new(stream), app, stop).await;
+                            }
+                        }
+                    }
+                });
+            }
+            // Reap finished connections as we go.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async { while conns.join_next().await.is_some() {} }).await;
+    Ok(())
+}
+
+/// One HTTP/1.1 connection, closed gracefully when the server stops.
+async fn connection<I>(io: I, app: Router, mut stop: tokio::sync::watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
