@@ -426,7 +426,7 @@ fn errors_carry_the_name_kpki_runs_as_and_cfssl_commands_it_lacks_say_why() {
     let o = Command::new(links.path().join("cfssl")).current_dir(d).args(["gencert", "-nope", "x.json"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).starts_with("cfssl: error: unknown flag -nope"), "{}", String::from_utf8_lossy(&o.stderr));
-    for missing in ["revoke", "gencrl", "ocspsign", "scan", "info"] {
+    for missing in ["revoke", "gencrl", "ocspsign", "scan", "multirootca"] {
         let o = kp(d).arg(missing).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{missing}");
@@ -435,11 +435,32 @@ fn errors_carry_the_name_kpki_runs_as_and_cfssl_commands_it_lacks_say_why() {
     // Every command's help shows examples.
     for cmd in [
         "gencert", "genkey", "gencsr", "selfsign", "sign", "json", "certinfo", "bundle", "mkbundle", "print-defaults", "bootstrap", "verify",
-        "check-expiration", "renew", "destroy", "p12", "serve", "completions", "man",
+        "check-expiration", "renew", "destroy", "p12", "serve", "info", "completions", "man",
     ] {
         let help = out(&run(kp(d).args([cmd, "--help"])));
         assert!(help.contains("Examples:\n  kpki "), "{cmd} --help has no examples:\n{help}");
     }
     assert!(out(&run(kp(d).args(["kubeconfig", "user", "--help"]))).contains("Examples:\n  kpki kubeconfig user"));
     assert!(!out(&run(kp(d).args(["destroy", "--help"]))).contains("--ssh-dir"), "destroy saves no key");
+}
+
+#[test]
+fn gencert_cn_replaces_the_requests_cn_as_cfssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    pki(d);
+    let subject = |o: &Output, name: &str| {
+        save(d, o, name);
+        out(&run(Command::new("openssl").current_dir(d).args(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", &format!("{name}.pem")])))
+    };
+    for extra in [&["-ca", "int.pem", "-ca-key", "int-key.pem"][..], &["-initca"]] {
+        let args = |c: &mut Command| {
+            c.arg("gencert").args(["-cn", "override.example.com"]).args(extra).arg("leaf-csr.json");
+        };
+        let mut t = cfssl(d);
+        args(&mut t);
+        let mut o = kp(d);
+        args(&mut o);
+        assert_eq!(subject(&run(&mut o), "ours"), subject(&run(&mut t), "theirs"), "{extra:?}");
+    }
 }

@@ -223,6 +223,7 @@ fn bad_requests_get_4xx_envelopes_nothing_is_issued_and_the_server_keeps_answeri
         ("POST", "authsign", r#"{"token":"AAAA","request":"e30="}"#.into(), 400),
         ("GET", "sign", String::new(), 405),
         ("POST", "nosuch", "{}".into(), 404),
+        ("POST", "health", "{}".into(), 405),
     ];
     for (method, ep, body, want) in &cases {
         let (status, answer) = http(s.port, method, &format!("/api/v1/cfssl/{ep}"), body.as_bytes());

@@ -39,6 +39,9 @@ pub struct Args {
     /// ("bundle" in the JSON; NAME-bundle.pem with -bare)
     #[arg(long, conflicts_with = "initca")]
     pub bundle: bool,
+    /// Replace the request's CN (cfssl's -cn)
+    #[arg(long, value_name = "NAME")]
+    pub cn: Option<String>,
     /// The CSR JSON file (- for stdin)
     #[arg(value_name = "CSR.json", required_unless_present = "renewca")]
     pub csr: Option<PathBuf>,
@@ -49,7 +52,11 @@ pub fn run(a: Args) -> Result<()> {
         return renew_ca(&a);
     }
     let csr = a.csr.clone().ok_or_else(|| Failure::input("the CSR JSON file is missing"))?;
-    let req = read_request(&csr)?;
+    let mut req = read_request(&csr)?;
+    if let Some(cn) = &a.cn {
+        req.subject.cn = Some(cn.clone());
+        req.subject.check(|f| format!("-cn ({f})")).map_err(|e| Failure::input(e.to_string()))?;
+    }
     let format: KeyFormat = a.out.key_format.into();
     let signing = &a.signing;
     let hosts = signing.hostname.as_deref().map(split_hostname_flag);

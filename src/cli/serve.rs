@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long = "mutual-tls-ca", value_name = "CA.pem", requires = "tls_cert")]
     pub mutual_tls_ca: Option<PathBuf>,
     /// Access log on stderr: text, or one JSON object per line
-    #[arg(long = "log-format", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long = "log-format", alias = "output", value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
     #[command(flatten)]
     pub passphrase: super::passphrase::PassphraseArgs,

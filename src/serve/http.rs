@@ -45,6 +45,10 @@ async fn health() -> Response {
     (StatusCode::OK, [("content-type", "application/json")], json!({"success": true, "result": {"healthy": true}, "errors": [], "messages": []}).to_string()).into_response()
 }
 
+async fn health_method(req: Request<Body>) -> Response {
+    reply(Answer::error(405, format!("{} /api/v1/cfssl/health: only GET", req.method())))
+}
+
 async fn endpoint(State(app): State<Arc<App>>, Path(name): Path<String>, req: Request<Body>) -> Response {
     let Some(ep) = Endpoint::from_name(&name) else { return reply(Answer::error(404, format!("no endpoint /api/v1/cfssl/{name}"))) };
     if req.method() != Method::POST {
@@ -84,7 +88,7 @@ async fn log_layer(State(app): State<Arc<App>>, req: Request<Body>, next: axum::
 pub fn router(signer: Signer, log: LogFormat) -> Router {
     let app = Arc::new(App { signer, log });
     Router::new()
-        .route("/api/v1/cfssl/health", get(health))
+        .route("/api/v1/cfssl/health", get(health).fallback(health_method))
         .route("/api/v1/cfssl/{name}", any(endpoint))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app.clone(), log_layer))
