@@ -7,7 +7,7 @@ KPKI := target/release/kpki
 OUT ?= pki
 PREFIX ?= /usr/local
 
-.PHONY: all build install run test test-deps bench-build bench bench-check fuzz fuzz-deps clean
+.PHONY: all build install run test test-deps bench-build bench bench-check bench-serve fuzz fuzz-deps clean
 
 all: build
 
@@ -73,3 +73,7 @@ fuzz: fuzz-deps
 clean:
 	$(CARGO) clean
 	rm -rf $(OUT) fuzz/target fuzz/run fuzz/artifacts
+
+# kpki serve vs cfssl serve under wrk (issue 16's performance targets); writes BENCHMARKS.md's serve section.
+bench-serve: bench-build
+	python3 bench/serve_bench.py --rounds 3 --write BENCHMARKS.md

@@ -52,6 +52,25 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Whether the request makes an RSA key (or a CA): seconds of work that
+    /// go to the blocking pool instead of an async worker. The rest (signing,
+    /// P-256/Ed25519 keys) takes well under a millisecond and runs inline.
+    pub fn is_heavy(self, body: &[u8]) -> bool {
+        let key_of = |v: &Value| v.get("key").and_then(|k| k.get("algo")).and_then(Value::as_str).map(str::to_ascii_lowercase);
+        match self {
+            Endpoint::InitCa => true,
+            Endpoint::NewKey | Endpoint::NewCert => {
+                let Ok(v) = serde_json::from_slice::<Value>(body) else { return false };
+                let req = if self == Endpoint::NewCert { v.get("request").cloned().unwrap_or(Value::Null) } else { v };
+                // cfssl's default key is ECDSA P-256.
+                !matches!(key_of(&req).as_deref(), None | Some("ecdsa") | Some("ed25519"))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// What the server signs with.
 pub struct Signer {
     /// The CA.

@@ -60,9 +60,12 @@ async fn endpoint(State(app): State<Arc<App>>, Path(name): Path<String>, req: Re
         Ok(Err(_)) => return reply(Answer::error(413, format!("the request body is larger than {} KiB (or was cut off)", MAX_BODY >> 10))),
         Ok(Ok(b)) => b,
     };
-    let worker = app.clone();
-    let answer = tokio::task::spawn_blocking(move || api::handle(&worker.signer, ep, &body, time::OffsetDateTime::now_utc())).await;
-    reply(answer.unwrap_or_else(|_| Answer::error(500, "the request failed inside the server")))
+    if ep.is_heavy(&body) {
+        let worker = app.clone();
+        let answer = tokio::task::spawn_blocking(move || api::handle(&worker.signer, ep, &body, time::OffsetDateTime::now_utc())).await;
+        return reply(answer.unwrap_or_else(|_| Answer::error(500, "the request failed inside the server")));
+    }
+    reply(api::handle(&app.signer, ep, &body, time::OffsetDateTime::now_utc()))
 }
 
 async fn not_found(req: Request<Body>) -> Response {
@@ -77,10 +80,13 @@ async fn log_layer(State(app): State<Arc<App>>, req: Request<Body>, next: axum::
     let ms = start.elapsed().as_millis();
     let status = res.status().as_u16();
     let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    match app.log {
-        LogFormat::Text => eprintln!("{at} {method} {path} {status} {ms}ms"),
-        LogFormat::Json => eprintln!("{}", json!({"time": at, "method": method.as_str(), "path": path, "status": status, "ms": ms})),
-    }
+    let mut line = match app.log {
+        LogFormat::Text => format!("{at} {method} {path} {status} {ms}ms"),
+        LogFormat::Json => json!({"time": at, "method": method.as_str(), "path": path, "status": status, "ms": ms}).to_string(),
+    };
+    line.push('\n');
+    // One write per line: stderr is unbuffered, and eprintln! writes piecemeal.
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     res
 }
 
