@@ -75,5 +75,6 @@ clean:
 	rm -rf $(OUT) fuzz/target fuzz/run fuzz/artifacts
 
 # kpki serve vs cfssl serve under wrk (issue 16's performance targets); writes BENCHMARKS.md's serve section.
-bench-serve: bench-build
+bench-serve: bench-build test-deps
+	command -v wrk >/dev/null || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo apt-get install -y -qq wrk; }
 	python3 bench/serve_bench.py --rounds 3 --write BENCHMARKS.md

@@ -627,8 +627,17 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     if a.write:
+        # The serve section (bench/serve_bench.py, `make bench-serve`) is kept.
+        kept = ""
+        try:
+            old = open(a.write).read()
+            start, end = old.find("<!-- serve-bench:start -->"), old.find("<!-- serve-bench:end -->")
+            if 0 <= start < end:
+                kept = "\n" + old[start:end + len("<!-- serve-bench:end -->")] + "\n"
+        except FileNotFoundError:
+            pass
         with open(a.write, "w") as f:
-            f.write("# Benchmarks\n\n`make bench` writes this file; `make bench-check` fails when a target is missed.\n\n" + text)
+            f.write("# Benchmarks\n\n`make bench` writes this file; `make bench-check` fails when a target is missed.\n\n" + text + kept)
     if a.check and failed:
         fail(f"target missed: {'; '.join(failed)}")
 

@@ -464,3 +464,45 @@ fn gencert_cn_replaces_the_requests_cn_as_cfssl() {
         assert_eq!(subject(&run(&mut o), "ours"), subject(&run(&mut t), "theirs"), "{extra:?}");
     }
 }
+
+#[test]
+fn a_server_that_drips_its_handshake_is_cut_off_at_ten_seconds_and_mkbundle_without_certificates_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A TLS record header, then one byte every half second: never a handshake.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(2) {
+            let Ok(mut c) = conn else { continue };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = c.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+                for _ in 0..200 {
+                    std::thread::sleep(Duration::from_millis(500));
+                    if c.write_all(&[0x00]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    for cmd in [&["certinfo", "-domain"][..], &["bundle", "-ca-bundle", "/dev/null", "-domain"]] {
+        let start = Instant::now();
+        let o = kp(d).args(cmd).arg(format!("127.0.0.1:{port}")).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(start.elapsed() < Duration::from_secs(14), "{cmd:?} took {:?}", start.elapsed());
+    }
+    // mkbundle: nothing found is an error, and the old bundle stays.
+    pki(d);
+    run(kp(d).args(["mkbundle", "-f", "roots.pem", "root.pem"]));
+    let before = std::fs::read(d.join("roots.pem")).unwrap();
+    let o = kp(d).args(["mkbundle", "-f", "roots.pem", "config.json"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read(d.join("roots.pem")).unwrap(), before);
+    // sign refuses a CSR whose CN carries a newline (it would become a Kubernetes user name).
+    run(Command::new("openssl").current_dir(d).args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ctl-key.pem", "-out", "ctl.csr", "-multivalue-rdn", "-subj", "/CN=evil\nadmin"]));
+    let o = kp(d).args(["sign", "-ca", "int.pem", "-ca-key", "int-key.pem", "ctl.csr"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("control character"), "{}", String::from_utf8_lossy(&o.stderr));
+}

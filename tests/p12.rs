@@ -252,6 +252,11 @@ fn bad_passphrases_a_foreign_key_and_a_chain_out_of_order_are_refused_and_nothin
     // A character above U+FFFF, which PKCS#12's BMPString cannot hold.
     std::fs::write(d.join("emoji.txt"), "key\u{1F511}\n").unwrap();
     assert_refused(d, &export(d, "x.p12", &["--passphrase-file", "emoji.txt"]), "x.p12", "U+FFFF");
+    // Too long to be a passphrase (never cut silently), and NUL bytes.
+    std::fs::write(d.join("long.txt"), "A".repeat(5000) + "\n").unwrap();
+    assert_refused(d, &export(d, "x.p12", &["--passphrase-file", "long.txt"]), "x.p12", "longer than");
+    std::fs::write(d.join("nul.txt"), b"ab\0cd\n").unwrap();
+    assert_refused(d, &export(d, "x.p12", &["--passphrase-file", "nul.txt"]), "x.p12", "control character");
     // No passphrase at all (no terminal to ask on), and an empty variable.
     assert_refused(d, &export(d, "x.p12", &[]), "x.p12", "passphrase");
     let out = kpki_in(d)

@@ -428,3 +428,28 @@ fn https_mutual_tls_and_a_slow_client_is_cut_off() {
     let (status, _) = http(s.port, "GET", "/api/v1/cfssl/health", b"");
     assert_eq!(status, 200);
 }
+
+#[test]
+fn the_access_log_as_json_lines_with_output_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    drop(serve(d)); // the CA and config
+    let port = free_port();
+    let log = d.join("json.log");
+    let _s = Server(
+        Command::new(kpki())
+            .current_dir(d)
+            .args(["serve", "-port", &port.to_string(), "-ca", "ca.pem", "-ca-key", "ca-key.pem", "-config", "server.json", "--output", "json"])
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, "kpki serve");
+    assert_eq!(http(port, "GET", "/api/v1/cfssl/health", b"").0, 200);
+    std::thread::sleep(Duration::from_millis(200));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text.lines().find(|l| l.contains("/api/v1/cfssl/health")).unwrap_or_else(|| panic!("{text}"));
+    let v = json(line);
+    assert_eq!((v["method"].as_str(), v["status"].as_u64()), (Some("GET"), Some(200)), "{line}");
+}

@@ -68,16 +68,25 @@ pub fn peer_chain(target: &str, timeout: Duration) -> Result<Vec<Vec<u8>>, Strin
         .with_no_client_auth();
     let name = ServerName::try_from(host.clone()).map_err(|_| format!("{host:?} is not a host name or IP address"))?;
     let mut conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    // One read or write at a time, the deadline checked before each: a
+    // server that drips a byte at a time cannot stretch the limit.
+    let timed_out = || format!("the TLS handshake with {host}:{port} timed out after {} s", timeout.as_secs());
+    let io_err = |e: std::io::Error| if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) { timed_out() } else { format!("TLS handshake with {host}:{port} failed: {e}") };
     while conn.is_handshaking() {
         let t = left("the TLS handshake with")?;
         sock.set_read_timeout(Some(t)).and_then(|_| sock.set_write_timeout(Some(t))).map_err(|e| e.to_string())?;
-        match conn.complete_io(&mut sock) {
-            Ok((0, 0)) if conn.is_handshaking() => return Err(format!("{host}:{port} closed the connection during the TLS handshake")),
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(format!("the TLS handshake with {host}:{port} timed out after {} s", timeout.as_secs()))
+        if conn.wants_write() {
+            conn.write_tls(&mut sock).map_err(io_err)?;
+            continue;
+        }
+        if conn.wants_read() {
+            match conn.read_tls(&mut sock) {
+                Ok(0) => return Err(format!("{host}:{port} closed the connection during the TLS handshake")),
+                Ok(_) => {
+                    conn.process_new_packets().map_err(|e| format!("TLS handshake with {host}:{port} failed: {e}"))?;
+                }
+                Err(e) => return Err(io_err(e)),
             }
-            Err(e) => return Err(format!("TLS handshake with {host}:{port} failed: {e}")),
         }
     }
     let chain: Vec<Vec<u8>> = conn.peer_certificates().unwrap_or_default().iter().map(|c| c.to_vec()).collect();

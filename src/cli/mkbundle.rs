@@ -15,7 +15,7 @@ use crate::pki::key::pem_encode;
   kpki mkbundle -f roots.pem /etc/kubernetes/pki
   kpki mkbundle -f intermediates.pem int1.pem int2.pem")]
 pub struct Args {
-    /// The bundle file to write
+    /// The bundle file to write (- for stdout)
     #[arg(short = 'f', long = "f", value_name = "FILE", default_value = "cert-bundle.crt")]
     pub file: PathBuf,
     /// Accepted for cfssl's scripts (its number of workers); kpki reads the files in order
@@ -61,9 +61,14 @@ pub fn run(a: Args) -> Result<()> {
     let mut seen: Vec<Vec<u8>> = Vec::new();
     let mut text = String::new();
     for f in files.iter().filter(|f| **f != a.file) {
-        let Ok(bytes) = read_input(f, "file") else {
-            super::warn(&format!("{}: cannot be read; skipped", display(f)));
-            continue;
+        let bytes = match read_input(f, "file") {
+            Ok(b) => b,
+            // A path named on the command line must be read; one found inside a directory may be skipped.
+            Err(e) if a.paths.contains(f) => return Err(e),
+            Err(_) => {
+                super::warn(&format!("{}: cannot be read; skipped", display(f)));
+                continue;
+            }
         };
         let Ok(certs) = cert::certs_from_pem(&bytes) else {
             crate::progress::detail(&format!("{}: no certificate", display(f)));
@@ -85,6 +90,16 @@ pub fn run(a: Args) -> Result<()> {
             seen.push(der.to_vec());
             text.push_str(&pem_encode("CERTIFICATE", &der));
         }
+    }
+    if seen.is_empty() {
+        return Err(Failure::check(format!(
+            "no valid certificate under {}; nothing written (cfssl-mkbundle writes an empty bundle and exits 0)",
+            a.paths.iter().map(|p| display(p)).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if a.file.as_os_str() == "-" {
+        print!("{text}");
+        return Ok(());
     }
     output::write_all(&[OutFile::public(&a.file, text.into_bytes())], true)?;
     crate::progress::note(&format!("wrote {} certificate(s) to {}", seen.len(), display(&a.file)));

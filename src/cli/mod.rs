@@ -322,7 +322,7 @@ fn normalize(args: Vec<String>) -> Result<Vec<String>> {
             LOG_LEVEL.store(level, std::sync::atomic::Ordering::Relaxed);
             continue;
         }
-        let Some(spec) = sub.get_arguments().find(|a| a.get_long() == Some(name)) else {
+        let Some(spec) = sub.get_arguments().find(|a| a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|al| al.contains(&name))) else {
             return Err(Failure::input(format!("unknown flag -{name} for `kpki {sub_name}` (see `kpki {sub_name} --help`)")));
         };
         if spec.get_action().takes_values() {

@@ -84,7 +84,7 @@ impl Source<'_> {
         if let Some(f) = self.file {
             let mut bytes = Zeroizing::new(Vec::new());
             std::fs::File::open(f)
-                .and_then(|mut h| h.by_ref().take(4096).read_to_end(&mut bytes))
+                .and_then(|mut h| h.by_ref().take(super::passphrase::MAX_PASSPHRASE as u64 + 2).read_to_end(&mut bytes))
                 .map_err(|e| Failure::input(format!("cannot read the passphrase file {}: {}", display(f), super::io_reason(&e))))?;
             let end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
             let mut line = &bytes[..end];
@@ -93,6 +93,14 @@ impl Source<'_> {
             }
             if line.is_empty() {
                 return Err(Failure::input(format!("the passphrase file {} is empty", display(f))));
+            }
+            // Never cut silently; no NUL or other control bytes (a non-UTF-8 passphrase is refused later, by the exporter).
+            if line.len() > super::passphrase::MAX_PASSPHRASE || line.iter().any(|b| *b < 0x20 || *b == 0x7f) {
+                return Err(Failure::input(format!(
+                    "the passphrase in {} is longer than {} bytes or has a control character",
+                    display(f),
+                    super::passphrase::MAX_PASSPHRASE
+                )));
             }
             return Ok(Some(Zeroizing::new(line.to_vec())));
         }

@@ -22,6 +22,25 @@ pub struct PassphraseArgs {
     pub env: Option<String>,
 }
 
+/// The longest passphrase read from a file.
+pub const MAX_PASSPHRASE: usize = 1024;
+
+/// A passphrase from a file: one line, not empty, not longer than
+/// [`MAX_PASSPHRASE`] (never cut silently: the key would not open with the
+/// intended one), no control characters (NUL included).
+pub fn check_passphrase(line: &str, file: &str) -> Result<()> {
+    if line.is_empty() {
+        return Err(Failure::input(format!("the passphrase file {file} is empty")));
+    }
+    if line.len() > MAX_PASSPHRASE {
+        return Err(Failure::input(format!("the passphrase in {file} is longer than {MAX_PASSPHRASE} bytes (or the file is not a passphrase file)")));
+    }
+    if line.chars().any(char::is_control) {
+        return Err(Failure::input(format!("the passphrase in {file} has a control character (NUL, tab, ...)")));
+    }
+    Ok(())
+}
+
 impl PassphraseArgs {
     /// The passphrase from the first source that has one; a prompt on the
     /// terminal last. `None` when there is no source.
@@ -29,12 +48,10 @@ impl PassphraseArgs {
         if let Some(f) = &self.file {
             let mut text = Zeroizing::new(String::new());
             std::fs::File::open(f)
-                .and_then(|mut h| h.by_ref().take(4096).read_to_string(&mut text))
+                .and_then(|mut h| h.by_ref().take(MAX_PASSPHRASE as u64 + 2).read_to_string(&mut text))
                 .map_err(|e| Failure::input(format!("cannot read the passphrase file {}: {}", display(f), super::io_reason(&e))))?;
             let line = text.lines().next().unwrap_or("");
-            if line.is_empty() {
-                return Err(Failure::input(format!("the passphrase file {} is empty", display(f))));
-            }
+            check_passphrase(line, &display(f))?;
             return Ok(Some(Zeroizing::new(line.as_bytes().to_vec())));
         }
         let var = self.env.as_deref().unwrap_or(DEFAULT_ENV);

@@ -79,6 +79,21 @@ fn tls_config(a: &Args) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>> 
     Ok(Some(std::sync::Arc::new(config)))
 }
 
+/// Raises the soft limit on open files to the hard one (as Go's net/http
+/// does) and returns how many connections to allow: the limit less room
+/// for the server's own files.
+fn raise_descriptor_limit() -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if let (Some(cur), Some(max)) = (lim.current, lim.maximum) {
+        if cur < max {
+            let _ = setrlimit(Resource::Nofile, Rlimit { current: Some(max), maximum: Some(max) });
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(1 << 20);
+    (now.saturating_sub(64) as usize).clamp(16, 16_384)
+}
+
 pub fn run(a: Args) -> Result<()> {
     let tls = tls_config(&a)?;
     let config = match &a.config {
@@ -93,6 +108,7 @@ pub fn run(a: Args) -> Result<()> {
     let signer = Signer { ca, config, auth_keys, allow_init_ca: a.allow_init_ca };
     let log = if a.log_format == "json" { LogFormat::Json } else { LogFormat::Text };
     let addr: std::net::IpAddr = a.address.parse().map_err(|_| Failure::input(format!("-address {:?}: not an IP address", a.address)))?;
+    let max_conns = raise_descriptor_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -116,6 +132,6 @@ pub fn run(a: Args) -> Result<()> {
             }
             crate::progress::note("stopping: finishing the requests in flight");
         };
-        http::serve(listener, signer, log, tls, shutdown).await.map_err(|e| Failure::input(format!("the server stopped: {e}")))
+        http::serve(listener, signer, log, tls, max_conns, shutdown).await.map_err(|e| Failure::input(format!("the server stopped: {e}")))
     })
 }

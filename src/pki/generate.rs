@@ -190,6 +190,14 @@ pub enum CsrError {
     /// The subject cannot be copied.
     #[error("its subject has multi-valued or non-string attributes kpki cannot copy")]
     Subject,
+    /// A subject attribute with a control character, or longer than 64 characters.
+    #[error("its subject's {attribute} {value} has a control character or more than 64 characters")]
+    SubjectValue {
+        /// The attribute.
+        attribute: &'static str,
+        /// Its value, shown safely.
+        value: String,
+    },
     /// Its SANs (or the replacement hosts) are not valid.
     #[error("SANs: {0}")]
     Hosts(#[from] HostsError),
@@ -227,6 +235,10 @@ fn go_subject(name: &x509_parser::x509::X509Name<'_>) -> Result<DistinguishedNam
         let oid = atv.attr_type().to_id_string();
         let Some(slot) = ORDER.iter().position(|o| *o == oid) else { continue };
         let text = atv.as_str().map_err(|_| CsrError::Subject)?;
+        // The same bounds as a CSR JSON's names (a CN becomes a Kubernetes user name).
+        if text.chars().any(char::is_control) || text.chars().count() > 64 {
+            return Err(CsrError::SubjectValue { attribute: ["C", "ST", "L", "street", "postalCode", "O", "OU", "CN", "serialNumber"][slot], value: super::json::shown(text) });
+        }
         // Two values of one attribute: cfssl writes a multi-valued RDN, kpki does not.
         if values[slot].replace(text.to_string()).is_some() {
             return Err(CsrError::Subject);

@@ -96,9 +96,14 @@ impl Answer {
     fn ok(result: Value) -> Self {
         Answer { status: 200, body: json!({"success": true, "result": result, "errors": [], "messages": []}) }
     }
-    /// An error envelope with `status` as HTTP status and cfssl code.
+    /// An error envelope with `status` as HTTP status and cfssl code; the
+    /// message is cut at 300 characters (it may quote the request).
     pub fn error(status: u16, message: impl Into<String>) -> Self {
-        Answer { status, body: json!({"success": false, "result": null, "errors": [{"code": status, "message": message.into()}], "messages": []}) }
+        let mut message: String = message.into();
+        if message.chars().count() > 300 {
+            message = message.chars().take(300).collect::<String>() + "…";
+        }
+        Answer { status, body: json!({"success": false, "result": null, "errors": [{"code": status, "message": message}], "messages": []}) }
     }
 }
 

@@ -109,30 +109,54 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves until `shutdown` completes, then lets the requests in flight
 /// finish (up to [`DRAIN_TIMEOUT`]). With `tls`, every connection is TLS.
+/// At most `max_conns` connections at once (the rest wait in the
+/// listen queue), and at most a quarter of them from one address (more are
+/// closed at once): one client cannot take every descriptor.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     signer: Signer,
     log: LogFormat,
     tls: Option<Arc<rustls::ServerConfig>>,
+    max_conns: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(signer, log);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_conns));
+    let per_peer_max = (max_conns / 4).max(8);
+    let per_peer: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> = Arc::default();
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else {
+                let Ok((tcp, peer)) = accepted else {
                     // Out of descriptors, or a connection reset before accept: try again shortly.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
+                let ip = peer.ip();
+                {
+                    let mut counts = per_peer.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = counts.entry(ip).or_insert(0);
+                    if *n >= per_peer_max {
+                        drop(tcp);
+                        continue;
+                    }
+                    *n += 1;
+                }
                 let app = app.clone();
                 let tls = tls.clone();
                 let stop = stop_rx.clone();
+                let per_peer = per_peer.clone();
                 conns.spawn(async move {
+                    let _slot = permit;
+                    let _peer = PeerSlot { counts: per_peer, ip };
                     match tls {
                         None => connection(TokioIo::new(tcp), app, stop).await,
                         Some(cfg) => {
@@ -150,6 +174,24 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, async { while conns.join_next().await.is_some() {} }).await;
     Ok(())
+}
+
+/// Gives a peer's connection slot back when its connection ends.
+struct PeerSlot {
+    counts: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// One HTTP/1.1 connection, closed gracefully when the server stops.
