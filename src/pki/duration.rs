@@ -90,6 +90,17 @@ pub fn days_text(days: i64) -> String {
     }
 }
 
+/// A validity as cfssl configs write it: whole hours as `8760h`, else Go's
+/// `time.Duration` text (`1h30m0s`).
+pub fn go_hours(d: time::Duration) -> String {
+    let secs = d.whole_seconds();
+    if secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else {
+        format!("{}h{}m{}s", secs / 3600, secs % 3600 / 60, secs % 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,16 +126,5 @@ mod tests {
         assert!(matches!(parse("h"), Err(DurationError::Syntax(_))));
         assert!(matches!(parse("1..5h"), Err(DurationError::Syntax(_))));
         assert!(matches!(parse("99999999d"), Err(DurationError::Overflow(_))));
-    }
-}
-
-/// A validity as cfssl configs write it: whole hours as `8760h`, else Go's
-/// `time.Duration` text (`1h30m0s`).
-pub fn go_hours(d: time::Duration) -> String {
-    let secs = d.whole_seconds();
-    if secs % 3600 == 0 {
-        format!("{}h", secs / 3600)
-    } else {
-        format!("{}h{}m{}s", secs / 3600, secs % 3600 / 60, secs % 60)
     }
 }
