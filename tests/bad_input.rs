@@ -72,7 +72,7 @@ fn cases() -> Vec<Case> {
         Case { setup: Some(|d| write(d, "c.json", r#"{"signing":{"default":{"expiry":"-8760h"}}}"#)), ..case("negative expiry", &["gencert", "-ca=ca.pem", "-ca-key=ca-key.pem", "-config=c.json", "admin-csr.json"], "not positive") },
         case("config is a directory", &["gencert", "-ca=ca.pem", "-ca-key=ca-key.pem", "-config=.", "admin-csr.json"], "it is a directory"),
         case("flag after the CSR file", &["gencert", "-ca=ca.pem", "-ca-key=ca-key.pem", "admin-csr.json", "-profile=kubernetes"], "comes after the argument admin-csr.json"),
-        case("unknown flag", &["gencert", "-remote=x", "admin-csr.json"], "unknown flag -remote"),
+        case("unknown flag", &["gencert", "-db-config=x", "admin-csr.json"], "unknown flag -db-config"),
         case("existing key without --force", &["gencert", "-initca", "-bare", "ca", "ca-csr.json"], "ca-key.pem already exists"),
         Case { stdin: Some(b"garbage\n"), ..case("garbage stdin to json", &["json", "-bare", "x"], "cfssl JSON from stdin") },
         Case { stdin: Some(br#"{"cert":"x","key":"y"}"#), ..case("bare object without -bare", &["json", "x"], "pass -bare") },
