@@ -23,6 +23,7 @@
 
 mod cli;
 pub mod k8s;
+pub mod keystore;
 pub mod model;
 pub mod output;
 pub mod pki;

@@ -395,8 +395,18 @@ pub fn warn(message: &str) {
 }
 
 
-/// Reads a CA key, decrypting it when it is encrypted.
-pub fn load_ca_key(ca_key: &Path, pass: &passphrase::PassphraseArgs) -> Result<crate::pki::key::PrivateKey> {
+/// Opens a CA key: a key URI (`awskms:`, `pkcs11:`) through its store, or
+/// a key file, decrypted when it is encrypted.
+pub fn load_ca_key(ca_key: &Path, pass: &passphrase::PassphraseArgs) -> Result<crate::pki::signer::CaKey> {
+    if let Some(uri) = ca_key.to_str().filter(|s| crate::keystore::is_key_uri(s)) {
+        pass.warn_unused(&crate::keystore::without_secrets(uri));
+        return crate::keystore::open(uri, &crate::keystore::StoreOptions::default(), &warn).map_err(|e| Failure::input(e.to_string()));
+    }
+    Ok(load_ca_key_file(ca_key, pass)?.into())
+}
+
+/// Reads a CA key file, decrypting it when it is encrypted.
+pub fn load_ca_key_file(ca_key: &Path, pass: &passphrase::PassphraseArgs) -> Result<crate::pki::key::PrivateKey> {
     use crate::pki::key;
     let key_pem = zeroize::Zeroizing::new(read_input(ca_key, "CA key")?);
     let passphrase = if key::PrivateKey::is_encrypted_pem(&key_pem) {
@@ -409,6 +419,14 @@ pub fn load_ca_key(ca_key: &Path, pass: &passphrase::PassphraseArgs) -> Result<c
         .map_err(|e| Failure::input(format!("CA key {}: {e}", display(ca_key))))
 }
 
+/// A `-ca-key` argument for messages: a key URI without its PIN, or the path.
+pub fn key_shown(ca_key: &Path) -> String {
+    match ca_key.to_str().filter(|s| crate::keystore::is_key_uri(s)) {
+        Some(uri) => crate::keystore::without_secrets(uri),
+        None => display(ca_key),
+    }
+}
+
 /// Loads a CA certificate and key for signing, with errors naming each file.
 pub fn load_ca(ca: &Path, ca_key: &Path, pass: &passphrase::PassphraseArgs) -> Result<crate::pki::issue::Ca> {
     use crate::pki::{cert, issue};
@@ -418,7 +436,7 @@ pub fn load_ca(ca: &Path, ca_key: &Path, pass: &passphrase::PassphraseArgs) -> R
     issue::Ca::new(cert_der.to_vec(), key).map_err(|e| match e {
         issue::IssueError::KeyMismatch => Failure::input(format!(
             "CA key {} does not belong to CA certificate {} (their public keys differ)",
-            display(ca_key),
+            key_shown(ca_key),
             display(ca)
         )),
         other => Failure::input(format!("CA certificate {}: {other}", display(ca))),

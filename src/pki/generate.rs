@@ -74,8 +74,8 @@ pub fn initca(req: &CsrRequest, hosts: Option<&[String]>, format: KeyFormat, now
 }
 
 /// A self-signed CA for an existing key (`gencert -initca -ca-key KEY`):
-/// the certificate and CSR, no key (the caller has it).
-pub fn initca_with_key(req: &CsrRequest, hosts: Option<&[String]>, key: &PrivateKey, now: OffsetDateTime) -> Result<Generated, GenerateError> {
+/// the certificate and CSR, no key (the caller has it, or a key store does).
+pub fn initca_with_key(req: &CsrRequest, hosts: Option<&[String]>, key: &(impl rcgen::SigningKey + issue::KeyErrors), now: OffsetDateTime) -> Result<Generated, GenerateError> {
     let sans = sans(req, hosts)?;
     let ca = req.ca.clone().unwrap_or_default();
     let expiry = ca.expiry.unwrap_or(Duration::hours(DEFAULT_CA_EXPIRY_HOURS));

@@ -6,13 +6,14 @@
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, PublicKeyData,
-    SanType, SerialNumber, SignatureAlgorithm,
+    SanType, SerialNumber, SignatureAlgorithm, SigningKey,
 };
 use time::{Duration, OffsetDateTime};
 
 use super::cert::{self, CertError};
 use super::key::PrivateKey;
 use super::profile::{CaConstraint, Profile};
+use super::signer::CaKey;
 
 /// Why issuing failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,9 @@ pub enum IssueError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// The key store (KMS, PKCS#11 token) did not sign.
+    #[error("the key store did not sign: {0}")]
+    Store(String),
     /// The CA expired before the moment of issue.
     #[error("the CA certificate expired on {}; renew the CA (or make a new one) before issuing from it", cert::rfc3339(*.0))]
     CaExpired(OffsetDateTime),
@@ -91,7 +95,7 @@ impl Validity {
 /// A CA: its certificate and key, checked to belong together.
 pub struct Ca {
     cert_der: Vec<u8>,
-    key: PrivateKey,
+    key: CaKey,
 }
 
 impl std::fmt::Debug for Ca {
@@ -103,7 +107,8 @@ impl std::fmt::Debug for Ca {
 impl Ca {
     /// Pairs a CA certificate with its key; refuses non-CA certificates and
     /// keys that do not match.
-    pub fn new(cert_der: Vec<u8>, key: PrivateKey) -> Result<Self, IssueError> {
+    pub fn new(cert_der: Vec<u8>, key: impl Into<CaKey>) -> Result<Self, IssueError> {
+        let key = key.into();
         let parsed = cert::parse(&cert_der)?;
         if let Some(problem) = cert::ca_problem(&parsed) {
             return Err(IssueError::NotCa(problem.to_string()));
@@ -126,12 +131,12 @@ impl Ca {
     }
 
     /// The CA's private key.
-    pub fn key(&self) -> &PrivateKey {
+    pub fn key(&self) -> &CaKey {
         &self.key
     }
 
     /// The certificate's DER and the key, to renew the certificate.
-    pub fn into_parts(self) -> (Vec<u8>, PrivateKey) {
+    pub fn into_parts(self) -> (Vec<u8>, CaKey) {
         (self.cert_der, self.key)
     }
 
@@ -140,7 +145,7 @@ impl Ca {
         Ok(cert::validity(&cert::parse(&self.cert_der)?).1)
     }
 
-    fn issuer(&self) -> Result<Issuer<'static, &rcgen::KeyPair>, IssueError> {
+    fn issuer(&self) -> Result<Issuer<'static, &CaKey>, IssueError> {
         let parsed = cert::parse(&self.cert_der)?;
         if parsed.subject().iter_rdn().any(|rdn| rdn.iter().count() != 1) {
             return Err(IssueError::IssuerName);
@@ -155,7 +160,7 @@ impl Ca {
         if question_in_printable || parsed.subject().iter_attributes().any(|a| !writable_oid(a.attr_type())) {
             return Err(IssueError::IssuerName);
         }
-        Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), self.key.pair()).map_err(|_| IssueError::IssuerName)
+        Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), &self.key).map_err(|_| IssueError::IssuerName)
     }
 }
 
@@ -245,16 +250,16 @@ fn base_params(plan: &CertPlan, subject_bits: &[u8]) -> Result<CertificateParams
 
 /// A self-signed CA certificate, as `cfssl gencert -initca` makes it:
 /// keyUsage certSign + cRLSign, CA:TRUE with the optional path length, no AKI.
-pub fn self_signed_ca(plan: &CertPlan, path_len: Option<u8>, key: &PrivateKey) -> Result<Vec<u8>, IssueError> {
+pub fn self_signed_ca(plan: &CertPlan, path_len: Option<u8>, key: &(impl SigningKey + KeyErrors)) -> Result<Vec<u8>, IssueError> {
     let mut plan = plan.clone();
     plan.sans = ca_sans(plan.sans);
-    let mut p = base_params(&plan, key.public_key_bits())?;
+    let mut p = base_params(&plan, key.der_bytes())?;
     p.is_ca = IsCa::Ca(match path_len {
         Some(n) => BasicConstraints::Constrained(n),
         None => BasicConstraints::Unconstrained,
     });
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let cert = p.self_signed(key.pair()).map_err(|e| IssueError::Sign(e.to_string()))?;
+    let cert = p.self_signed(key).map_err(|e| key.sign_error(e))?;
     Ok(cert.der().to_vec())
 }
 
@@ -275,9 +280,9 @@ pub fn self_signed_leaf(plan: &CertPlan, profile: &Profile, key: &PrivateKey) ->
 /// `pathLenConstraint` and the same validity length, starting now. Its
 /// subject key identifier, derived from the key, is unchanged, so every
 /// leaf's authority key identifier still matches.
-pub fn renew_ca(old_der: &[u8], key: &PrivateKey, now: OffsetDateTime) -> Result<Vec<u8>, IssueError> {
+pub fn renew_ca(old_der: &[u8], key: &(impl SigningKey + KeyErrors), now: OffsetDateTime) -> Result<Vec<u8>, IssueError> {
     let old = cert::parse(old_der)?;
-    if old.public_key().subject_public_key.data.as_ref() != key.public_key_bits() {
+    if old.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
         return Err(IssueError::KeyMismatch);
     }
     let path_len = match old.basic_constraints() {
@@ -322,6 +327,28 @@ pub fn endorse(old_ca_der: &[u8], new_ca: &Ca, now: OffsetDateTime) -> Result<Ve
 /// DNS names, which it drops); IP addresses stay.
 fn ca_sans(sans: Vec<rcgen::SanType>) -> Vec<rcgen::SanType> {
     sans.into_iter().filter(|s| matches!(s, rcgen::SanType::IpAddress(_))).collect()
+}
+
+/// How a signing key explains rcgen's failure: a store's own reason (rcgen's
+/// error for a remote key carries none), or rcgen's text.
+pub trait KeyErrors {
+    /// The error for a failed signature.
+    fn sign_error(&self, e: rcgen::Error) -> IssueError;
+}
+
+impl KeyErrors for PrivateKey {
+    fn sign_error(&self, e: rcgen::Error) -> IssueError {
+        IssueError::Sign(e.to_string())
+    }
+}
+
+impl KeyErrors for CaKey {
+    fn sign_error(&self, e: rcgen::Error) -> IssueError {
+        match (e, self.take_store_error()) {
+            (rcgen::Error::RemoteKeyError, Some(why)) => IssueError::Store(why),
+            (e, _) => IssueError::Sign(e.to_string()),
+        }
+    }
 }
 
 /// The outcome of signing: the certificate and anything the user should know.
@@ -374,7 +401,7 @@ pub fn sign(plan: &CertPlan, subject_key: &SubjectKey, profile: &Profile, ca: &C
     p.extended_key_usages = profile.usages.ext.clone();
     p.use_authority_key_identifier_extension = true;
     let issuer = ca.issuer()?;
-    let cert = p.signed_by(subject_key, &issuer).map_err(|e| IssueError::Sign(e.to_string()))?;
+    let cert = p.signed_by(subject_key, &issuer).map_err(|e| ca.key.sign_error(e))?;
     // The issuer name must repeat the CA's subject byte for byte, or no
     // verifier builds the chain. rcgen re-encodes the CA's subject and can
     // drop an attribute it reads differently (found by fuzzing a user CA
@@ -434,7 +461,7 @@ pub fn usages_for_key(usages: &[KeyUsagePurpose], alg: &'static SignatureAlgorit
 
 /// A PKCS#10 CSR for `key`, as cfssl's `genkey` and `gencert` make it: the
 /// subject and the SANs, plus basicConstraints when the request is for a CA.
-pub fn csr(subject: &DistinguishedName, sans: &[SanType], ca: CaConstraint, key: &PrivateKey) -> Result<Vec<u8>, IssueError> {
+pub fn csr(subject: &DistinguishedName, sans: &[SanType], ca: CaConstraint, key: &(impl SigningKey + KeyErrors)) -> Result<Vec<u8>, IssueError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = subject.clone();
     p.subject_alt_names = sans.to_vec();
@@ -444,7 +471,7 @@ pub fn csr(subject: &DistinguishedName, sans: &[SanType], ca: CaConstraint, key:
             None => BasicConstraints::Unconstrained,
         });
     }
-    let req = p.serialize_request(key.pair()).map_err(|e| IssueError::Sign(e.to_string()))?;
+    let req = p.serialize_request(key).map_err(|e| key.sign_error(e))?;
     Ok(req.der().to_vec())
 }
 

@@ -14,3 +14,4 @@ pub mod key;
 pub mod p12;
 pub mod profile;
 pub mod request;
+pub mod signer;
