@@ -148,11 +148,11 @@ fn the_reported_expiry_is_the_certificates_even_when_clamped_to_the_ca() {
     let plan = plan::plan(&cluster, &inventory).unwrap();
     let t0 = time::OffsetDateTime::now_utc() - time::Duration::days(30);
     let empty = set::Existing::new();
-    let first = set::apply(set::decide(&plan, &inventory, &empty, t0, false, None).unwrap(), &empty, set::CaKeyProtection::default()).unwrap();
+    let first = set::apply(set::decide(&plan, &inventory, &empty, t0, false, None, None).unwrap(), &empty, set::CaKeyProtection::default()).unwrap();
     let mut existing: set::Existing = first.files.iter().map(|f| (f.path.to_string_lossy().into_owned(), f.contents().to_vec())).collect();
     existing.remove("admin.pem");
     let later = t0 + time::Duration::days(10);
-    let decided = set::decide(&plan, &inventory, &existing, later, false, None).unwrap();
+    let decided = set::decide(&plan, &inventory, &existing, later, false, None, None).unwrap();
     let said = decided.rows().into_iter().find(|r| r.file == "admin.pem").unwrap();
     let applied = set::apply(decided, &existing, set::CaKeyProtection::default()).unwrap();
     assert!(applied.warnings.iter().any(|w| w.starts_with("admin.pem: ")), "the clamp is reported: {:?}", applied.warnings);

@@ -49,8 +49,13 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
     /// Store a new CA key encrypted (PKCS#8, PBES2) under the passphrase
-    #[arg(long = "encrypt-ca-key")]
+    #[arg(long = "encrypt-ca-key", conflicts_with = "ca_key")]
     pub encrypt_ca_key: bool,
+    /// The cluster CA's key in a key store (awskms:key-id=... or pkcs11:...):
+    /// no ca-key.pem is written, plan.json records the URI (never a PIN), and
+    /// re-runs use it again
+    #[arg(long = "ca-key", value_name = "KEY-URI")]
+    pub ca_key: Option<String>,
     #[command(flatten)]
     pub passphrase: super::passphrase::PassphraseArgs,
     #[command(flatten)]
@@ -58,6 +63,38 @@ pub struct Args {
     /// With --provider aws: where a newly created EC2 key pair's private key is saved
     #[arg(long = "ssh-dir", value_name = "DIR", default_value = "ssh")]
     pub ssh_dir: PathBuf,
+}
+
+/// The cluster CA's key in a store: `--ca-key URI`, or the URI a previous
+/// run recorded in `plan.json`. Records it (without a PIN) in the plan, and
+/// makes the plan's CA algorithm the store key's.
+fn store_ca_key(a: &Args, existing: &Existing, plan: &mut Plan) -> Result<Option<crate::pki::signer::CaKey>> {
+    // Even with --force: kpki cannot make a new key in the store, and
+    // falling back to a key file would quietly take the CA out of it.
+    let recorded = existing.get(plan::PLAN_FILE).and_then(|bytes| Plan::from_json(bytes).ok()).and_then(|p| p.ca_key);
+    let uri = match (&a.ca_key, recorded) {
+        (Some(u), _) => u.clone(),
+        (None, Some(r)) => {
+            progress::note(&format!("the CA key is {r}, as plan.json records"));
+            r
+        }
+        _ => return Ok(None),
+    };
+    if !crate::keystore::is_key_uri(&uri) {
+        return Err(Failure::input(format!(
+            "--ca-key takes a key URI (awskms:key-id=... or pkcs11:...), not {}: a CA key file belongs in {} as ca-key.pem",
+            crate::pki::json::shown(&uri),
+            display(&a.out)
+        )));
+    }
+    let options = crate::keystore::StoreOptions { aws_profile: a.aws.aws_profile.clone() };
+    let key = crate::keystore::open(&uri, &options, &super::warn).map_err(|e| Failure::input(e.to_string()))?;
+    plan.ca_key = Some(crate::keystore::without_secrets(&uri));
+    let algo = key.algo();
+    if let Some(ca) = plan.certs.iter_mut().find(|c| c.role == plan::Role::Ca) {
+        ca.key_algo = algo;
+    }
+    Ok(Some(key))
 }
 
 /// The provider behind `--provider aws`.
@@ -151,7 +188,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     let inventory = provisioned.inventory;
-    let plan: Plan = plan::plan(&cluster, &inventory).map_err(|e| Failure::input(e.to_string()))?;
+    let mut plan: Plan = plan::plan(&cluster, &inventory).map_err(|e| Failure::input(e.to_string()))?;
     // Held until the set is in place: a second run waits its turn with a clear error.
     let dir = if a.dry_run {
         let dir = output::OutDir::open(&a.out)?;
@@ -193,13 +230,21 @@ pub fn run(a: Args) -> Result<()> {
         tighten_key_modes(dir, &existing.keys().cloned().collect::<Vec<_>>(), a.dry_run)?;
     }
     let ca_key_file = plan.ca().map(|c| c.key_file()).unwrap_or_default();
-    let encrypted = existing.get(&ca_key_file).is_some_and(|k| crate::pki::key::PrivateKey::is_encrypted_pem(k)) && !a.force;
+    let store_ca = store_ca_key(&a, &existing, &mut plan)?;
+    if store_ca.is_some() && existing.contains_key(&ca_key_file) {
+        super::warn(&format!(
+            "{} is not used: the CA key is {}; once you have checked that the store holds the same key, remove the file",
+            display(&a.out.join(&ca_key_file)),
+            plan.ca_key.as_deref().unwrap_or_default()
+        ));
+    }
+    let encrypted = store_ca.is_none() && existing.get(&ca_key_file).is_some_and(|k| crate::pki::key::PrivateKey::is_encrypted_pem(k)) && !a.force;
     let pass = if a.encrypt_ca_key && !a.dry_run {
         Some(a.passphrase.require("Passphrase for the CA key: ", "--encrypt-ca-key needs a passphrase")?)
     } else if encrypted {
         Some(a.passphrase.require("Passphrase for the CA key: ", &format!("{} is encrypted", display(&a.out.join(&ca_key_file))))?)
     } else {
-        if existing.contains_key(&ca_key_file) && !a.force {
+        if existing.contains_key(&ca_key_file) && !a.force && store_ca.is_none() {
             a.passphrase.warn_unused(&display(&a.out.join(&ca_key_file)));
         }
         None
@@ -215,7 +260,8 @@ pub fn run(a: Args) -> Result<()> {
         other => Failure::input(format!("{}: {other}", display(&a.out))),
     };
     let passphrase = pass.as_ref().map(|p| p.as_slice());
-    let decided = set::decide(&plan, &inventory, &existing, OffsetDateTime::now_utc(), a.force, passphrase).map_err(at_dir)?;
+    let store_uri = plan.ca_key.clone();
+    let decided = set::decide(&plan, &inventory, &existing, OffsetDateTime::now_utc(), a.force, passphrase, store_ca).map_err(at_dir)?;
     let rows = if a.dry_run {
         let rows = decided.rows();
         if let Some(dir) = &dir {
@@ -228,6 +274,9 @@ pub fn run(a: Args) -> Result<()> {
         say_work(&decided.rows());
         let applied = set::apply(decided, &existing, set::CaKeyProtection { passphrase, encrypt: a.encrypt_ca_key }).map_err(at_dir)?;
         progress::detail(&format!("keys and certificates made in {:.1} s", started.elapsed().as_secs_f64()));
+        if let (Some(uri), Some(calls)) = (&store_uri, applied.store_sign_calls) {
+            progress::detail(&format!("{calls} signature(s) made by {uri}"));
+        }
         if !applied.files.is_empty() {
             progress::step(&format!("writing {} file(s) to {}", applied.files.len(), display(&a.out)));
         }

@@ -47,6 +47,10 @@ pub struct Args {
     /// Report format
     #[arg(long, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// The cluster CA's key in a key store (awskms:... or pkcs11:...); default:
+    /// the URI plan.json records, else ca-key.pem
+    #[arg(long = "ca-key", value_name = "KEY-URI")]
+    pub ca_key: Option<String>,
     #[command(flatten)]
     pub passphrase: super::passphrase::PassphraseArgs,
 }
@@ -90,13 +94,26 @@ pub fn run(a: Args) -> Result<()> {
         crate::pki::cert::cert_from_pem(bytes).ok().is_some_and(|d| crate::pki::cert::parse(&d).is_ok_and(|c| c.is_ca()))
     };
     let cert_stems: Vec<String> = files.keys().filter(|n| n.ends_with(".pem") && !n.ends_with("-key.pem")).map(|n| n.trim_end_matches(".pem").to_string()).collect();
-    let ca_stems: Vec<String> = cert_stems.iter().filter(|s| files.get(&format!("{s}.pem")).is_some_and(is_ca_cert) && files.contains_key(&format!("{s}-key.pem"))).cloned().collect();
+    // The cluster CA's key in a store: --ca-key, or what plan.json records.
+    let store_uri = match (&a.ca_key, plan.as_ref().and_then(|p| p.ca_key.clone())) {
+        (Some(u), _) if !crate::keystore::is_key_uri(u) => {
+            return Err(Failure::input(format!("--ca-key takes a key URI (awskms:key-id=... or pkcs11:...), not {}", crate::pki::json::shown(u))))
+        }
+        (Some(u), _) => Some(u.clone()),
+        (None, recorded) => recorded,
+    };
+    let has_key = |s: &String| files.contains_key(&format!("{s}-key.pem")) || (s == CA_STEM && store_uri.is_some());
+    let ca_stems: Vec<String> = cert_stems.iter().filter(|s| files.get(&format!("{s}.pem")).is_some_and(is_ca_cert) && has_key(s)).cloned().collect();
     if !ca_stems.iter().any(|s| s == CA_STEM) {
-        return Err(Failure::input(format!("{}: no CA certificate ca.pem with its key ca-key.pem", display(&a.dir))));
+        return Err(Failure::input(format!("{}: no CA certificate ca.pem with its key ca-key.pem (or a key URI in plan.json or --ca-key)", display(&a.dir))));
     }
     let mut cas = std::collections::BTreeMap::new();
     for s in &ca_stems {
-        let ca = load_ca(&a.dir.join(format!("{s}.pem")), &a.dir.join(format!("{s}-key.pem")), &a.passphrase)?;
+        let key = match (&store_uri, s == CA_STEM) {
+            (Some(uri), true) => PathBuf::from(uri),
+            _ => a.dir.join(format!("{s}-key.pem")),
+        };
+        let ca = load_ca(&a.dir.join(format!("{s}.pem")), &key, &a.passphrase)?;
         cas.insert(s.clone(), ca);
     }
     let (leaf_stems, keyless): (Vec<String>, Vec<String>) = cert_stems
@@ -163,6 +180,11 @@ pub fn run(a: Args) -> Result<()> {
             return Err(Failure::input("--rekey of a CA starts its rotation, which re-issues every leaf it signed: name that one CA alone (e.g. --role ca --rekey)"));
         }
         let ca_stem = rotating[0].as_str();
+        if let Some(uri) = cas.get(ca_stem).and_then(|c| c.key().store_uri()) {
+            return Err(Failure::input(format!(
+                "--rekey of {ca_stem}: its key is in a key store ({uri}), where kpki does not make keys; renew the CA certificate with the same key (--role {ca_stem} without --rekey)"
+            )));
+        }
         let key_file = a.dir.join(format!("{ca_stem}-key.pem"));
         let encrypted = files.get(&format!("{ca_stem}-key.pem")).is_some_and(|k| crate::pki::key::PrivateKey::is_encrypted_pem(k));
         let passphrase = if encrypted {

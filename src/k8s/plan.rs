@@ -195,6 +195,10 @@ pub struct Plan {
     pub certs: Vec<CertSpec>,
     /// The kubeconfigs.
     pub kubeconfigs: Vec<KubeconfigSpec>,
+    /// Where the cluster CA's key is when it is in a key store (a URI
+    /// without its PIN): the set then has no `ca-key.pem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_key: Option<String>,
 }
 
 impl Plan {
@@ -276,6 +280,18 @@ impl Plan {
                 }
             }
         };
+        if let Some(uri) = &self.ca_key {
+            let bad = |message: &str| PlanError::Field { file: PLAN_FILE.into(), field: "ca_key".into(), message: message.into() };
+            if !(uri.starts_with("awskms:") || uri.starts_with("pkcs11:")) {
+                return Err(bad("is not a key URI (awskms: or pkcs11:)"));
+            }
+            if uri.len() > 4096 || uri.chars().any(char::is_control) {
+                return Err(bad("is longer than 4096 bytes or has control characters"));
+            }
+            if uri.contains("pin-value=") {
+                return Err(bad("carries a PIN (pin-value=); a plan never records one"));
+            }
+        }
         for c in &self.certs {
             let err = |e: crate::pki::json::FieldError| PlanError::Field { file: c.cert_file(), field: e.field, message: e.message };
             c.subject().check(|f| f.to_string()).map_err(err)?;
@@ -475,7 +491,7 @@ fn plan_unchecked(cluster: &Cluster, inv: &Inventory) -> Result<Plan, PlanError>
     ] {
         kubeconfigs.push(KubeconfigSpec { file: format!("{stem}.kubeconfig"), stem: stem.into(), user: user.into(), server: server.clone() });
     }
-    Ok(Plan { cluster: inv.cluster.clone(), certs, kubeconfigs })
+    Ok(Plan { cluster: inv.cluster.clone(), certs, kubeconfigs, ca_key: None })
 }
 
 fn bracket(addr: &str) -> String {

@@ -23,6 +23,7 @@ use crate::pki::issue::{self, Ca, CertPlan, SubjectKey, Validity};
 use crate::pki::key::{pem_encode, KeyAlgo, KeyError, KeyFormat, PrivateKey};
 use crate::pki::profile::Profile;
 use crate::pki::host;
+use crate::pki::signer::CaKey;
 
 /// What happens to a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -160,6 +161,8 @@ pub struct Decisions<'p> {
     issuer: Vec<usize>,
     /// The existing keys that are kept, by index of `order`.
     kept_keys: BTreeMap<usize, PrivateKey>,
+    /// The cluster CA's key when it is in a store (no `ca-key.pem`).
+    store_ca: Option<CaKey>,
     /// Rendered records (plan.json, inventory.json) by file name.
     records: BTreeMap<&'static str, String>,
     now: OffsetDateTime,
@@ -174,6 +177,9 @@ impl Decisions<'_> {
 
 /// Decides, for every file of the set, what a run does: no key is made and
 /// nothing is written. `now` is the moment of issue for new certificates.
+/// With `store_ca`, the cluster CA's key is in a key store: no `ca-key.pem`
+/// is read or written, and an existing `ca.pem` is kept only when it
+/// certifies the store's key.
 pub fn decide<'p>(
     plan: &'p Plan,
     inventory: &Inventory,
@@ -181,6 +187,7 @@ pub fn decide<'p>(
     now: OffsetDateTime,
     force: bool,
     ca_passphrase: Option<&[u8]>,
+    store_ca: Option<CaKey>,
 ) -> Result<Decisions<'p>, SetError> {
     let ca_spec = plan.ca().ok_or(SetError::NoCa)?;
     // The CAs first (the cluster CA at 0), then the leaves.
@@ -205,6 +212,38 @@ pub fn decide<'p>(
         let is_ca = spec.role.is_ca();
         let algo = spec.key_algo;
         let key_file = spec.key_file();
+        if let (0, Some(store)) = (i, &store_ca) {
+            // The cluster CA's key is in a store: only its certificate is a file.
+            let (action, reason) = match existing.get(&spec.cert_file()) {
+                None => (Action::Create, String::new()),
+                Some(pem) => match stale(spec, pem, store.public_key_bits(), Some(pem), now) {
+                    None => (Action::Keep, String::new()),
+                    Some(why) if why == KEY_MISMATCH && !force => {
+                        return Err(file_error(
+                            &spec.cert_file(),
+                            format!(
+                                "the CA certificate is for another key than {}; pass --force to make a new CA certificate for the store's key and re-issue everything",
+                                store.store_uri().unwrap_or("the store key")
+                            ),
+                        ))
+                    }
+                    Some(why) => (Action::Replace, if force { "--force".to_string() } else { why }),
+                },
+            };
+            let action = if force && action == Action::Keep { Action::Replace } else { action };
+            let reason = if force && reason.is_empty() && action == Action::Replace { "--force".to_string() } else { reason };
+            cert_kept.push(action == Action::Keep);
+            let expires = match action {
+                Action::Keep => existing.get(&spec.cert_file()).and_then(|pem| not_after(pem)),
+                _ => Some(Validity::cfssl(now, time::Duration::hours(spec.validity_hours)).not_after),
+            };
+            not_afters.push(expires);
+            decisions.push(Decision {
+                row: Row { file: spec.cert_file(), action, reason, subject: spec.cn.clone(), expires: expires.map(cert::rfc3339).unwrap_or_default() },
+                kind: Kind::Cert(i),
+            });
+            continue;
+        }
         let kept = match (force, existing.get(&key_file)) {
             (false, Some(pem)) => {
                 let pass = if is_ca { ca_passphrase } else { None };
@@ -239,7 +278,7 @@ pub fn decide<'p>(
                 } else {
                     existing.get(&order[issuer[i]].cert_file())
                 };
-                match stale(spec, pem, key, ca_pem.map(Vec::as_slice), now) {
+                match stale(spec, pem, key.public_key_bits(), ca_pem.map(Vec::as_slice), now) {
                     Some(reason) => (Action::Replace, reason),
                     None => (Action::Keep, String::new()),
                 }
@@ -337,7 +376,7 @@ pub fn decide<'p>(
         decisions.push(Decision { row, kind: Kind::Record });
         records.insert(name, text);
     }
-    Ok(Decisions { decisions, plan, order, issuer, kept_keys, records, now })
+    Ok(Decisions { decisions, plan, order, issuer, kept_keys, store_ca, records, now })
 }
 
 /// Reads an existing key: it must decrypt and be of the planned algorithm.
@@ -369,20 +408,22 @@ pub struct Applied {
     /// What the user should know about what was issued (e.g. a validity
     /// clamped to the CA's), each naming its file.
     pub warnings: Vec<String>,
+    /// How many signatures the CA's key store made, when it is in one.
+    pub store_sign_calls: Option<usize>,
 }
 
 /// Carries out the decisions: makes the new keys (all keys of one algorithm
 /// together, one per core), issues the CA if it changes, then the leaves,
 /// and renders what changes. Returns the files, never writes them.
 pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProtection<'_>) -> Result<Applied, SetError> {
-    let Decisions { decisions, plan, order, issuer, mut kept_keys, mut records, now } = decided;
+    let Decisions { decisions, plan, order, issuer, mut kept_keys, store_ca, mut records, now } = decided;
     let writing: std::collections::HashSet<Kind> = decisions.iter().filter(|d| d.writes()).map(|d| d.kind).collect();
     let writes = |kind: Kind| writing.contains(&kind);
 
     // New keys, batched by algorithm.
     let mut by_algo: BTreeMap<KeyAlgo, Vec<usize>> = BTreeMap::new();
     for (i, spec) in order.iter().enumerate() {
-        if !kept_keys.contains_key(&i) {
+        if !kept_keys.contains_key(&i) && !(i == 0 && store_ca.is_some()) {
             by_algo.entry(spec.key_algo).or_default().push(i);
         }
     }
@@ -405,7 +446,11 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
     }
     kept_keys.extend(keys);
     // The CAs' keys move into their `Ca`s; the leaves' stay for the kubeconfigs.
-    let mut ca_keys: BTreeMap<usize, PrivateKey> = (0..order.len()).filter(|&i| order[i].role.is_ca()).filter_map(|i| Some((i, kept_keys.remove(&i)?))).collect();
+    let mut ca_keys: BTreeMap<usize, CaKey> =
+        (0..order.len()).filter(|&i| order[i].role.is_ca()).filter_map(|i| Some((i, kept_keys.remove(&i)?.into()))).collect();
+    if let Some(store) = store_ca {
+        ca_keys.insert(0, store);
+    }
     let key_of = |i: usize| kept_keys.get(&i).ok_or_else(|| file_error(&order[i].key_file(), "no key was made"));
 
     // The CAs, then the leaves, each signed by its CA. Each certificate's
@@ -469,6 +514,7 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
         let text = records.remove(name).ok_or_else(|| file_error(name, "not rendered"))?;
         files.push(OutFile::public(name, text.into_bytes()));
     }
+    let store_sign_calls = cas.get(&0).and_then(|ca| ca.key().store_sign_calls());
     let rows: Vec<Row> = decisions.into_iter().map(|d| d.row).collect();
     // The run writes exactly what the decisions (and so `--dry-run`) say.
     let mut said: Vec<&str> = rows.iter().filter(|r| r.action != Action::Keep).map(|r| r.file.as_str()).collect();
@@ -478,7 +524,7 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
     if said != made {
         return Err(file_error(".", format!("internal error: decided to write {said:?} but made {made:?}")));
     }
-    Ok(Applied { files, rows, warnings })
+    Ok(Applied { files, rows, warnings, store_sign_calls })
 }
 
 /// What a kubeconfig trusts for a CA that stays: during a rotation, the
@@ -509,8 +555,12 @@ fn new_encryption_config() -> Result<Zeroizing<String>, SetError> {
     Ok(files::EncryptionConfiguration::new(&key).to_yaml())
 }
 
-/// Why an existing certificate must be re-issued, or `None` to keep it.
-fn stale(spec: &CertSpec, pem: &[u8], key: &PrivateKey, ca_pem: Option<&[u8]>, now: OffsetDateTime) -> Option<String> {
+/// [`stale`]'s reason for a certificate of another key.
+const KEY_MISMATCH: &str = "does not match its key";
+
+/// Why an existing certificate must be re-issued, or `None` to keep it;
+/// `key_bits` is its key's subjectPublicKey.
+fn stale(spec: &CertSpec, pem: &[u8], key_bits: &[u8], ca_pem: Option<&[u8]>, now: OffsetDateTime) -> Option<String> {
     let der = match cert::cert_from_pem(pem) {
         Ok(d) => d,
         Err(e) => return Some(format!("unreadable ({e})")),
@@ -519,8 +569,8 @@ fn stale(spec: &CertSpec, pem: &[u8], key: &PrivateKey, ca_pem: Option<&[u8]>, n
         Ok(c) => c,
         Err(e) => return Some(format!("unreadable ({e})")),
     };
-    if c.public_key().subject_public_key.data.as_ref() != key.public_key_bits() {
-        return Some("does not match its key".into());
+    if c.public_key().subject_public_key.data.as_ref() != key_bits {
+        return Some(KEY_MISMATCH.into());
     }
     let Some(ca_pem) = ca_pem else { return Some("CA changed".into()) };
     let ca_der = match cert::cert_from_pem(ca_pem) {
