@@ -219,6 +219,55 @@ fn pkcs11_refusals_are_one_line_without_the_pin() {
     assert_refused(&out, "does not belong", &[PIN], d);
 }
 
+/// `bootstrap --ca-key pkcs11:...`: the whole set signed by the token, no CA
+/// key file, every certificate verified by openssl, the URI recorded
+/// without a PIN and used again by a re-run (which keeps the CA) and by
+/// `renew --role ca`; a CA certificate of another key is refused.
+#[test]
+fn pkcs11_bootstrap_issues_the_set_without_a_ca_key_file() {
+    let t = Token::new();
+    let d = t.dir();
+    let uri = format!("pkcs11:module-path={MODULE};token=ca;object=ca-ec?pin-value={PIN}");
+    let out = kpki_ok(t.kpki().args(["bootstrap", "--out", "pki", "--ca-key", &uri, "-v"]));
+    let err = text(&out.stderr);
+    assert!(err.contains("signature(s) made by"), "no signature count: {err}");
+    let pki = d.join("pki");
+    assert!(!pki.join("ca-key.pem").exists(), "a CA key file was written");
+    assert_eq!(cert_spki(d, "pki/ca.pem"), t.public_key("01"), "ca.pem does not certify the token's key");
+    let plan = std::fs::read_to_string(pki.join("plan.json")).unwrap();
+    assert!(plan.contains("pkcs11:module-path=") && !plan.contains("pin-value") && !plan.contains(PIN), "plan.json: {plan}");
+    let certs: Vec<PathBuf> = std::fs::read_dir(&pki).unwrap().map(|e| e.unwrap().path()).filter(|p| {
+        let n = p.file_name().unwrap().to_string_lossy().into_owned();
+        n.ends_with(".pem") && !n.ends_with("-key.pem")
+    }).collect();
+    assert!(certs.len() >= 9, "{certs:?}");
+    for c in &certs {
+        assert_openssl_verifies(&pki.join("ca.pem"), c);
+    }
+    kpki_ok(t.kpki().args(["verify", "--dir", "pki"]));
+
+    // A re-run without --ca-key: the recorded URI, the PIN from the environment; the CA stays.
+    let ca_before = std::fs::read(pki.join("ca.pem")).unwrap();
+    let out = kpki_ok(t.kpki().env("KPKI_PKCS11_PIN", PIN).args(["bootstrap", "--out", "pki"]));
+    assert!(text(&out.stderr).contains("as plan.json records"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(pki.join("ca.pem")).unwrap(), ca_before, "a re-run changed the CA");
+    assert!(!pki.join("ca-key.pem").exists());
+
+    // The CA certificate renewed through the token; the leaves stay valid.
+    kpki_ok(t.kpki().env("KPKI_PKCS11_PIN", PIN).args(["renew", "--dir", "pki", "--role", "ca"]));
+    assert_ne!(std::fs::read(pki.join("ca.pem")).unwrap(), ca_before);
+    assert_openssl_verifies(&pki.join("ca.pem"), &pki.join("admin.pem"));
+    kpki_ok(t.kpki().args(["verify", "--dir", "pki"]));
+    let out = t.kpki().env("KPKI_PKCS11_PIN", PIN).args(["renew", "--dir", "pki", "--role", "ca", "--rekey"]).output().unwrap();
+    assert_refused(&out, "key store", &[PIN], d);
+
+    // The other token key offered for this set: refused, nothing changed.
+    let before = snapshot(&pki);
+    let out = t.kpki().env("KPKI_PKCS11_PIN", PIN).args(["bootstrap", "--out", "pki", "--ca-key", &format!("pkcs11:module-path={MODULE};token=ca;object=ca-rsa")]).output().unwrap();
+    assert_refused(&out, "another key", &[PIN], d);
+    assert_eq!(snapshot(&pki), before, "a refused run changed the set");
+}
+
 #[cfg(feature = "aws")]
 mod kms {
     use super::*;
@@ -335,6 +384,16 @@ mod kms {
         let out = kpki_ok(m.kpki(d).args(["sign", "-ca", "ca.pem", "-ca-key", &format!("awskms:key-id={arn}"), "req.csr"]));
         save_bare(d, &out, "signed");
         assert_openssl_verifies(&d.join("ca.pem"), &d.join("signed.pem"));
+
+        // The whole set through KMS: no CA key file, openssl and verify accept it.
+        kpki_ok(m.kpki(d).args(["bootstrap", "--out", "pki", "--ca-key", &format!("awskms:key-id={alias}")]));
+        let pki = d.join("pki");
+        assert!(!pki.join("ca-key.pem").exists(), "a CA key file was written");
+        assert_eq!(cert_spki(d, "pki/ca.pem"), m.public_key(&id));
+        for c in ["admin.pem", "master-kubernetes.pem", "kube-proxy.pem", "service-account.pem"] {
+            assert_openssl_verifies(&pki.join("ca.pem"), &pki.join(c));
+        }
+        kpki_ok(m.kpki(d).args(["verify", "--dir", "pki"]));
     }
 
     #[test]

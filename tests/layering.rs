@@ -36,6 +36,11 @@ const RULES: &[Rule] = &[
     },
     Rule { dir: "src/k8s", forbidden: IO, why: "k8s is data in, data out" },
     Rule { dir: "src/provision", forbidden: &["crate::k8s", "crate::cli", "clap"], why: "provision supplies an inventory; it knows nothing of certificates or flags" },
+    Rule {
+        dir: "src/keystore",
+        forbidden: &["crate::model", "crate::k8s", "crate::provision", "crate::output", "crate::cli", "clap"],
+        why: "keystore opens key stores for pki's StoreKey: it knows nothing of sets, providers or flags",
+    },
     Rule { dir: "src/output.rs", forbidden: &["crate::k8s", "crate::provision", "crate::cli", "clap", "tokio"], why: "output writes files it is given" },
 ];
 
@@ -97,8 +102,12 @@ fn no_module_imports_a_layer_above_it_or_io_it_must_not_do() {
 
 #[test]
 fn the_aws_sdk_is_only_in_the_aws_provider() {
-    let violations = uses("src", &["src/provision/aws.rs"], &["aws_sdk_ec2", "aws_sdk_elasticloadbalancingv2", "aws_config", "aws_smithy"]);
-    assert!(violations.is_empty(), "the AWS SDK belongs in src/provision/aws.rs only:\n{}", violations.join("\n"));
+    let violations = uses("src", &["src/provision/aws.rs", "src/keystore/kms.rs"], &["aws_sdk_ec2", "aws_sdk_elasticloadbalancingv2", "aws_config", "aws_smithy"]);
+    assert!(violations.is_empty(), "the AWS SDK belongs in src/provision/aws.rs (and KMS in src/keystore/kms.rs) only:\n{}", violations.join("\n"));
+    let violations = uses("src", &["src/keystore/kms.rs"], &["aws_sdk_kms"]);
+    assert!(violations.is_empty(), "the KMS SDK belongs in src/keystore/kms.rs only:\n{}", violations.join("\n"));
+    let violations = uses("src", &["src/keystore/pkcs11.rs"], &["cryptoki"]);
+    assert!(violations.is_empty(), "the PKCS#11 binding belongs in src/keystore/pkcs11.rs only:\n{}", violations.join("\n"));
 }
 
 #[test]
