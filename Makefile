@@ -7,7 +7,7 @@ KPKI := target/release/kpki
 OUT ?= pki
 PREFIX ?= /usr/local
 
-.PHONY: all build install run test test-deps bench-build bench bench-check bench-serve fuzz fuzz-deps clean
+.PHONY: all build install run test test-deps bench-build bench bench-check bench-serve bench-keystore fuzz fuzz-deps clean
 
 all: build
 
@@ -44,6 +44,11 @@ bench-build: build
 bench: bench-build test-deps
 	command -v aws >/dev/null || python3 -m pip install -q awscli
 	python3 bench/bench.py --rounds 5 --write BENCHMARKS.md
+	python3 bench/keystore_bench.py --rounds 10 --write BENCHMARKS.md
+
+# The P-256 set with the CA key in SoftHSM vs in a file (also part of `make bench`).
+bench-keystore: build test-deps
+	python3 bench/keystore_bench.py --rounds 10 --write BENCHMARKS.md
 
 # The same, exiting non-zero when a target is missed.
 bench-check: bench-build test-deps

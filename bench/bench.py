@@ -627,13 +627,15 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     if a.write:
-        # The serve section (bench/serve_bench.py, `make bench-serve`) is kept.
+        # The serve and keystore sections (bench/serve_bench.py and
+        # bench/keystore_bench.py) are kept.
         kept = ""
         try:
             old = open(a.write).read()
-            start, end = old.find("<!-- serve-bench:start -->"), old.find("<!-- serve-bench:end -->")
-            if 0 <= start < end:
-                kept = "\n" + old[start:end + len("<!-- serve-bench:end -->")] + "\n"
+            for mark in ("serve-bench", "keystore-bench"):
+                start, end = old.find(f"<!-- {mark}:start -->"), old.find(f"<!-- {mark}:end -->")
+                if 0 <= start < end:
+                    kept += "\n" + old[start:end + len(f"<!-- {mark}:end -->")] + "\n"
         except FileNotFoundError:
             pass
         with open(a.write, "w") as f:

@@ -89,7 +89,7 @@ fn main() {
             let d = cert::cert_from_pem(pem.as_bytes()).unwrap();
             black_box(cert::parse(&d).unwrap().subject().to_string());
         }));
-        let key_pem = ca.key().to_pem(KeyFormat::Cfssl).unwrap();
+        let key_pem = ca.key().file().expect("a file key").to_pem(KeyFormat::Cfssl).unwrap();
         rows.push(measure(&format!("read {} key PEM", ca_algo.name()), 1000, || {
             black_box(PrivateKey::from_pem(key_pem.as_bytes()).unwrap());
         }));

@@ -316,7 +316,7 @@ pub fn plan_json(data: &[u8]) {
     let inventory = kpki::model::inventory::Inventory { cluster: plan.cluster.clone(), api_address: "127.0.0.1".into(), masters: vec![], workers: vec![] };
     let existing = set::Existing::new();
     let now = OffsetDateTime::now_utc();
-    let decided = match set::decide(&plan, &inventory, &existing, now, false, None) {
+    let decided = match set::decide(&plan, &inventory, &existing, now, false, None, None) {
         Ok(d) => d,
         Err(e) => return one_line("plan.json (decide)", &e.to_string()),
     };
@@ -357,7 +357,7 @@ pub fn existing_set(data: &[u8]) {
         let inventory = kpki::model::inventory::Inventory::from_config(&cluster).expect("static inventory").0;
         let plan = kpki::k8s::plan::plan(&cluster, &inventory).expect("seed plan");
         let empty = Existing::new();
-        let decided = set::decide(&plan, &inventory, &empty, OffsetDateTime::now_utc(), false, None).expect("seed decisions");
+        let decided = set::decide(&plan, &inventory, &empty, OffsetDateTime::now_utc(), false, None, None).expect("seed decisions");
         let outcome = set::apply(decided, &empty, set::CaKeyProtection::default()).expect("seed set");
         let existing: Existing = outcome.files.iter().map(|f| (f.path.to_string_lossy().into_owned(), f.contents().to_vec())).collect();
         (plan, inventory, existing)
@@ -366,7 +366,7 @@ pub fn existing_set(data: &[u8]) {
     let names: Vec<&String> = base.keys().collect();
     let mut existing = base.clone();
     existing.insert(names[usize::from(pick) % names.len()].clone(), rest.to_vec());
-    let applied = set::decide(plan, inventory, &existing, OffsetDateTime::now_utc(), false, None).and_then(|d| set::apply(d, &existing, set::CaKeyProtection::default()));
+    let applied = set::decide(plan, inventory, &existing, OffsetDateTime::now_utc(), false, None, None).and_then(|d| set::apply(d, &existing, set::CaKeyProtection::default()));
     match applied {
         Ok(outcome) => {
             // The CA may be kept (not in the outcome's files): check against the one in use.

@@ -21,7 +21,18 @@ pub enum PinSource {
     File(PathBuf),
 }
 
+impl std::fmt::Debug for PinSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the PIN itself.
+        match self {
+            PinSource::Value(_) => write!(f, "PinSource::Value(<redacted>)"),
+            PinSource::File(p) => write!(f, "PinSource::File({p:?})"),
+        }
+    }
+}
+
 /// A parsed `pkcs11:` URI.
+#[derive(Debug)]
 pub struct Pkcs11Uri {
     /// The token's module (`module-path=`).
     pub module_path: PathBuf,
@@ -40,6 +51,7 @@ pub struct Pkcs11Uri {
 }
 
 /// A parsed key URI.
+#[derive(Debug)]
 pub enum KeyUri {
     /// A key in AWS KMS.
     AwsKms {
@@ -218,6 +230,8 @@ mod tests {
 
     #[test]
     fn pins_never_survive_in_the_shown_uri() {
+        let parsed = KeyUri::parse("pkcs11:module-path=/m.so;object=k?pin-value=123456").unwrap();
+        assert!(!format!("{parsed:?}").contains("123456"));
         let shown = without_secrets("pkcs11:module-path=/m.so;object=k?pin-value=123456");
         assert!(!shown.contains("123456"), "{shown}");
         assert_eq!(without_secrets("pkcs11:object=k?pin-value=1&module-path=/m.so"), "pkcs11:object=k?module-path=/m.so");
