@@ -40,3 +40,18 @@ pub fn start_writeback(file: &std::fs::File) {
         libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
     }
 }
+
+/// Whether the shared library at `path` exports `C_GetFunctionList`, the
+/// entry point every PKCS#11 module has. Checked before the PKCS#11 binding
+/// loads a module, because the binding panics on a library without it (a
+/// one-line error instead of a crash). `Err` carries the loader's reason.
+pub fn is_pkcs11_module(path: &std::path::Path) -> Result<bool, String> {
+    // SAFETY: loading a library runs its initialisers; the caller has
+    // checked the path (absolute, a regular file not writable by others),
+    // and the PKCS#11 binding loads the same file next anyway.
+    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| e.to_string())?;
+    // SAFETY: the symbol is only looked up, never called, and the pointer
+    // does not outlive `lib`.
+    let found = unsafe { lib.get::<unsafe extern "C" fn()>(b"C_GetFunctionList\0") }.is_ok();
+    Ok(found)
+}

@@ -208,6 +208,28 @@ fn pkcs11_refusals_are_one_line_without_the_pin() {
     assert_refused(&initca(&t.uri("object=ca-ec").replace("token=ca", "token=no-such-token")), "no token matches", &[PIN], d);
     assert_refused(&initca(&format!("pkcs11:module-path={MODULE};token=ca;object=ca-ec")), "PIN", &[PIN], d);
 
+    // Found by review: a library that is not a PKCS#11 module made the
+    // binding panic; a FIFO as the PIN file hung; an empty PIN file was sent
+    // (a wrong PIN spends one of the token's attempts); a misspelt pin-value
+    // was echoed.
+    let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("libc.so.6 is somewhere");
+    assert_refused(&initca(&format!("pkcs11:module-path={libc};token=ca;object=x")), "not a PKCS#11 module", &[], d);
+    assert_refused(&initca(&format!("pkcs11:module-path={};object=x", d.display())), "not a file", &[], d);
+    assert_refused(&initca("pkcs11:module-path=softhsm2.so;object=x"), "absolute", &[], d);
+    run(Command::new("mkfifo").arg(d.join("fifo")));
+    let started = std::time::Instant::now();
+    assert_refused(&initca(&format!("pkcs11:module-path={MODULE};token=ca;object=ca-ec?pin-source=file:{}", d.join("fifo").display())), "FIFO", &[], d);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "a FIFO as the PIN file blocked");
+    write(d, "empty-pin", "");
+    assert_refused(&initca(&format!("pkcs11:module-path={MODULE};token=ca;object=ca-ec?pin-source=file:{}", d.join("empty-pin").display())), "empty", &[], d);
+    for typo in [";pin-value=9876", "?PIN-VALUE=9876", "?pin%2Dvalue=9876", "?pin-value9876"] {
+        let out = initca(&format!("pkcs11:module-path={MODULE};token=ca;object=ca-ec{typo}"));
+        assert_refused(&out, "pkcs11", &["9876"], d);
+    }
+
     // A CA certificate from the RSA key, then the EC key offered as its key.
     let out = kpki_ok(t.kpki().args(["gencert", "-initca", "-ca-key", &t.uri("id=02"), "ca.json"]));
     save_bare(d, &out, "rsa-ca");
@@ -261,11 +283,42 @@ fn pkcs11_bootstrap_issues_the_set_without_a_ca_key_file() {
     let out = t.kpki().env("KPKI_PKCS11_PIN", PIN).args(["renew", "--dir", "pki", "--role", "ca", "--rekey"]).output().unwrap();
     assert_refused(&out, "key store", &[PIN], d);
 
+    // A plan.json whose ca_key was edited to carry a PIN: refused, not read
+    // as "no store key" (whose advice, --force, would move the CA to a file).
+    let plan_path = pki.join("plan.json");
+    let good_plan = std::fs::read_to_string(&plan_path).unwrap();
+    let bad_plan = good_plan.replacen("object=ca-ec\"", "object=ca-ec?pin-value=1234\"", 1);
+    assert_ne!(bad_plan, good_plan);
+    std::fs::write(&plan_path, &bad_plan).unwrap();
+    for force in [false, true] {
+        let mut cmd = t.kpki();
+        cmd.args(["bootstrap", "--out", "pki"]);
+        if force {
+            cmd.arg("--force");
+        }
+        assert_refused(&cmd.output().unwrap(), "ca_key", &[], d);
+        assert!(!pki.join("ca-key.pem").exists(), "a CA key file was written");
+    }
+    std::fs::write(&plan_path, &good_plan).unwrap();
+
     // The other token key offered for this set: refused, nothing changed.
     let before = snapshot(&pki);
     let out = t.kpki().env("KPKI_PKCS11_PIN", PIN).args(["bootstrap", "--out", "pki", "--ca-key", &format!("pkcs11:module-path={MODULE};token=ca;object=ca-rsa")]).output().unwrap();
     assert_refused(&out, "another key", &[PIN], d);
     assert_eq!(snapshot(&pki), before, "a refused run changed the set");
+
+    // A file-key set moved to the token with --force: the old ca-key.pem is
+    // left (kpki deletes nothing) and said, verify accepts the set; a
+    // relative pin-source is recorded absolute.
+    kpki_ok(t.kpki().args(["bootstrap", "--out", "moved"]));
+    let out = kpki_ok(t.kpki().args(["bootstrap", "--out", "moved", "--force", "--ca-key", &format!("pkcs11:module-path={MODULE};token=ca;object=ca-ec?pin-source=file:pin")]));
+    assert!(text(&out.stderr).contains("ca-key.pem is not used"), "{}", text(&out.stderr));
+    let moved = d.join("moved");
+    assert_eq!(cert_spki(d, "moved/ca.pem"), t.public_key("01"));
+    let plan = std::fs::read_to_string(moved.join("plan.json")).unwrap();
+    assert!(plan.contains(&format!("pin-source=file:{}", d.join("pin").display())), "{plan}");
+    let out = kpki_ok(t.kpki().args(["verify", "--dir", "moved"]));
+    assert!(text(&out.stdout).contains("ok"), "{}", text(&out.stdout));
 }
 
 #[cfg(feature = "aws")]

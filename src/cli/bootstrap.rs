@@ -71,7 +71,25 @@ pub struct Args {
 fn store_ca_key(a: &Args, existing: &Existing, plan: &mut Plan) -> Result<Option<crate::pki::signer::CaKey>> {
     // Even with --force: kpki cannot make a new key in the store, and
     // falling back to a key file would quietly take the CA out of it.
-    let recorded = existing.get(plan::PLAN_FILE).and_then(|bytes| Plan::from_json(bytes).ok()).and_then(|p| p.ca_key);
+    // A plan.json that names a key but not validly is refused rather than
+    // read as "no store key": that reading would advise --force, which
+    // would quietly move the CA out of the store into a file.
+    let recorded = match existing.get(plan::PLAN_FILE) {
+        None => None,
+        Some(bytes) => match Plan::from_json(bytes) {
+            Ok(p) => p.ca_key,
+            Err(e) => {
+                let names_key = serde_json::from_slice::<serde_json::Value>(bytes).map_or(true, |v| v.get("ca_key").is_some());
+                if names_key {
+                    return Err(Failure::input(format!(
+                        "{}: {e}; it records where the CA key is, so kpki does not guess: fix the file (ca_key is a key URI without pin-value)",
+                        display(&a.out.join(plan::PLAN_FILE))
+                    )));
+                }
+                None
+            }
+        },
+    };
     let uri = match (&a.ca_key, recorded) {
         (Some(u), _) => u.clone(),
         (None, Some(r)) => {
@@ -89,7 +107,8 @@ fn store_ca_key(a: &Args, existing: &Existing, plan: &mut Plan) -> Result<Option
     }
     let options = crate::keystore::StoreOptions { aws_profile: a.aws.aws_profile.clone() };
     let key = crate::keystore::open(&uri, &options, &super::warn).map_err(|e| Failure::input(e.to_string()))?;
-    plan.ca_key = Some(crate::keystore::without_secrets(&uri));
+    a.passphrase.warn_unused(&crate::keystore::without_secrets(&uri));
+    plan.ca_key = Some(crate::keystore::to_record(&uri));
     let algo = key.algo();
     if let Some(ca) = plan.certs.iter_mut().find(|c| c.role == plan::Role::Ca) {
         ca.key_algo = algo;
@@ -233,7 +252,7 @@ pub fn run(a: Args) -> Result<()> {
     let store_ca = store_ca_key(&a, &existing, &mut plan)?;
     if store_ca.is_some() && existing.contains_key(&ca_key_file) {
         super::warn(&format!(
-            "{} is not used: the CA key is {}; once you have checked that the store holds the same key, remove the file",
+            "{} is not used: the CA key is {}; kpki deletes nothing, so move the file away (if it is an old CA's key, or a copy of the store's, keep it only where such secrets belong)",
             display(&a.out.join(&ca_key_file)),
             plan.ca_key.as_deref().unwrap_or_default()
         ));

@@ -250,7 +250,12 @@ pub fn run(a: Args) -> Result<()> {
             (check::Expiry::Valid, None) => {}
         }
         let key_path = path.with_file_name(file.trim_end_matches(".pem").to_string() + "-key.pem");
-        if key_path.exists() {
+        let store_ca = plan.as_ref().is_some_and(|p| p.ca_key.is_some()) && spec.is_some_and(|s| s.role == crate::k8s::plan::Role::Ca);
+        if store_ca && key_path.exists() {
+            // The plan's CA key is in a store: a ca-key.pem left beside it is
+            // not the set's (an old CA's, or a copy): said, not checked.
+            r.warnings.push(format!("{file}: its key is in a key store; {} is not used (move it away)", name(&key_path)));
+        } else if key_path.exists() {
             match read_input(&key_path, "key").map(|k| key::PrivateKey::from_pem(&k)) {
                 Ok(Ok(k)) if k.public_key_bits() == c.public_key().subject_public_key.data.as_ref() => {}
                 Ok(Ok(_)) => r.problems.push(format!("{file}: {} is not its private key (the public keys differ)", name(&key_path))),
@@ -260,7 +265,7 @@ pub fn run(a: Args) -> Result<()> {
                 Ok(Err(e)) => r.problems.push(format!("{}: {e}", name(&key_path))),
                 Err(f) => r.problems.push(f.message),
             }
-        } else if plan.as_ref().is_some_and(|p| p.ca_key.is_some()) && spec.is_some_and(|s| s.role == crate::k8s::plan::Role::Ca) {
+        } else if store_ca {
             // The key is in a store (plan.json records where): no key file
             // to check. verify opens no store (it needs no PIN or
             // credentials); the certificates it signed are checked above.

@@ -423,7 +423,7 @@ pub fn apply(decided: Decisions<'_>, existing: &Existing, protection: CaKeyProte
     // New keys, batched by algorithm.
     let mut by_algo: BTreeMap<KeyAlgo, Vec<usize>> = BTreeMap::new();
     for (i, spec) in order.iter().enumerate() {
-        if !kept_keys.contains_key(&i) && !(i == 0 && store_ca.is_some()) {
+        if !(kept_keys.contains_key(&i) || (i == 0 && store_ca.is_some())) {
             by_algo.entry(spec.key_algo).or_default().push(i);
         }
     }

@@ -132,7 +132,7 @@ impl KmsKey {
         let (c, id) = (client.clone(), key_id.to_string());
         let described = run(&runtime, async move { c.describe_key().key_id(id).send().await }).ok_or_else(|| fail("the AWS client stopped".into()))?;
         let described = described.map_err(|e| match e.code() {
-            Some("NotFoundException") => fail(format!("no such key {key_id:?} (DescribeKey: NotFoundException)")),
+            Some("NotFoundException") => fail(format!("no such key {:?} (DescribeKey: NotFoundException)", crate::pki::json::shown_max(key_id, 120))),
             _ => fail(sdk_error("DescribeKey", &endpoint, &e)),
         })?;
         let meta = described.key_metadata().ok_or_else(|| fail("DescribeKey returned no key metadata".into()))?;

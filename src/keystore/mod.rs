@@ -12,7 +12,7 @@ pub mod uri;
 use std::sync::Arc;
 
 use crate::pki::signer::{CaKey, StoreSigner};
-pub use uri::{is_key_uri, without_secrets};
+pub use uri::{is_key_uri, to_record, without_secrets};
 use uri::KeyUri;
 
 /// Why a store key cannot be used: one line naming the key (never its PIN).
@@ -26,7 +26,7 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
-    /// AWS KMS refused or could not be reached.
+    /// AWS KMS refused or could not be reached (or the key it holds is not usable).
     #[error("{uri}: {message}")]
     Kms {
         /// The URI.
@@ -68,6 +68,6 @@ pub fn open(text: &str, options: &StoreOptions, warn: &dyn Fn(&str)) -> Result<C
         }
         KeyUri::Pkcs11(p) => Arc::new(pkcs11::TokenKey::open(&shown, &p, warn)?),
     };
-    let signer = StoreSigner::new(key).map_err(|message| StoreError::Uri { uri: shown.clone(), message })?;
+    let signer = StoreSigner::new(key).map_err(|message| StoreError::Kms { uri: shown.clone(), message })?;
     Ok(CaKey::Store(signer))
 }

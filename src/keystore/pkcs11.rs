@@ -64,6 +64,42 @@ fn fail(uri: &str, message: impl std::fmt::Display) -> StoreError {
     StoreError::Pkcs11 { uri: uri.to_string(), message: message.to_string() }
 }
 
+/// A module is loaded (its code runs in kpki) only from an absolute path to
+/// a regular file that neither it nor its directory lets other users
+/// change, and only if it is a PKCS#11 module.
+fn check_module(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let shown = path.display();
+    if !path.is_absolute() {
+        return Err(format!("module-path={shown} is not an absolute path; give the module's full path (e.g. /usr/lib/softhsm/libsofthsm2.so)"));
+    }
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("the PKCS#11 module {shown} does not exist (is the token's software installed? SoftHSM's is /usr/lib/softhsm/libsofthsm2.so)"))
+        }
+        Err(e) => return Err(format!("the PKCS#11 module {shown}: {e}")),
+    };
+    if !meta.is_file() {
+        return Err(format!("the PKCS#11 module {shown} is not a file"));
+    }
+    let me = crate::sys::effective_uid();
+    let writable_by_others = |m: &std::fs::Metadata| m.permissions().mode() & 0o022 != 0 && !(m.is_dir() && m.permissions().mode() & 0o1000 != 0) || (m.uid() != 0 && m.uid() != me);
+    if writable_by_others(&meta) {
+        return Err(format!("the PKCS#11 module {shown} can be changed by other users (owner or mode); kpki does not load it"));
+    }
+    if let Some(parent) = path.parent().and_then(|d| std::fs::metadata(d).ok()) {
+        if writable_by_others(&parent) {
+            return Err(format!("the PKCS#11 module {shown} is in a directory other users can change; kpki does not load it"));
+        }
+    }
+    match crate::sys::is_pkcs11_module(path) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!("{shown} is not a PKCS#11 module (it has no C_GetFunctionList)")),
+        Err(e) => Err(format!("cannot load the PKCS#11 module {shown}: {}", crate::pki::json::shown_max(&e, 200))),
+    }
+}
+
 /// The PIN the URI points at, or `KPKI_PKCS11_PIN`.
 fn read_pin(uri: &str, p: &Pkcs11Uri, warn: &dyn Fn(&str)) -> Result<Option<Zeroizing<String>>, StoreError> {
     match &p.pin {
@@ -72,7 +108,9 @@ fn read_pin(uri: &str, p: &Pkcs11Uri, warn: &dyn Fn(&str)) -> Result<Option<Zero
             Ok(Some(v.clone()))
         }
         Some(PinSource::File(path)) => {
-            let text = std::fs::read(path).map_err(|e| fail(uri, format!("cannot read the PIN file {}: {e}", path.display())))?;
+            // The shared reader: never blocks on a FIFO, refuses devices and
+            // directories, and reads at most its size limit.
+            let text = crate::output::read_file(path).map_err(|e| fail(uri, format!("the PIN file: {e}")))?;
             let text = Zeroizing::new(text);
             if text.len() > 256 {
                 return Err(fail(uri, format!("the PIN file {} is longer than 256 bytes", path.display())));
@@ -80,6 +118,10 @@ fn read_pin(uri: &str, p: &Pkcs11Uri, warn: &dyn Fn(&str)) -> Result<Option<Zero
             let pin = std::str::from_utf8(&text).map_err(|_| fail(uri, format!("the PIN file {} is not UTF-8", path.display())))?;
             let pin = pin.strip_suffix('\n').unwrap_or(pin);
             let pin = pin.strip_suffix('\r').unwrap_or(pin);
+            if pin.is_empty() {
+                // Not sent: a wrong PIN uses up one of the token's attempts.
+                return Err(fail(uri, format!("the PIN file {} is empty", path.display())));
+            }
             Ok(Some(Zeroizing::new(pin.to_string())))
         }
         None => Ok(std::env::var("KPKI_PKCS11_PIN").ok().map(Zeroizing::new)),
@@ -90,9 +132,7 @@ impl TokenKey {
     /// Opens the token and finds the key; `shown` is the URI without secrets.
     pub fn open(shown: &str, p: &Pkcs11Uri, warn: &dyn Fn(&str)) -> Result<Self, StoreError> {
         let uri = shown;
-        if !p.module_path.is_file() {
-            return Err(fail(uri, format!("the PKCS#11 module {} does not exist (is the token's software installed? SoftHSM's is /usr/lib/softhsm/libsofthsm2.so)", p.module_path.display())));
-        }
+        check_module(&p.module_path).map_err(|m| fail(uri, m))?;
         let pin = read_pin(uri, p, warn)?;
         let context = Pkcs11::new(&p.module_path).map_err(|e| fail(uri, ck(&format!("cannot load the PKCS#11 module {}", p.module_path.display()), &e)))?;
         match context.initialize(CInitializeArgs::OsThreads) {
@@ -221,7 +261,7 @@ fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } from PKCS#11's `r‖s`.
 pub(super) fn ecdsa_der(raw: &[u8]) -> Result<Vec<u8>, String> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(format!("the token's ECDSA signature has {} bytes, not r‖s", raw.len()));
     }
     let (r, s) = raw.split_at(raw.len() / 2);

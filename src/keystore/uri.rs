@@ -10,7 +10,12 @@ use zeroize::Zeroizing;
 /// Whether a `-ca-key` argument names a key in a store rather than a file.
 /// A file literally called `pkcs11:x` can still be given as `./pkcs11:x`.
 pub fn is_key_uri(arg: &str) -> bool {
-    arg.starts_with("awskms:") || arg.starts_with("pkcs11:")
+    scheme_rest(arg).is_some()
+}
+
+/// The scheme (lower case; RFC 3986 schemes are case-insensitive) and the rest.
+fn scheme_rest(arg: &str) -> Option<(&'static str, &str)> {
+    ["awskms:", "pkcs11:"].into_iter().find_map(|s| arg.get(..s.len()).filter(|p| p.eq_ignore_ascii_case(s)).map(|_| (s, &arg[s.len()..])))
 }
 
 /// Where a PKCS#11 token's PIN comes from.
@@ -71,15 +76,28 @@ pub enum KeyUri {
 fn attributes<'a>(part: &'a str, sep: char, known: &[&str], scheme: &str) -> Result<Vec<(&'a str, String)>, String> {
     let mut out: Vec<(&str, String)> = Vec::new();
     for attr in part.split(sep).filter(|a| !a.is_empty()) {
-        let (name, value) = attr.split_once('=').ok_or_else(|| format!("{scheme}: attribute {:?} has no '=' (expected NAME=VALUE)", shown(attr)))?;
+        let (name, value) = attr.split_once('=').ok_or_else(|| {
+            // Never echoed when it may be a PIN (`?pin-value1234`).
+            if attr.to_ascii_lowercase().contains("pin") || attr.contains('%') {
+                format!("{scheme}: an attribute has no '=' (expected NAME=VALUE)")
+            } else {
+                format!("{scheme}: attribute {:?} has no '=' (expected NAME=VALUE)", shown(attr))
+            }
+        })?;
         if !known.contains(&name) {
             return Err(format!("{scheme}: unknown attribute {:?} (known: {})", shown(name), known.join(", ")));
         }
         if out.iter().any(|(n, _)| *n == name) {
             return Err(format!("{scheme}: attribute {name} is given twice"));
         }
+        // An id is bytes (RFC 7512 percent-encodes them): kept as written,
+        // decoded by the caller.
+        if name == "id" {
+            out.push((name, value.to_string()));
+            continue;
+        }
         let value = percent_decode_str(value).decode_utf8().map_err(|_| format!("{scheme}: attribute {name} is not UTF-8 once percent-decoded"))?;
-        if value.chars().any(char::is_control) && name != "id" {
+        if value.chars().any(char::is_control) {
             return Err(format!("{scheme}: attribute {name} contains control characters"));
         }
         out.push((name, value.into_owned()));
@@ -98,13 +116,14 @@ impl KeyUri {
         if text.len() > 4096 {
             return Err("the key URI is longer than 4096 bytes".into());
         }
-        if let Some(rest) = text.strip_prefix("awskms:") {
+        let scheme = scheme_rest(text);
+        if let Some(("awskms:", rest)) = scheme {
             let attrs = attributes(rest, ';', &["key-id", "region", "profile"], "awskms")?;
             let get = |n: &str| attrs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
             let key_id = get("key-id").ok_or("awskms: the URI needs key-id=<key id | key ARN | alias/NAME> (e.g. awskms:key-id=alias/cluster-ca;region=eu-west-1)")?;
             return Ok(KeyUri::AwsKms { key_id, region: get("region"), profile: get("profile") });
         }
-        let Some(rest) = text.strip_prefix("pkcs11:") else {
+        let Some(("pkcs11:", rest)) = scheme else {
             return Err("a key URI starts with awskms: or pkcs11:".into());
         };
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -138,12 +157,15 @@ impl KeyUri {
         let id = match get("id") {
             None => None,
             Some(v) if v.is_empty() => return Err("pkcs11: id= is empty".into()),
-            Some(v) => {
-                let raw = path.split(';').find_map(|a| a.strip_prefix("id=")).unwrap_or("");
+            Some(raw) => {
+                let b = raw.as_bytes();
+                if (0..b.len()).any(|i| b[i] == b'%' && !(i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())) {
+                    return Err(format!("pkcs11: id={} has a '%' not followed by two hex digits", shown(&raw)));
+                }
                 Some(if raw.contains('%') {
-                    percent_decode_str(raw).collect()
+                    percent_decode_str(&raw).collect()
                 } else {
-                    hex_bytes(&v).ok_or_else(|| format!("pkcs11: id={} is neither hex (id=01) nor percent-encoded (id=%01)", shown(&v)))?
+                    hex_bytes(&raw).ok_or_else(|| format!("pkcs11: id={} is neither hex (id=01) nor percent-encoded (id=%01)", shown(&raw)))?
                 })
             }
         };
@@ -179,23 +201,67 @@ impl KeyUri {
 
 /// Bytes from an even-length hex string.
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.is_empty() || !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
-/// The URI without its secret: `pin-value=` is dropped (the rest, including
-/// `pin-source=`, which names a file and not the PIN, is kept as given).
-/// What `plan.json`, messages and logs show.
+/// The URI without its secret: every attribute, in the path or the query,
+/// whose name (percent-decoded, any case) mentions a PIN is dropped, except
+/// `pin-source=` (it names a file, not the PIN), so a misspelt
+/// `;PIN-Value=` or `?pin%2Dvalue=` is dropped too. What `plan.json`,
+/// messages and logs show.
 pub fn without_secrets(text: &str) -> String {
-    let Some((path, query)) = text.split_once('?') else { return text.to_string() };
-    let kept: Vec<&str> = query.split('&').filter(|a| !a.starts_with("pin-value=") && !a.is_empty()).collect();
-    if kept.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{}", kept.join("&"))
+    let risky = |segment: &str| {
+        let name = segment.split('=').next().unwrap_or("");
+        let name = percent_decode_str(name).decode_utf8_lossy().to_ascii_lowercase();
+        let name = name.trim();
+        name.contains("pin") && name != "pin-source"
+    };
+    let (path, query) = match text.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (text, None),
+    };
+    let (scheme, rest) = match path.split_once(':') {
+        Some((s, r)) => (s, r),
+        None => ("", path),
+    };
+    let kept: Vec<&str> = rest.split(';').filter(|a| !risky(a)).collect();
+    let mut out = if scheme.is_empty() { kept.join(";") } else { format!("{scheme}:{}", kept.join(";")) };
+    if let Some(q) = query {
+        let kept: Vec<&str> = q.split('&').filter(|a| !a.is_empty() && !risky(a)).collect();
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept.join("&"));
+        }
     }
+    out
+}
+
+/// The URI to record (in `plan.json`): without secrets, and with a relative
+/// `pin-source=file:` made absolute, so a later run from another directory
+/// finds the same file.
+pub fn to_record(text: &str) -> String {
+    let shown = without_secrets(text);
+    let Some((path, query)) = shown.split_once('?') else { return shown };
+    let cwd = std::env::current_dir().ok();
+    let query: Vec<String> = query
+        .split('&')
+        .map(|a| match (a.strip_prefix("pin-source="), &cwd) {
+            (Some(src), Some(cwd)) => {
+                let file = src.strip_prefix("file:").unwrap_or(src);
+                let decoded = percent_decode_str(file).decode_utf8_lossy().into_owned();
+                if decoded.starts_with('/') || decoded.starts_with("//") {
+                    a.to_string()
+                } else {
+                    format!("pin-source=file:{}", cwd.join(decoded).display())
+                }
+            }
+            _ => a.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
 }
 
 #[cfg(test)]
@@ -236,5 +302,11 @@ mod tests {
         assert!(!shown.contains("123456"), "{shown}");
         assert_eq!(without_secrets("pkcs11:object=k?pin-value=1&module-path=/m.so"), "pkcs11:object=k?module-path=/m.so");
         assert_eq!(without_secrets("pkcs11:object=k?pin-source=file:/p"), "pkcs11:object=k?pin-source=file:/p");
+        for typo in ["pkcs11:object=k;pin-value=9876", "pkcs11:object=k?PIN-VALUE=9876", "pkcs11:object=k?pin%2Dvalue=9876", "pkcs11:object=k?pin-value9876"] {
+            assert!(!without_secrets(typo).contains("9876"), "{typo}: {}", without_secrets(typo));
+        }
+        assert!(is_key_uri("PKCS11:object=k") && !is_key_uri("pkcs11") && !is_key_uri("./pkcs11:x"));
+        assert!(KeyUri::parse("pkcs11:module-path=/m.so;id=%zz").is_err());
+        assert!(to_record("pkcs11:object=k?pin-source=file:pin").contains("pin-source=file:/"));
     }
 }

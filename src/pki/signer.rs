@@ -70,7 +70,7 @@ impl StoreSigner {
     /// Wraps a store key; refuses an algorithm kpki does not sign with.
     pub fn new(key: Arc<dyn StoreKey>) -> Result<Self, String> {
         let alg = store_signature_algorithm(key.algo())
-            .ok_or_else(|| format!("{}: {} keys are not supported in a key store (use RSA 2048/3072/4096, or ECDSA P-256/P-384)", key.uri(), key.algo().name()))?;
+            .ok_or_else(|| format!("{} keys are not supported in a key store (use RSA 2048/3072/4096, or ECDSA P-256/P-384)", key.algo().name()))?;
         Ok(StoreSigner { key, alg, last_error: Mutex::new(None) })
     }
 }
@@ -165,7 +165,9 @@ impl SigningKey for CaKey {
         match self {
             CaKey::File(k) => k.pair().sign(msg),
             CaKey::Store(s) => {
-                let result = s.key.sign(msg).and_then(|sig| check_store_signature(s.key.algo(), s.key.public_key_bits(), msg, &sig).map(|()| sig));
+                let result = s.key.sign(msg).and_then(|sig| {
+                    check_store_signature(s.key.algo(), s.key.public_key_bits(), msg, &sig).map(|()| sig).map_err(|e| format!("{}: {e}", s.key.uri()))
+                });
                 result.map_err(|e| {
                     if let Ok(mut last) = s.last_error.lock() {
                         *last = Some(e);

@@ -53,9 +53,13 @@ impl Endpoint {
 }
 
 impl Endpoint {
+    /// Whether the request signs with the CA's key.
+    pub fn signs(self) -> bool {
+        matches!(self, Endpoint::Sign | Endpoint::AuthSign | Endpoint::NewCert)
+    }
+
     /// Whether the request makes an RSA key (or a CA): seconds of work that
-    /// go to the blocking pool instead of an async worker. The rest (signing,
-    /// P-256/Ed25519 keys) takes well under a millisecond and runs inline.
+    /// go to the blocking pool (see [`Endpoint::is_heavy`]).
     pub fn is_heavy(self, body: &[u8]) -> bool {
         let key_of = |v: &Value| v.get("key").and_then(|k| k.get("algo")).and_then(Value::as_str).map(str::to_ascii_lowercase);
         match self {
@@ -109,6 +113,15 @@ impl Answer {
 
 fn bad(message: impl Into<String>) -> Answer {
     Answer::error(400, message)
+}
+
+/// A failed issue: the request's fault (400), or the CA's key store's
+/// (502: the request was fine, a retry may succeed).
+fn issue_failure(prefix: &str, e: generate::GenerateError) -> Answer {
+    match e {
+        generate::GenerateError::Issue(crate::pki::issue::IssueError::Store(why)) => Answer::error(502, format!("the CA's key store did not sign: {why}")),
+        e => bad(format!("{prefix}{e}")),
+    }
 }
 
 /// Handles one request to `ep` with `body`.
@@ -174,7 +187,7 @@ fn sign(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, authenticated
     let csr = string(req, "certificate_request")?.ok_or_else(|| bad("certificate_request: missing (a PEM CSR)"))?;
     let hosts = hosts(req)?;
     let wanted = generate::read_csr(csr.as_bytes(), hosts.as_deref()).map_err(|e| bad(format!("certificate_request: {e}")))?;
-    let made = generate::sign_csr(wanted, p, &s.ca, now).map_err(|e| bad(e.to_string()))?;
+    let made = generate::sign_csr(wanted, p, &s.ca, now).map_err(|e| issue_failure("", e.into()))?;
     Ok(json!({"certificate": made.cert.unwrap_or_default()}))
 }
 
@@ -227,7 +240,7 @@ fn newcert(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime) -> Result<
         return Err(bad(format!("profile {name} makes CA certificates; newcert makes leaves")));
     }
     let csr_req = request(req, "request")?;
-    let made: Generated = generate::leaf(&csr_req, None, p, &s.ca, KeyFormat::Cfssl, now).map_err(|e| bad(format!("request: {e}")))?;
+    let made: Generated = generate::leaf(&csr_req, None, p, &s.ca, KeyFormat::Cfssl, now).map_err(|e| issue_failure("request: ", e))?;
     let cert_pem = made.cert.unwrap_or_default();
     let csr_pem = made.csr.unwrap_or_default();
     let key = made.key.map(|k| k.to_string()).unwrap_or_default();

@@ -60,7 +60,10 @@ async fn endpoint(State(app): State<Arc<App>>, Path(name): Path<String>, req: Re
         Ok(Err(_)) => return reply(Answer::error(413, format!("the request body is larger than {} KiB (or was cut off)", MAX_BODY >> 10))),
         Ok(Ok(b)) => b,
     };
-    if ep.is_heavy(&body) {
+    // Seconds of key generation, or a signature from a key store (a network
+    // call or a token's session), go to the blocking pool: the async
+    // workers keep answering /health and every other request meanwhile.
+    if ep.is_heavy(&body) || (app.signer.ca.key().store_uri().is_some() && ep.signs()) {
         let worker = app.clone();
         let answer = tokio::task::spawn_blocking(move || api::handle(&worker.signer, ep, &body, time::OffsetDateTime::now_utc())).await;
         return reply(answer.unwrap_or_else(|_| Answer::error(500, "the request failed inside the server")));
