@@ -16,6 +16,16 @@ use crate::progress;
 use crate::provision::static_inventory::StaticProvider;
 use crate::provision::Provider;
 
+/// How the set is laid out on disk.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// The tutorial's flat directory (ca.pem, admin-key.pem, ...), with plan.json
+    #[default]
+    Kpki,
+    /// kubeadm's /etc/kubernetes tree, one per node: DIR/<node>/pki/..., admin.conf, kubelet.conf
+    Kubeadm,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProviderArg {
     /// Addresses from the config's [[masters]] and [[workers]]
@@ -39,6 +49,10 @@ pub struct Args {
     /// Output directory
     #[arg(long, value_name = "DIR", default_value = "pki")]
     pub out: PathBuf,
+    /// Write the set flat (kpki, the tutorial's files) or as kubeadm's tree per node
+    /// (kubeadm: copy DIR/<node>/ to the node's /etc/kubernetes/)
+    #[arg(long, value_enum, default_value_t)]
+    pub layout: Layout,
     /// Print what would be written, write nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -114,6 +128,134 @@ fn store_ca_key(a: &Args, existing: &Existing, plan: &mut Plan) -> Result<Option
         ca.key_algo = algo;
     }
     Ok(Some(key))
+}
+
+/// `--layout kubeadm`: a kubeadm tree per node under `--out`. The shared CAs
+/// and service-account key are kept from the first master's tree when
+/// there (made otherwise, or with --force); every node's own certificates
+/// and kubeconfigs are issued again, like `kubeadm certs renew all`. Each
+/// directory of a tree is written as one transaction (its files all or
+/// none), deepest first, under one lock on `--out`.
+fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory::Inventory) -> Result<()> {
+    use crate::k8s::kubeadm;
+    if a.encrypt_ca_key || a.ca_key.is_some() {
+        return Err(Failure::input("--layout kubeadm writes the CA keys where kubeadm reads them (pki/ca.key, unencrypted): --ca-key and --encrypt-ca-key do not apply"));
+    }
+    let first = inventory.masters.first().ok_or_else(|| Failure::input(kubeadm::KubeadmError::NoMaster.to_string()))?;
+    for n in inventory.masters.iter().chain(&inventory.workers) {
+        if !crate::model::file::is_member_name(&n.name) {
+            return Err(Failure::input(format!("node name {} cannot be a directory name", crate::pki::json::shown(&n.name))));
+        }
+    }
+    let _top = if a.dry_run {
+        None
+    } else {
+        let (dir, recovery) = output::OutDir::lock(&a.out)?;
+        report_recovery(&dir, recovery);
+        Some(dir)
+    };
+    let at = |node: &str, e: kubeadm::KubeadmError| match e {
+        kubeadm::KubeadmError::File { file, message } => Failure::input(format!("{}: {message}", display(&a.out.join(node).join(file)))),
+        other => Failure::input(other.to_string()),
+    };
+    // What a tree holds now, by path relative to the tree.
+    let read_tree = |node: &str, paths: &[&str]| -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
+        let mut found = std::collections::BTreeMap::new();
+        for p in paths {
+            let path = a.out.join(node).join(p);
+            let (Some(parent), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { continue };
+            if let Some(dir) = output::OutDir::open(parent)? {
+                if let Some(bytes) = dir.read(name)? {
+                    found.insert(p.to_string(), bytes);
+                }
+            }
+        }
+        Ok(found)
+    };
+    let shared_paths: Vec<&str> = kubeadm::SHARED_CAS.iter().flat_map(|(_, c, k, _)| [*c, *k]).chain([kubeadm::SA_KEY]).collect();
+    let existing = read_tree(&first.name, &shared_paths)?;
+    let now = OffsetDateTime::now_utc();
+    let shared = kubeadm::shared(&existing, cluster, now, a.force).map_err(|e| at(&first.name, e))?;
+    for (i, (what, _, _, _)) in kubeadm::SHARED_CAS.iter().enumerate() {
+        let verb = if shared.made[i] { "making" } else { "keeping" };
+        progress::detail(&format!("{verb} the {what} of {}", display(&a.out.join(&first.name))));
+    }
+    let trees = kubeadm::trees(&shared, cluster, inventory, now).map_err(|e| at(&first.name, e))?;
+    let mut written = 0usize;
+    let mut kept = 0usize;
+    // First every directory's changes, with every refusal, then the writes:
+    // a refused run changes nothing.
+    let mut pending: Vec<(PathBuf, Vec<crate::model::file::OutFile>)> = Vec::new();
+    for tree in &trees {
+        // Per directory of the tree, deepest first: pki/etcd, pki, the tree.
+        let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<crate::model::file::OutFile>> = std::collections::BTreeMap::new();
+        for f in &tree.files {
+            let parent = f.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let name = f.path.file_name().map(PathBuf::from).unwrap_or_default();
+            let copy = if f.is_secret() {
+                crate::model::file::OutFile::secret(name, f.contents())
+            } else if f.mode() == crate::model::file::PUBLIC_MODE {
+                crate::model::file::OutFile::public(name, f.contents())
+            } else {
+                crate::model::file::OutFile::private(name, f.contents())
+            };
+            by_dir.entry(parent).or_default().push(copy);
+        }
+        let mut dirs: Vec<(PathBuf, Vec<crate::model::file::OutFile>)> = by_dir.into_iter().collect();
+        dirs.sort_by_key(|(d, _)| std::cmp::Reverse(d.components().count()));
+        for (rel, files) in dirs {
+            let path = a.out.join(&tree.node).join(&rel);
+            let current = output::OutDir::open(&path)?;
+            let mut changed = Vec::new();
+            for f in files {
+                let name = f.path.to_string_lossy().into_owned();
+                let old = match &current {
+                    Some(d) => d.read(&name)?,
+                    None => None,
+                };
+                let rel_file = rel.join(&name).to_string_lossy().into_owned();
+                let shared_file = shared_paths.contains(&rel_file.as_str());
+                match old {
+                    Some(o) if o.as_slice() == f.contents() => kept += 1,
+                    // Another tree's CA key differs from the first master's:
+                    // the trees share one CA, so this is not replaced silently.
+                    Some(_) if shared_file && f.is_secret() && !a.force => {
+                        return Err(Failure::input(format!(
+                            "{} differs from {}: every control-plane node shares one CA; move it away, or pass --force to make new CAs for all",
+                            display(&path.join(&name)),
+                            display(&a.out.join(&first.name).join(&rel_file))
+                        )));
+                    }
+                    _ => changed.push(f),
+                }
+            }
+            if !changed.is_empty() {
+                written += changed.len();
+                pending.push((path, changed));
+            }
+        }
+    }
+    for (path, changed) in pending {
+        if a.dry_run {
+            for f in &changed {
+                println!("would write {}", display(&path.join(&f.path)));
+            }
+            continue;
+        }
+        let (dir, recovery) = output::OutDir::lock(&path)?;
+        report_recovery(&dir, recovery);
+        // Leaf keys are new on every run (as `kubeadm certs renew`); the
+        // shared CA keys were compared above.
+        dir.commit(&changed, true)?;
+    }
+    let verb = if a.dry_run { "would write" } else { "wrote" };
+    println!(
+        "{verb} {written} file(s) ({kept} unchanged) in {} kubeadm tree(s) under {}: copy {}/<node>/ to each node's /etc/kubernetes/",
+        trees.len(),
+        display(&a.out),
+        display(&a.out)
+    );
+    Ok(())
 }
 
 /// The provider behind `--provider aws`.
@@ -207,6 +349,9 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     let inventory = provisioned.inventory;
+    if a.layout == Layout::Kubeadm {
+        return run_kubeadm(&a, &cluster, &inventory);
+    }
     let mut plan: Plan = plan::plan(&cluster, &inventory).map_err(|e| Failure::input(e.to_string()))?;
     // Held until the set is in place: a second run waits its turn with a clear error.
     let dir = if a.dry_run {

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod files;
+pub mod kubeadm;
 pub mod plan;
 pub mod renew;
 pub mod set;

@@ -1,0 +1,314 @@
+//! `bootstrap --layout kubeadm`: a kubeadm `/etc/kubernetes` tree per node,
+//! checked by its real consumers and independent readers: openssl (chains,
+//! subjects, SANs, usages, key pairs), kubectl and PyYAML (the .conf
+//! files), a real etcd 3.4 on the etcd certificates, and kubectl against
+//! openssl s_server on the API server's certificate.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+const MASTERS: [&str; 3] = ["ip-172-31-0-10", "ip-172-31-0-11", "ip-172-31-0-12"];
+const WORKERS: [&str; 3] = ["ip-172-31-0-20", "ip-172-31-0-21", "ip-172-31-0-22"];
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn kpki_in(args: &[&str]) -> Output {
+    Command::new(kpki()).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+/// The files of a tree, relative, without kpki's lock files.
+fn tree_files(root: &Path) -> BTreeSet<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if !p.file_name().unwrap().to_string_lossy().starts_with(".kpki-") {
+                out.insert(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn openssl(args: &[&str]) -> String {
+    let o = run(Command::new(require("openssl")).args(args));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Subject (RFC 2253), SANs and extended key usages as openssl prints them.
+fn describe(cert: &Path) -> String {
+    openssl(&["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-ext", "subjectAltName,extendedKeyUsage,basicConstraints", "-in", &s(cert)])
+}
+
+/// openssl's view of a certificate's and a key's public halves must agree.
+fn assert_pair(cert: &Path, key: &Path) {
+    let a = openssl(&["x509", "-noout", "-pubkey", "-in", &s(cert)]);
+    let b = openssl(&["pkey", "-pubout", "-in", &s(key)]);
+    assert_eq!(a, b, "{} is not the key of {}", key.display(), cert.display());
+}
+
+fn bootstrap_kubeadm(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["bootstrap", "--layout", "kubeadm", "--out"];
+    let o = s(out);
+    args.push(&o);
+    args.extend_from_slice(extra);
+    kpki_in(&args)
+}
+
+#[test]
+fn each_node_gets_kubeadms_tree_with_kubeadms_subjects_and_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("kt");
+    let o = bootstrap_kubeadm(&out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let master_files: BTreeSet<String> = [
+        "admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf",
+        "pki/ca.crt", "pki/ca.key", "pki/apiserver.crt", "pki/apiserver.key", "pki/apiserver-kubelet-client.crt",
+        "pki/apiserver-kubelet-client.key", "pki/apiserver-etcd-client.crt", "pki/apiserver-etcd-client.key",
+        "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key", "pki/front-proxy-client.crt", "pki/front-proxy-client.key",
+        "pki/sa.key", "pki/sa.pub", "pki/etcd/ca.crt", "pki/etcd/ca.key", "pki/etcd/server.crt", "pki/etcd/server.key",
+        "pki/etcd/peer.crt", "pki/etcd/peer.key", "pki/etcd/healthcheck-client.crt", "pki/etcd/healthcheck-client.key",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let worker_files: BTreeSet<String> = ["kubelet.conf", "pki/ca.crt"].into_iter().map(String::from).collect();
+    let ca0 = std::fs::read(out.join(MASTERS[0]).join("pki/ca.crt")).unwrap();
+    for (i, m) in MASTERS.iter().enumerate() {
+        let t = out.join(m);
+        assert_eq!(tree_files(&t), master_files, "{m}'s tree");
+        let f = |p: &str| t.join(p);
+        // Chains, each to the CA kubeadm uses for it.
+        for (ca, leaves) in [
+            ("pki/ca.crt", &["pki/apiserver.crt", "pki/apiserver-kubelet-client.crt"][..]),
+            ("pki/etcd/ca.crt", &["pki/etcd/server.crt", "pki/etcd/peer.crt", "pki/etcd/healthcheck-client.crt", "pki/apiserver-etcd-client.crt"][..]),
+            ("pki/front-proxy-ca.crt", &["pki/front-proxy-client.crt"][..]),
+        ] {
+            for leaf in leaves {
+                assert_openssl_verifies(&f(ca), &f(leaf));
+                assert_pair(&f(leaf), &f(&leaf.replace(".crt", ".key")));
+            }
+            assert_pair(&f(ca), &f(&ca.replace(".crt", ".key")));
+        }
+        // A certificate of one CA does not verify against another.
+        assert!(!openssl_verify(&f("pki/ca.crt"), &f("pki/etcd/server.crt"), &[]).status.success());
+        let ip = format!("172.31.0.1{i}");
+        let api = describe(&f("pki/apiserver.crt"));
+        assert!(api.contains("subject=CN=kube-apiserver"), "{api}");
+        for san in [format!("DNS:{m}"), "DNS:kubernetes.default.svc.cluster.local".into(), "IP Address:10.32.0.1".into(), format!("IP Address:{ip}")] {
+            assert!(api.contains(&san), "apiserver.crt lacks {san}: {api}");
+        }
+        assert!(api.contains("TLS Web Server Authentication") && !api.contains("Client Authentication"), "{api}");
+        let kc = describe(&f("pki/apiserver-kubelet-client.crt"));
+        assert!(kc.contains("subject=CN=kube-apiserver-kubelet-client,O=kubeadm:cluster-admins") && kc.contains("TLS Web Client Authentication"), "{kc}");
+        let etcd = describe(&f("pki/etcd/server.crt"));
+        assert!(etcd.contains(&format!("subject=CN={m}")), "{etcd}");
+        for san in ["DNS:localhost", "IP Address:127.0.0.1", &format!("IP Address:{ip}")] {
+            assert!(etcd.contains(san), "etcd/server.crt lacks {san}: {etcd}");
+        }
+        assert!(etcd.contains("TLS Web Server Authentication, TLS Web Client Authentication"), "{etcd}");
+        for (file, subject) in [
+            ("pki/etcd/healthcheck-client.crt", "CN=kube-etcd-healthcheck-client"),
+            ("pki/apiserver-etcd-client.crt", "CN=kube-apiserver-etcd-client"),
+            ("pki/front-proxy-client.crt", "CN=front-proxy-client"),
+            ("pki/etcd/ca.crt", "CN=etcd-ca"),
+            ("pki/front-proxy-ca.crt", "CN=front-proxy-ca"),
+            ("pki/ca.crt", "CN=kubernetes"),
+        ] {
+            let d = describe(&f(file));
+            assert!(d.contains(&format!("subject={subject}\n")), "{file}: {d}");
+        }
+        // The service-account pair.
+        assert_eq!(openssl(&["pkey", "-pubout", "-in", &s(&f("pki/sa.key"))]), std::fs::read_to_string(f("pki/sa.pub")).unwrap());
+        // The shared CAs are the same in every control-plane tree.
+        assert_eq!(std::fs::read(f("pki/ca.crt")).unwrap(), ca0);
+        for shared in ["pki/ca.key", "pki/etcd/ca.key", "pki/front-proxy-ca.key", "pki/sa.key"] {
+            assert_eq!(std::fs::read(f(shared)).unwrap(), std::fs::read(out.join(MASTERS[0]).join(shared)).unwrap(), "{m}/{shared}");
+        }
+        // The kubeconfigs: kubectl and PyYAML read them; each user's
+        // certificate has kubeadm's subject and chains to the cluster CA.
+        for (conf, subject, server) in [
+            ("admin.conf", "CN=kubernetes-admin,O=kubeadm:cluster-admins", "https://172.31.0.10:6443".to_string()),
+            ("super-admin.conf", "CN=kubernetes-super-admin,O=system:masters", "https://172.31.0.10:6443".into()),
+            ("controller-manager.conf", "CN=system:kube-controller-manager", format!("https://{ip}:6443")),
+            ("scheduler.conf", "CN=system:kube-scheduler", format!("https://{ip}:6443")),
+            ("kubelet.conf", &format!("CN=system:node:{m},O=system:nodes"), "https://172.31.0.10:6443".into()),
+        ] {
+            let view = kubectl_config_view(&f(conf));
+            assert_eq!(view["clusters"][0]["cluster"]["server"], server.as_str(), "{m}/{conf}");
+            let y = pyyaml(&f(conf));
+            assert_eq!(y["kind"], "Config", "{m}/{conf}");
+            let b64 = view["users"][0]["user"]["client-certificate-data"].as_str().unwrap().to_string();
+            use base64::Engine;
+            let pem = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+            let cert = dir.path().join("user.crt");
+            std::fs::write(&cert, &pem).unwrap();
+            let d = describe(&cert);
+            assert!(d.contains(&format!("subject={subject}\n")), "{m}/{conf}: {d}");
+            assert_openssl_verifies(&f("pki/ca.crt"), &cert);
+        }
+    }
+    for w in WORKERS {
+        let t = out.join(w);
+        assert_eq!(tree_files(&t), worker_files, "{w}'s tree");
+        assert_eq!(std::fs::read(t.join("pki/ca.crt")).unwrap(), ca0);
+        let view = kubectl_config_view(&t.join("kubelet.conf"));
+        assert_eq!(view["users"][0]["name"], format!("system:node:{w}").as_str());
+    }
+}
+
+#[test]
+fn kubeadm_certificates_work_with_real_etcd_and_kubectl() {
+    let etcd = require("etcd");
+    require("etcdctl");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("kt");
+    let o = bootstrap_kubeadm(&out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = out.join(MASTERS[0]);
+    let f = |p: &str| s(&t.join(p));
+    let (client, peer) = (free_port(), free_port());
+    let _etcd = Server(
+        Command::new(etcd)
+            .args(["--name", "m0", "--data-dir", &s(&dir.path().join("data"))])
+            .args(["--cert-file", &f("pki/etcd/server.crt"), "--key-file", &f("pki/etcd/server.key")])
+            .args(["--peer-cert-file", &f("pki/etcd/peer.crt"), "--peer-key-file", &f("pki/etcd/peer.key")])
+            .args(["--trusted-ca-file", &f("pki/etcd/ca.crt"), "--peer-trusted-ca-file", &f("pki/etcd/ca.crt")])
+            .args(["--client-cert-auth", "--peer-client-cert-auth"])
+            .arg(format!("--listen-client-urls=https://127.0.0.1:{client}"))
+            .arg(format!("--advertise-client-urls=https://127.0.0.1:{client}"))
+            .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer}"))
+            .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer}"))
+            .arg(format!("--initial-cluster=m0=https://127.0.0.1:{peer}"))
+            .args(["--initial-cluster-state", "new", "--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(client, "etcd");
+    let etcdctl = |cert: &str, ca: &str, tries: usize| {
+        let mut last = None;
+        for _ in 0..tries {
+            let o = Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .arg(format!("--endpoints=https://127.0.0.1:{client}"))
+                .arg(format!("--cacert={}", f(ca)))
+                .arg(format!("--cert={}", f(&format!("{cert}.crt"))))
+                .arg(format!("--key={}", f(&format!("{cert}.key"))))
+                .args(["--dial-timeout=3s", "--command-timeout=5s", "put", "kubeadm", "ok"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            if o.status.success() {
+                return o;
+            }
+            last = Some(o);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        last.unwrap()
+    };
+    for cert in ["pki/etcd/healthcheck-client", "pki/apiserver-etcd-client"] {
+        let o = etcdctl(cert, "pki/etcd/ca.crt", 50);
+        assert!(o.status.success(), "etcd refused {cert}: {}", text(&o));
+    }
+    // A client certificate of the cluster CA is not etcd's.
+    let o = etcdctl("pki/apiserver-kubelet-client", "pki/etcd/ca.crt", 1);
+    assert!(!o.status.success(), "etcd accepted the cluster CA's apiserver-kubelet-client");
+
+    // kubectl with each kubeconfig against a TLS server on apiserver.crt
+    // that demands a client certificate of the cluster CA.
+    let port = free_port();
+    let _server = Server(
+        Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-cert", &f("pki/apiserver.crt"), "-key", &f("pki/apiserver.key")])
+            .args(["-CAfile", &f("pki/ca.crt"), "-Verify", "1", "-verify_return_error", "-www"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, "openssl s_server");
+    for conf in [t.join("admin.conf"), t.join("super-admin.conf"), t.join("scheduler.conf"), out.join(WORKERS[0]).join("kubelet.conf")] {
+        let o = Command::new(require("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&conf)
+            .arg(format!("--server=https://127.0.0.1:{port}"))
+            .args(["--tls-server-name", "kubernetes", "--request-timeout=10s", "get", "--raw", "/"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success() || String::from_utf8_lossy(&o.stdout).contains("s_server"), "kubectl with {}: {}", conf.display(), text(&o));
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("certificate"), "kubectl with {}: {}", conf.display(), text(&o));
+    }
+}
+
+#[test]
+fn a_rerun_keeps_the_cas_and_a_foreign_ca_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("kt");
+    // A dry run writes nothing.
+    let o = bootstrap_kubeadm(&out, &["--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!out.join(MASTERS[0]).exists(), "a dry run wrote a tree");
+    assert!(bootstrap_kubeadm(&out, &[]).status.success());
+    let shared = ["pki/ca.crt", "pki/ca.key", "pki/etcd/ca.crt", "pki/etcd/ca.key", "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key", "pki/sa.key", "pki/sa.pub"];
+    let read = |m: &str, p: &str| std::fs::read(out.join(m).join(p)).unwrap();
+    let before: Vec<Vec<u8>> = shared.iter().map(|p| read(MASTERS[1], p)).collect();
+    let api_before = read(MASTERS[1], "pki/apiserver.crt");
+    let o = bootstrap_kubeadm(&out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    for (p, b) in shared.iter().zip(&before) {
+        assert_eq!(&read(MASTERS[1], p), b, "a re-run changed {p}");
+    }
+    // Leaves are issued again, from the same CA.
+    assert_ne!(read(MASTERS[1], "pki/apiserver.crt"), api_before);
+    assert_openssl_verifies(&out.join(MASTERS[1]).join("pki/ca.crt"), &out.join(MASTERS[1]).join("pki/apiserver.crt"));
+
+    // Another control-plane tree with a different CA key: refused, nothing changed.
+    let foreign = dir.path().join("foreign");
+    let o = Command::new(kpki()).args(["gencert", "-initca", &s(&write_csr(dir.path()))]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    std::fs::write(&foreign, v["key"].as_str().unwrap()).unwrap();
+    std::fs::copy(&foreign, out.join(MASTERS[2]).join("pki/ca.key")).unwrap();
+    let snap = snapshot_tree(&out);
+    let o = bootstrap_kubeadm(&out, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("shares one CA"), "{}", text(&o));
+    assert_eq!(snapshot_tree(&out), snap, "a refused run changed files");
+    // --force: new CAs for every tree, all consistent again.
+    let o = bootstrap_kubeadm(&out, &["--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(read(MASTERS[0], "pki/ca.crt"), before[0]);
+    for m in MASTERS {
+        assert_eq!(read(m, "pki/ca.key"), read(MASTERS[0], "pki/ca.key"));
+        assert_openssl_verifies(&out.join(m).join("pki/ca.crt"), &out.join(m).join("pki/apiserver.crt"));
+    }
+}
+
+fn write_csr(dir: &Path) -> PathBuf {
+    let p = dir.join("foreign-csr.json");
+    std::fs::write(&p, r#"{"CN":"someone else's CA","key":{"algo":"rsa","size":2048}}"#).unwrap();
+    p
+}
+
+fn snapshot_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    tree_files(root).into_iter().map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap())).collect()
+}
