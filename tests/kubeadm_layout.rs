@@ -293,6 +293,17 @@ fn a_rerun_keeps_the_cas_and_a_foreign_ca_key_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("shares one CA"), "{}", text(&o));
     assert_eq!(snapshot_tree(&out), snap, "a refused run changed files");
+    // A directory of a tree planted as a symlink is not followed.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let planted = out.join(WORKERS[2]).join("pki");
+    std::fs::remove_dir_all(&planted).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+    let o = bootstrap_kubeadm(&out, &["--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("symbolic link"), "{}", text(&o));
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "kpki wrote through a planted symlink");
+    std::fs::remove_file(&planted).unwrap();
     // --force: new CAs for every tree, all consistent again.
     let o = bootstrap_kubeadm(&out, &["--force"]);
     assert!(o.status.success(), "{}", text(&o));

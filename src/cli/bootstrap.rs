@@ -205,6 +205,19 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
         dirs.sort_by_key(|(d, _)| std::cmp::Reverse(d.components().count()));
         for (rel, files) in dirs {
             let path = a.out.join(&tree.node).join(&rel);
+            // The directories under --out are kpki's to make: one that is a
+            // symbolic link (or not a directory) is not followed.
+            let mut walked = a.out.clone();
+            for part in Path::new(&tree.node).join(&rel).components() {
+                walked.push(part);
+                match std::fs::symlink_metadata(&walked) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        return Err(Failure::input(format!("{}: it is a symbolic link; kpki writes the tree's directories itself and does not follow links", display(&walked))))
+                    }
+                    Ok(m) if !m.is_dir() => return Err(Failure::input(format!("{}: it exists and is not a directory", display(&walked)))),
+                    _ => {}
+                }
+            }
             let current = output::OutDir::open(&path)?;
             let mut changed = Vec::new();
             for f in files {
