@@ -77,7 +77,7 @@ fn each_node_gets_kubeadms_tree_with_kubeadms_subjects_and_chains() {
     assert!(o.status.success(), "{}", text(&o));
 
     let master_files: BTreeSet<String> = [
-        "admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf",
+        "admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf", "kubeadm-config.yaml",
         "pki/ca.crt", "pki/ca.key", "pki/apiserver.crt", "pki/apiserver.key", "pki/apiserver-kubelet-client.crt",
         "pki/apiserver-kubelet-client.key", "pki/apiserver-etcd-client.crt", "pki/apiserver-etcd-client.key",
         "pki/front-proxy-ca.crt", "pki/front-proxy-ca.key", "pki/front-proxy-client.crt", "pki/front-proxy-client.key",
@@ -91,7 +91,27 @@ fn each_node_gets_kubeadms_tree_with_kubeadms_subjects_and_chains() {
     let ca0 = std::fs::read(out.join(MASTERS[0]).join("pki/ca.crt")).unwrap();
     for (i, m) in MASTERS.iter().enumerate() {
         let t = out.join(m);
-        assert_eq!(tree_files(&t), master_files, "{m}'s tree");
+        // kubeadm writes super-admin.conf (system:masters) on the init node only.
+        let mut want = master_files.clone();
+        if i == 0 {
+            want.insert("super-admin.conf".into());
+        }
+        assert_eq!(tree_files(&t), want, "{m}'s tree");
+        // The kubeadm configuration the certificates were made for (PyYAML reads both documents).
+        let docs = Command::new("python3")
+            .args(["-c", "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))"])
+            .arg(t.join("kubeadm-config.yaml"))
+            .output()
+            .unwrap();
+        assert!(docs.status.success(), "{}", text(&docs));
+        let docs: serde_json::Value = serde_json::from_slice(&docs.stdout).unwrap();
+        assert_eq!(docs[0]["kind"], "InitConfiguration");
+        assert_eq!(docs[0]["nodeRegistration"]["name"], *m);
+        assert_eq!(docs[0]["localAPIEndpoint"]["advertiseAddress"], format!("172.31.0.1{i}").as_str());
+        assert_eq!(docs[1]["kind"], "ClusterConfiguration");
+        assert_eq!(docs[1]["networking"]["serviceSubnet"], "10.32.0.0/24");
+        assert_eq!(docs[1]["networking"]["dnsDomain"], "cluster.local");
+        assert_eq!(docs[1]["controlPlaneEndpoint"], "172.31.0.10:6443");
         let f = |p: &str| t.join(p);
         // Chains, each to the CA kubeadm uses for it.
         for (ca, leaves) in [
@@ -142,14 +162,19 @@ fn each_node_gets_kubeadms_tree_with_kubeadms_subjects_and_chains() {
         }
         // The kubeconfigs: kubectl and PyYAML read them; each user's
         // certificate has kubeadm's subject and chains to the cluster CA.
-        for (conf, subject, server) in [
-            ("admin.conf", "CN=kubernetes-admin,O=kubeadm:cluster-admins", "https://172.31.0.10:6443".to_string()),
-            ("super-admin.conf", "CN=kubernetes-super-admin,O=system:masters", "https://172.31.0.10:6443".into()),
-            ("controller-manager.conf", "CN=system:kube-controller-manager", format!("https://{ip}:6443")),
-            ("scheduler.conf", "CN=system:kube-scheduler", format!("https://{ip}:6443")),
-            ("kubelet.conf", &format!("CN=system:node:{m},O=system:nodes"), "https://172.31.0.10:6443".into()),
-        ] {
+        let mut confs = vec![("admin.conf", "CN=kubernetes-admin,O=kubeadm:cluster-admins".to_string(), "https://172.31.0.10:6443".to_string())];
+        if i == 0 {
+            confs.push(("super-admin.conf", "CN=kubernetes-super-admin,O=system:masters".into(), "https://172.31.0.10:6443".into()));
+        }
+        for (conf, subject, server) in confs.into_iter().chain([
+            ("controller-manager.conf", "CN=system:kube-controller-manager".into(), format!("https://{ip}:6443")),
+            ("scheduler.conf", "CN=system:kube-scheduler".into(), format!("https://{ip}:6443")),
+            ("kubelet.conf", format!("CN=system:node:{m},O=system:nodes"), "https://172.31.0.10:6443".into()),
+        ]) {
             let view = kubectl_config_view(&f(conf));
+            // kubeadm's context name: <user>@<cluster>.
+            let user = view["users"][0]["name"].as_str().unwrap().to_string();
+            assert_eq!(view["current-context"], format!("{user}@k8s-cluster").as_str(), "{m}/{conf}");
             assert_eq!(view["clusters"][0]["cluster"]["server"], server.as_str(), "{m}/{conf}");
             let y = pyyaml(&f(conf));
             assert_eq!(y["kind"], "Config", "{m}/{conf}");
@@ -291,8 +316,45 @@ fn a_rerun_keeps_the_cas_and_a_foreign_ca_key_is_refused() {
     let snap = snapshot_tree(&out);
     let o = bootstrap_kubeadm(&out, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("shares one CA"), "{}", text(&o));
+    assert!(text(&o).contains("shares the CAs"), "{}", text(&o));
     assert_eq!(snapshot_tree(&out), snap, "a refused run changed files");
+    std::fs::copy(out.join(MASTERS[0]).join("pki/ca.key"), out.join(MASTERS[2]).join("pki/ca.key")).unwrap();
+    // A symlink where a file of a later tree goes: refused before any tree is written.
+    let snap = snapshot_tree(&out);
+    std::fs::remove_file(out.join(MASTERS[2]).join("pki/apiserver.crt")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), out.join(MASTERS[2]).join("pki/apiserver.crt")).unwrap();
+    let o = bootstrap_kubeadm(&out, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let mut after = snapshot_tree_without(&out, "ip-172-31-0-12/pki/apiserver.crt");
+    let mut unchanged = snap.clone();
+    unchanged.retain(|(p, _)| p != "ip-172-31-0-12/pki/apiserver.crt");
+    after.sort();
+    unchanged.sort();
+    assert_eq!(after, unchanged, "a refused run rewrote other trees");
+    std::fs::remove_file(out.join(MASTERS[2]).join("pki/apiserver.crt")).unwrap();
+    // A tree that lost its etcd CA, and a new master listed first, keep the
+    // cluster's CAs (from another control-plane tree).
+    std::fs::remove_dir_all(out.join(MASTERS[0]).join("pki/etcd")).unwrap();
+    let o = bootstrap_kubeadm(&out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(read(MASTERS[0], "pki/etcd/ca.key"), read(MASTERS[1], "pki/etcd/ca.key"));
+    assert_eq!(read(MASTERS[0], "pki/ca.crt"), before_ca(&snap));
+    let config = dir.path().join("new-first.toml");
+    let seed = String::from_utf8(run(Command::new(kpki()).args(["print-defaults", "cluster"])).stdout).unwrap();
+    let first_master = seed.find("[[masters]]").expect("the seed has [[masters]]");
+    let with_new = format!("{}[[masters]]\nname = \"cp-new\"\nip = \"172.31.0.15\"\n\n{}", &seed[..first_master], &seed[first_master..]);
+    std::fs::write(&config, with_new).unwrap();
+    let o = bootstrap_kubeadm(&out, &["--config", &s(&config)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(read("cp-new", "pki/ca.key"), read(MASTERS[1], "pki/ca.key"), "a new first master got a new CA");
+    // Keys kubeadm cannot read, and an encrypted CA key, are refused with the way out.
+    let ed = dir.path().join("ed.toml");
+    std::fs::write(&ed, seed.replace("key_algo = \"rsa-2048\"", "key_algo = \"ed25519\"")).unwrap();
+    let o = bootstrap_kubeadm(&dir.path().join("ed"), &["--config", &s(&ed)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("RSA and ECDSA"), "{}", text(&o));
+    assert!(!dir.path().join("ed").exists());
+
     // A directory of a tree planted as a symlink is not followed.
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
@@ -318,6 +380,14 @@ fn write_csr(dir: &Path) -> PathBuf {
     let p = dir.join("foreign-csr.json");
     std::fs::write(&p, r#"{"CN":"someone else's CA","key":{"algo":"rsa","size":2048}}"#).unwrap();
     p
+}
+
+fn snapshot_tree_without(root: &Path, skip: &str) -> Vec<(String, Vec<u8>)> {
+    tree_files(root).into_iter().filter(|f| f != skip).map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap())).collect()
+}
+
+fn before_ca(snap: &[(String, Vec<u8>)]) -> Vec<u8> {
+    snap.iter().find(|(p, _)| p == "ip-172-31-0-10/pki/ca.crt").map(|(_, b)| b.clone()).unwrap()
 }
 
 fn snapshot_tree(root: &Path) -> Vec<(String, Vec<u8>)> {

@@ -141,6 +141,10 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
     if a.encrypt_ca_key || a.ca_key.is_some() {
         return Err(Failure::input("--layout kubeadm writes the CA keys where kubeadm reads them (pki/ca.key, unencrypted): --ca-key and --encrypt-ca-key do not apply"));
     }
+    if a.output == OutputFormat::Json {
+        return Err(Failure::input("--output json is not available with --layout kubeadm (the report is the list of trees)"));
+    }
+    kubeadm::check_algo(cluster.key_algo).map_err(|e| Failure::input(e.to_string()))?;
     let first = inventory.masters.first().ok_or_else(|| Failure::input(kubeadm::KubeadmError::NoMaster.to_string()))?;
     for n in inventory.masters.iter().chain(&inventory.workers) {
         if !crate::model::file::is_member_name(&n.name) {
@@ -173,12 +177,65 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
         Ok(found)
     };
     let shared_paths: Vec<&str> = kubeadm::SHARED_CAS.iter().flat_map(|(_, c, k, _)| [*c, *k]).chain([kubeadm::SA_KEY]).collect();
-    let existing = read_tree(&first.name, &shared_paths)?;
+    // Each shared CA (certificate and key together) and the SA key from the
+    // first control-plane tree that has it: a tree that lost a file, a new
+    // master listed first, or a reordered list keep the cluster's CAs.
+    let mut existing = std::collections::BTreeMap::new();
+    let mut source: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let groups: Vec<Vec<&str>> = kubeadm::SHARED_CAS.iter().map(|(_, c, k, _)| vec![*c, *k]).chain([vec![kubeadm::SA_KEY]]).collect();
+    for group in &groups {
+        let mut partial = None;
+        for m in &inventory.masters {
+            let found = read_tree(&m.name, group)?;
+            if found.len() == group.len() {
+                for (p, b) in found {
+                    source.insert(p.clone(), m.name.clone());
+                    existing.insert(p, b);
+                }
+                partial = None;
+                break;
+            }
+            if !found.is_empty() && partial.is_none() {
+                partial = Some((m.name.clone(), found));
+            }
+        }
+        // Only half of a CA anywhere: shared() says which half is missing.
+        if let Some((node, found)) = partial {
+            for (p, b) in found {
+                source.insert(p.clone(), node.clone());
+                existing.insert(p, b);
+            }
+        }
+    }
+    if let Some(dir) = output::OutDir::open(&a.out)? {
+        let present = dir.entries()?;
+        if present.contains_key("ca.pem") || present.contains_key(plan::PLAN_FILE) {
+            super::warn(&format!(
+                "{} holds a set of the kpki layout (ca.pem, plan.json); the kubeadm trees have CAs of their own, not that set's",
+                display(&a.out)
+            ));
+        }
+    }
     let now = OffsetDateTime::now_utc();
-    let shared = kubeadm::shared(&existing, cluster, now, a.force).map_err(|e| at(&first.name, e))?;
-    for (i, (what, _, _, _)) in kubeadm::SHARED_CAS.iter().enumerate() {
+    let source_of = |p: &str| source.get(p).cloned().unwrap_or_else(|| first.name.clone());
+    let shared = kubeadm::shared(&existing, cluster, now, a.force).map_err(|e| {
+        let node = match &e {
+            kubeadm::KubeadmError::File { file, .. } => source_of(file),
+            _ => first.name.clone(),
+        };
+        at(&node, e)
+    })?;
+    for (i, (what, crt, _, _)) in kubeadm::SHARED_CAS.iter().enumerate() {
         let verb = if shared.made[i] { "making" } else { "keeping" };
-        progress::detail(&format!("{verb} the {what} of {}", display(&a.out.join(&first.name))));
+        progress::detail(&format!("{verb} the {what} of {}", display(&a.out.join(source_of(crt)))));
+    }
+    if kubeadm::ca_algo(&shared) != cluster.key_algo {
+        super::warn(&format!(
+            "the kept CAs are {} keys but key_algo is {}: new leaves use {}; --force makes new CAs of that algorithm (a running cluster's CAs change)",
+            kubeadm::ca_algo(&shared).name(),
+            cluster.key_algo.name(),
+            cluster.key_algo.name()
+        ));
     }
     let trees = kubeadm::trees(&shared, cluster, inventory, now).map_err(|e| at(&first.name, e))?;
     let mut written = 0usize;
@@ -220,6 +277,7 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
             }
             let current = output::OutDir::open(&path)?;
             let mut changed = Vec::new();
+            let mut kept_names = Vec::new();
             for f in files {
                 let name = f.path.to_string_lossy().into_owned();
                 let old = match &current {
@@ -229,18 +287,29 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
                 let rel_file = rel.join(&name).to_string_lossy().into_owned();
                 let shared_file = shared_paths.contains(&rel_file.as_str());
                 match old {
-                    Some(o) if o.as_slice() == f.contents() => kept += 1,
-                    // Another tree's CA key differs from the first master's:
-                    // the trees share one CA, so this is not replaced silently.
+                    Some(o) if o.as_slice() == f.contents() => {
+                        kept += 1;
+                        kept_names.push(name);
+                    }
+                    // Another tree's CA or SA key differs from the one kept:
+                    // the control-plane trees share them, so this is not
+                    // replaced silently.
                     Some(_) if shared_file && f.is_secret() && !a.force => {
                         return Err(Failure::input(format!(
-                            "{} differs from {}: every control-plane node shares one CA; move it away, or pass --force to make new CAs for all",
+                            "{} differs from {}: every control-plane node shares the CAs and the service-account key; restore it from there (or move it away), or pass --force to make new ones for all (a running cluster's CAs change)",
                             display(&path.join(&name)),
-                            display(&a.out.join(&first.name).join(&rel_file))
+                            display(&a.out.join(source_of(&rel_file)).join(&rel_file))
                         )));
                     }
                     _ => changed.push(f),
                 }
+            }
+            if let Some(dir) = &current {
+                // What the commit would refuse (a symlink, FIFO or directory
+                // where a file goes) is refused before anything is written.
+                dir.check_replaceable(changed.iter().filter_map(|f| f.path.to_str()))?;
+                // A kept key or kubeconfig that others can read is narrowed.
+                tighten_key_modes(dir, &kept_names, a.dry_run)?;
             }
             if !changed.is_empty() {
                 written += changed.len();
@@ -263,10 +332,12 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
     }
     let verb = if a.dry_run { "would write" } else { "wrote" };
     println!(
-        "{verb} {written} file(s) ({kept} unchanged) in {} kubeadm tree(s) under {}: copy {}/<node>/ to each node's /etc/kubernetes/",
+        "{verb} {written} file(s) ({kept} unchanged) in {} kubeadm tree(s) under {}: copy {}/<node>/ to each node's /etc/kubernetes/ (without the .kpki-lock files), then `kubeadm init --config /etc/kubernetes/{}` on {}",
         trees.len(),
         display(&a.out),
-        display(&a.out)
+        display(&a.out),
+        crate::k8s::kubeadm::KUBEADM_CONFIG,
+        first.name
     );
     Ok(())
 }
@@ -327,7 +398,8 @@ pub fn report_recovery(dir: &output::OutDir, r: output::Recovery) {
 /// Private keys that other users may read are narrowed to 0600 (said on
 /// stderr); with `dry_run` only said.
 pub fn tighten_key_modes(dir: &output::OutDir, names: &[String], dry_run: bool) -> Result<()> {
-    for name in names.iter().filter(|n| n.ends_with("-key.pem") || n.as_str() == plan::ENCRYPTION_FILE || n.ends_with(".kubeconfig")) {
+    // kpki's names, and kubeadm's (`.key`, `.conf`) for `--layout kubeadm`.
+    for name in names.iter().filter(|n| n.ends_with("-key.pem") || n.as_str() == plan::ENCRYPTION_FILE || n.ends_with(".kubeconfig") || n.ends_with(".key") || n.ends_with(".conf")) {
         let shown_path = display(&dir.path().join(name));
         match dir.mode_of(name) {
             // A symlink: kpki does not change what it points to, but says so.

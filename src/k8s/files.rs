@@ -171,6 +171,11 @@ fn yaml_message(text: &str) -> String {
     crate::pki::json::shown_max(first, 300)
 }
 
+/// YAML text of any serialisable value, through the same writer.
+pub fn yaml_of<T: Serialize>(value: &T) -> Zeroizing<String> {
+    to_yaml(value)
+}
+
 fn to_yaml<T: Serialize>(value: &T) -> Zeroizing<String> {
     // Serialising these plain structs cannot fail (no maps with non-string
     // keys, no non-finite floats); an empty file would be caught by verify.
@@ -192,6 +197,16 @@ pub struct KubeconfigView {
 }
 
 impl Kubeconfig {
+    /// The same kubeconfig with its one context named `name` (kubeadm
+    /// names it `<user>@<cluster>`).
+    pub fn with_context_name(mut self, name: &str) -> Self {
+        for c in &mut self.contexts {
+            c.name = name.to_string();
+        }
+        self.current_context = name.to_string();
+        self
+    }
+
     /// A kubeconfig with one cluster, one user and the context `default`.
     pub fn new(cluster: &str, server: &str, ca_pem: &str, user: &str, cert_pem: &str, key_pem: &str) -> Self {
         Kubeconfig {

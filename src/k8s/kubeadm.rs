@@ -58,6 +58,9 @@ pub enum KubeadmError {
     /// The inventory has no control-plane node.
     #[error("the kubeadm layout needs at least one master (control-plane node)")]
     NoMaster,
+    /// A key algorithm kubeadm cannot read.
+    #[error("key_algo = {0:?}: kubeadm reads RSA and ECDSA keys only (and kube-apiserver cannot sign service-account tokens with Ed25519); use rsa-2048 (kubeadm's default) or ecdsa-p256")]
+    Algorithm(String),
 }
 
 fn file_error(file: &str, message: impl std::fmt::Display) -> KubeadmError {
@@ -78,6 +81,7 @@ pub struct Shared {
 /// certificate exists without its key, or the other way round, is refused
 /// rather than replaced.
 pub fn shared(existing: &BTreeMap<String, Vec<u8>>, cluster: &Cluster, now: OffsetDateTime, force: bool) -> Result<Shared, KubeadmError> {
+    check_algo(cluster.key_algo)?;
     let mut cas = Vec::with_capacity(3);
     let mut made = [false; 4];
     for (i, (what, crt, key, cn)) in SHARED_CAS.iter().enumerate() {
@@ -85,7 +89,7 @@ pub fn shared(existing: &BTreeMap<String, Vec<u8>>, cluster: &Cluster, now: Offs
         let ca = match pair {
             (Some(c), Some(k)) => {
                 let der = crate::pki::cert::cert_from_pem(c).map_err(|e| file_error(crt, e))?.to_vec();
-                let key = PrivateKey::from_pem(k).map_err(|e| file_error(key, format!("{e} (the {what}'s key)")))?;
+                let key = read_key(key, k, what)?;
                 Ca::new(der, key).map_err(|e| file_error(crt, e))?
             }
             (None, None) => {
@@ -102,7 +106,7 @@ pub fn shared(existing: &BTreeMap<String, Vec<u8>>, cluster: &Cluster, now: Offs
         cas.push(ca);
     }
     let sa = match (force, existing.get(SA_KEY)) {
-        (false, Some(k)) => PrivateKey::from_pem(k).map_err(|e| file_error(SA_KEY, e))?,
+        (false, Some(k)) => read_key(SA_KEY, k, "service-account signing")?,
         _ => {
             made[3] = true;
             PrivateKey::generate(cluster.key_algo).map_err(|e| file_error(SA_KEY, e))?
@@ -110,6 +114,24 @@ pub fn shared(existing: &BTreeMap<String, Vec<u8>>, cluster: &Cluster, now: Offs
     };
     let cas: [Ca; 3] = cas.try_into().map_err(|_| file_error("pki", "internal error: not three CAs"))?;
     Ok(Shared { cas, sa, made })
+}
+
+/// kubeadm reads RSA and ECDSA keys only.
+pub fn check_algo(algo: KeyAlgo) -> Result<(), KubeadmError> {
+    match algo {
+        KeyAlgo::Ed25519 => Err(KubeadmError::Algorithm(algo.name())),
+        _ => Ok(()),
+    }
+}
+
+/// A kept key: kubeadm reads keys unencrypted, so an encrypted one is
+/// refused with the way out rather than a passphrase prompt.
+fn read_key(file: &str, pem: &[u8], what: &str) -> Result<PrivateKey, KubeadmError> {
+    let legacy = std::str::from_utf8(pem).is_ok_and(|t| t.contains("Proc-Type: 4,ENCRYPTED"));
+    if legacy || PrivateKey::is_encrypted_pem(pem) {
+        return Err(file_error(file, format!("the {what} key is encrypted; kubeadm reads its keys unencrypted: decrypt it (openssl pkey -in {file} -out {file}.new) and move it into place")));
+    }
+    PrivateKey::from_pem(pem).map_err(|e| file_error(file, format!("{e} (the {what} key)")))
 }
 
 /// Which shared CA signs a certificate.
@@ -145,7 +167,7 @@ fn url(host: &str) -> String {
 }
 
 /// A control-plane node's own certificates and kubeconfigs, as kubeadm makes them.
-fn master_leaves(cluster: &Cluster, inv: &Inventory, node: &Node) -> Vec<Leaf> {
+fn master_leaves(cluster: &Cluster, inv: &Inventory, node: &Node, first: bool) -> Vec<Leaf> {
     let ip = node.private_ip.to_string();
     let mut api_sans = vec![
         node.name.clone(),
@@ -172,7 +194,7 @@ fn master_leaves(cluster: &Cluster, inv: &Inventory, node: &Node) -> Vec<Leaf> {
     let conf = |path: &str, cn: &str, o: Option<&'static str>, server: String| Leaf { server: Some(server), ..leaf(path, cn, o, vec![], CLIENT, Signer::Cluster) };
     let endpoint = url(&inv.api_address);
     let local = url(&ip);
-    vec![
+    let mut leaves = vec![
         leaf("pki/apiserver", "kube-apiserver", None, api_sans, SERVER, Signer::Cluster),
         leaf("pki/apiserver-kubelet-client", "kube-apiserver-kubelet-client", Some("kubeadm:cluster-admins"), vec![], CLIENT, Signer::Cluster),
         leaf("pki/front-proxy-client", "front-proxy-client", None, vec![], CLIENT, Signer::FrontProxy),
@@ -181,11 +203,16 @@ fn master_leaves(cluster: &Cluster, inv: &Inventory, node: &Node) -> Vec<Leaf> {
         leaf("pki/etcd/peer", &node.name, None, etcd_sans, BOTH, Signer::Etcd),
         leaf("pki/etcd/healthcheck-client", "kube-etcd-healthcheck-client", None, vec![], CLIENT, Signer::Etcd),
         conf("admin.conf", "kubernetes-admin", Some("kubeadm:cluster-admins"), endpoint.clone()),
-        conf("super-admin.conf", "kubernetes-super-admin", Some("system:masters"), endpoint.clone()),
         conf("controller-manager.conf", "system:kube-controller-manager", None, local.clone()),
         conf("scheduler.conf", "system:kube-scheduler", None, local),
-        conf("kubelet.conf", &format!("system:node:{}", node.name), Some("system:nodes"), endpoint),
-    ]
+        conf("kubelet.conf", &format!("system:node:{}", node.name), Some("system:nodes"), endpoint.clone()),
+    ];
+    // kubeadm writes the break-glass system:masters kubeconfig on the node
+    // that runs `kubeadm init` only.
+    if first {
+        leaves.push(conf("super-admin.conf", "kubernetes-super-admin", Some("system:masters"), endpoint));
+    }
+    leaves
 }
 
 fn dedup(v: &mut Vec<String>) {
@@ -209,7 +236,8 @@ pub fn trees(shared: &Shared, cluster: &Cluster, inv: &Inventory, now: OffsetDat
     if inv.masters.is_empty() {
         return Err(KubeadmError::NoMaster);
     }
-    let mut plans: Vec<(&Node, bool, Vec<Leaf>)> = inv.masters.iter().map(|m| (m, true, master_leaves(cluster, inv, m))).collect();
+    check_algo(cluster.key_algo)?;
+    let mut plans: Vec<(&Node, bool, Vec<Leaf>)> = inv.masters.iter().enumerate().map(|(i, m)| (m, true, master_leaves(cluster, inv, m, i == 0))).collect();
     for w in &inv.workers {
         let conf = Leaf {
             path: "kubelet.conf".into(),
@@ -254,7 +282,9 @@ pub fn trees(shared: &Shared, cluster: &Cluster, inv: &Inventory, now: OffsetDat
             let key_pem = key.to_pem(KeyFormat::Cfssl).map_err(|e| file_error(&leaf.path, e))?;
             match &leaf.server {
                 Some(server) => {
-                    let yaml = Kubeconfig::new(&inv.cluster, server, &ca_pem(leaf.signer), &leaf.cn, &cert_pem, &key_pem).to_yaml();
+                    let yaml = Kubeconfig::new(&inv.cluster, server, &ca_pem(leaf.signer), &leaf.cn, &cert_pem, &key_pem)
+                        .with_context_name(&format!("{}@{}", leaf.cn, inv.cluster))
+                        .to_yaml();
                     files.push(OutFile::private(&leaf.path, yaml.as_bytes()));
                 }
                 None => {
@@ -263,9 +293,85 @@ pub fn trees(shared: &Shared, cluster: &Cluster, inv: &Inventory, now: OffsetDat
                 }
             }
         }
+        if master {
+            files.push(OutFile::public(KUBEADM_CONFIG, kubeadm_config(cluster, inv, node).into_bytes()));
+        }
         out.push(NodeTree { node: node.name.clone(), master, files });
     }
     Ok(out)
+}
+
+/// The kubeadm configuration a control-plane tree's certificates were made
+/// for: kubeadm checks existing certificates against the SANs it would
+/// make itself (service IP, DNS domain, node name, advertise address,
+/// control-plane endpoint), so `kubeadm init --config` needs these values.
+pub const KUBEADM_CONFIG: &str = "kubeadm-config.yaml";
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InitConfiguration {
+    api_version: &'static str,
+    kind: &'static str,
+    #[serde(rename = "localAPIEndpoint")]
+    local_api_endpoint: ApiEndpoint,
+    node_registration: NodeRegistration,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiEndpoint {
+    advertise_address: String,
+    bind_port: u16,
+}
+
+#[derive(serde::Serialize)]
+struct NodeRegistration {
+    name: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterConfiguration {
+    api_version: &'static str,
+    kind: &'static str,
+    cluster_name: String,
+    control_plane_endpoint: String,
+    networking: Networking,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Networking {
+    service_subnet: String,
+    dns_domain: String,
+}
+
+/// `kubeadm-config.yaml` for a control-plane node: an InitConfiguration
+/// (its name and address) and the ClusterConfiguration (v1beta4, kubeadm
+/// 1.31+), two YAML documents, each written through the YAML library.
+fn kubeadm_config(cluster: &Cluster, inv: &Inventory, node: &Node) -> String {
+    let init = InitConfiguration {
+        api_version: "kubeadm.k8s.io/v1beta4",
+        kind: "InitConfiguration",
+        local_api_endpoint: ApiEndpoint { advertise_address: node.private_ip.to_string(), bind_port: 6443 },
+        node_registration: NodeRegistration { name: node.name.clone() },
+    };
+    let endpoint = match inv.api_address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]:6443"),
+        _ => format!("{}:6443", inv.api_address),
+    };
+    let cluster_config = ClusterConfiguration {
+        api_version: "kubeadm.k8s.io/v1beta4",
+        kind: "ClusterConfiguration",
+        cluster_name: inv.cluster.clone(),
+        control_plane_endpoint: endpoint,
+        networking: Networking { service_subnet: cluster.service_cidr.to_string(), dns_domain: cluster.cluster_domain.clone() },
+    };
+    let mut text = String::new();
+    text.push_str(&super::files::yaml_of(&init));
+    text.push_str("---\n");
+    text.push_str(&super::files::yaml_of(&cluster_config));
+    text
 }
 
 /// The key algorithm the shared CAs were made with (the cluster CA's).
