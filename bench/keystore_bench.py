@@ -25,6 +25,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sections  # noqa: E402  (bench/sections.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "1234"
@@ -91,15 +94,7 @@ def machine():
 
 
 def write_section(path, text):
-    section = f"{START_MARK}\n{text}\n{END_MARK}\n"
-    old = open(path).read() if os.path.exists(path) else ""
-    s, e = old.find(START_MARK), old.find(END_MARK)
-    if s >= 0 and e > s:
-        new = old[:s] + section + old[e + len(END_MARK):].lstrip("\n")
-    else:
-        new = old + ("\n" if old and not old.endswith("\n") else "") + ("\n" if old else "") + section
-    with open(path, "w") as f:
-        f.write(new)
+    sections.write_section(path, text, START_MARK, END_MARK)
 
 
 def main():

@@ -70,57 +70,18 @@ fn every_cert_passes_openssl_strict_and_the_apiserver_answers_for_its_names() {
 
 #[test]
 fn etcd_accepts_the_sets_client_certs_and_refuses_others() {
-    let etcd = require("etcd");
-    require("etcdctl");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pki");
     bootstrap(&out, None, &[]);
     let other = dir.path().join("other");
     bootstrap(&other, None, &[]);
-    let (client_port, peer_port) = (free_port(), free_port());
-    let p = |f: &str| out.join(f).display().to_string();
     // As the tutorial configures etcd: the apiserver cert as server and peer cert.
-    let _etcd = Server(
-        Command::new(etcd)
-            .args(["--name", "master-0", "--data-dir"])
-            .arg(dir.path().join("etcd-data"))
-            .args(["--cert-file", &p("master-kubernetes.pem"), "--key-file", &p("master-kubernetes-key.pem")])
-            .args(["--peer-cert-file", &p("master-kubernetes.pem"), "--peer-key-file", &p("master-kubernetes-key.pem")])
-            .args(["--trusted-ca-file", &p("ca.pem"), "--peer-trusted-ca-file", &p("ca.pem")])
-            .args(["--client-cert-auth", "--peer-client-cert-auth"])
-            .arg(format!("--listen-client-urls=https://127.0.0.1:{client_port}"))
-            .arg(format!("--advertise-client-urls=https://127.0.0.1:{client_port}"))
-            .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer_port}"))
-            .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer_port}"))
-            .arg(format!("--initial-cluster=master-0=https://127.0.0.1:{peer_port}"))
-            .args(["--initial-cluster-state", "new", "--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(client_port, "etcd");
-    let etcdctl = |cert: Option<(&Path, &Path)>, args: &[&str]| {
-        let mut c = Command::new("etcdctl");
-        c.env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints=https://127.0.0.1:{client_port}"))
-            .arg(format!("--cacert={}", p("ca.pem")))
-            .arg("--dial-timeout=3s")
-            .arg("--command-timeout=5s");
-        if let Some((cert, key)) = cert {
-            c.arg(format!("--cert={}", cert.display())).arg(format!("--key={}", key.display()));
-        }
-        c.args(args).stdin(Stdio::null()).output().unwrap()
-    };
+    let apiserver = (out.join("master-kubernetes.pem"), out.join("master-kubernetes-key.pem"));
+    let (_etcd, port) = etcd_one_member(dir.path(), (&apiserver.0, &apiserver.1), (&apiserver.0, &apiserver.1), &out.join("ca.pem"));
+    let ca = out.join("ca.pem");
+    let etcdctl = |cert: Option<(&Path, &Path)>, args: &[&str]| etcdctl(port, &ca, cert, args, 1);
     // etcd may need a moment after listening to elect itself.
-    let mut put = etcdctl(Some((&out.join("master-kubernetes.pem"), &out.join("master-kubernetes-key.pem"))), &["put", "kpki", "works"]);
-    for _ in 0..50 {
-        if put.status.success() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        put = etcdctl(Some((&out.join("master-kubernetes.pem"), &out.join("master-kubernetes-key.pem"))), &["put", "kpki", "works"]);
-    }
+    let put = common::etcdctl(port, &ca, Some((&apiserver.0, &apiserver.1)), &["put", "kpki", "works"], 50);
     assert!(put.status.success(), "etcdctl put: {}", String::from_utf8_lossy(&put.stderr));
     let get = etcdctl(Some((&out.join("admin.pem"), &out.join("admin-key.pem"))), &["get", "kpki", "--print-value-only"]);
     assert!(get.status.success(), "etcdctl get: {}", String::from_utf8_lossy(&get.stderr));

@@ -199,54 +199,18 @@ fn each_node_gets_kubeadms_tree_with_kubeadms_subjects_and_chains() {
 
 #[test]
 fn kubeadm_certificates_work_with_real_etcd_and_kubectl() {
-    let etcd = require("etcd");
-    require("etcdctl");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("kt");
     let o = bootstrap_kubeadm(&out, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let t = out.join(MASTERS[0]);
     let f = |p: &str| s(&t.join(p));
-    let (client, peer) = (free_port(), free_port());
-    let _etcd = Server(
-        Command::new(etcd)
-            .args(["--name", "m0", "--data-dir", &s(&dir.path().join("data"))])
-            .args(["--cert-file", &f("pki/etcd/server.crt"), "--key-file", &f("pki/etcd/server.key")])
-            .args(["--peer-cert-file", &f("pki/etcd/peer.crt"), "--peer-key-file", &f("pki/etcd/peer.key")])
-            .args(["--trusted-ca-file", &f("pki/etcd/ca.crt"), "--peer-trusted-ca-file", &f("pki/etcd/ca.crt")])
-            .args(["--client-cert-auth", "--peer-client-cert-auth"])
-            .arg(format!("--listen-client-urls=https://127.0.0.1:{client}"))
-            .arg(format!("--advertise-client-urls=https://127.0.0.1:{client}"))
-            .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer}"))
-            .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer}"))
-            .arg(format!("--initial-cluster=m0=https://127.0.0.1:{peer}"))
-            .args(["--initial-cluster-state", "new", "--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(client, "etcd");
+    let pair = |n: &str| (t.join(format!("{n}.crt")), t.join(format!("{n}.key")));
+    let (server, peer) = (pair("pki/etcd/server"), pair("pki/etcd/peer"));
+    let (_etcd, client) = etcd_one_member(dir.path(), (&server.0, &server.1), (&peer.0, &peer.1), &t.join("pki/etcd/ca.crt"));
     let etcdctl = |cert: &str, ca: &str, tries: usize| {
-        let mut last = None;
-        for _ in 0..tries {
-            let o = Command::new("etcdctl")
-                .env("ETCDCTL_API", "3")
-                .arg(format!("--endpoints=https://127.0.0.1:{client}"))
-                .arg(format!("--cacert={}", f(ca)))
-                .arg(format!("--cert={}", f(&format!("{cert}.crt"))))
-                .arg(format!("--key={}", f(&format!("{cert}.key"))))
-                .args(["--dial-timeout=3s", "--command-timeout=5s", "put", "kubeadm", "ok"])
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            if o.status.success() {
-                return o;
-            }
-            last = Some(o);
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        last.unwrap()
+        let (c, k) = pair(cert);
+        etcdctl(client, &t.join(ca), Some((&c, &k)), &["put", "kubeadm", "ok"], tries)
     };
     for cert in ["pki/etcd/healthcheck-client", "pki/apiserver-etcd-client"] {
         let o = etcdctl(cert, "pki/etcd/ca.crt", 50);

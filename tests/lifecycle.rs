@@ -558,58 +558,14 @@ fn a_user_kubeconfig_authenticates_and_verify_leaves_it_alone_unless_asked() {
 
 /// Starts a one-member etcd with `server`'s certificates and `trusted` as its CA file.
 fn etcd_member(dir: &Path, certs: &Path, server: &str, peer: &str, trusted: &Path) -> (Server, u16) {
-    let etcd = require("etcd");
-    let (client, peer_port) = (free_port(), free_port());
-    let p = |n: &str| s(&certs.join(n));
-    let srv = Server(
-        Command::new(etcd)
-            .args(["--name", "m0", "--data-dir"])
-            .arg(dir.join(format!("etcd-{client}")))
-            .args(["--cert-file", &p(&format!("{server}.pem")), "--key-file", &p(&format!("{server}-key.pem"))])
-            .args(["--peer-cert-file", &p(&format!("{peer}.pem")), "--peer-key-file", &p(&format!("{peer}-key.pem"))])
-            .arg("--trusted-ca-file")
-            .arg(trusted)
-            .arg("--peer-trusted-ca-file")
-            .arg(trusted)
-            .args(["--client-cert-auth", "--peer-client-cert-auth"])
-            .arg(format!("--listen-client-urls=https://127.0.0.1:{client}"))
-            .arg(format!("--advertise-client-urls=https://127.0.0.1:{client}"))
-            .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer_port}"))
-            .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer_port}"))
-            .arg(format!("--initial-cluster=m0=https://127.0.0.1:{peer_port}"))
-            .args(["--initial-cluster-state", "new", "--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(client, "etcd");
-    (srv, client)
+    let pair = |n: &str| (certs.join(format!("{n}.pem")), certs.join(format!("{n}-key.pem")));
+    let (s, p) = (pair(server), pair(peer));
+    etcd_one_member(dir, (&s.0, &s.1), (&p.0, &p.1), trusted)
 }
 
-/// etcdctl put with a client certificate, retried while etcd elects itself
-/// (`tries` 1 when a refusal is expected: a refused handshake looks like a
-/// timeout to etcdctl).
+/// etcdctl put with a client certificate (see [`etcdctl`]).
 fn etcd_put(port: u16, cacert: &Path, cert: &Path, key: &Path, tries: usize) -> Output {
-    let mut last = None;
-    for _ in 0..tries {
-        let o = Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints=https://127.0.0.1:{port}"))
-            .arg(format!("--cacert={}", s(cacert)))
-            .arg(format!("--cert={}", s(cert)))
-            .arg(format!("--key={}", s(key)))
-            .args(["--dial-timeout=3s", "--command-timeout=5s", "put", "rotation", "ok"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        if o.status.success() {
-            return o;
-        }
-        last = Some(o);
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    last.unwrap()
+    etcdctl(port, cacert, Some((cert, key)), &["put", "rotation", "ok"], tries)
 }
 
 #[test]

@@ -325,6 +325,71 @@ impl Drop for Server {
     }
 }
 
+/// A one-member etcd 3.4 on loopback: serving with `server` (certificate,
+/// key), talking to itself as a peer with `peer`, and demanding client
+/// certificates from `trusted` on both sides. Its data goes under
+/// `data_dir`. Returns the process (stopped when dropped) and the client port.
+pub fn etcd_one_member(data_dir: &Path, server: (&Path, &Path), peer: (&Path, &Path), trusted: &Path) -> (Server, u16) {
+    let etcd = require("etcd");
+    require("etcdctl");
+    let (client, peer_port) = (free_port(), free_port());
+    let srv = Server(
+        Command::new(etcd)
+            .args(["--name", "m0", "--data-dir"])
+            .arg(data_dir.join(format!("etcd-{client}")))
+            .arg("--cert-file")
+            .arg(server.0)
+            .arg("--key-file")
+            .arg(server.1)
+            .arg("--peer-cert-file")
+            .arg(peer.0)
+            .arg("--peer-key-file")
+            .arg(peer.1)
+            .arg("--trusted-ca-file")
+            .arg(trusted)
+            .arg("--peer-trusted-ca-file")
+            .arg(trusted)
+            .args(["--client-cert-auth", "--peer-client-cert-auth"])
+            .arg(format!("--listen-client-urls=https://127.0.0.1:{client}"))
+            .arg(format!("--advertise-client-urls=https://127.0.0.1:{client}"))
+            .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer_port}"))
+            .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer_port}"))
+            .arg(format!("--initial-cluster=m0=https://127.0.0.1:{peer_port}"))
+            .args(["--initial-cluster-state", "new", "--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(client, "etcd");
+    (srv, client)
+}
+
+/// `etcdctl` (v3 API) against the member on `port` trusting `cacert`, with a
+/// client certificate when given; `args` is the command (`put k v`, ...).
+/// Retried up to `tries` times while etcd elects itself (1 when a refusal
+/// is expected: a refused handshake looks like a timeout to etcdctl).
+pub fn etcdctl(port: u16, cacert: &Path, client: Option<(&Path, &Path)>, args: &[&str], tries: usize) -> Output {
+    let mut last = None;
+    for _ in 0..tries.max(1) {
+        let mut c = Command::new("etcdctl");
+        c.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints=https://127.0.0.1:{port}"))
+            .arg(format!("--cacert={}", cacert.display()))
+            .args(["--dial-timeout=3s", "--command-timeout=5s"]);
+        if let Some((cert, key)) = client {
+            c.arg(format!("--cert={}", cert.display())).arg(format!("--key={}", key.display()));
+        }
+        let o = c.args(args).stdin(Stdio::null()).output().unwrap();
+        if o.status.success() {
+            return o;
+        }
+        last = Some(o);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    last.unwrap()
+}
+
 /// Runs `kpki bootstrap` into `out` with an optional config text.
 pub fn bootstrap(out: &Path, config: Option<&str>, extra: &[&str]) -> Output {
     let mut cmd = Command::new(kpki());
