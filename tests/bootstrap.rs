@@ -98,21 +98,7 @@ fn kubectl_completes_client_auth_handshakes_with_every_kubeconfig() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pki");
     bootstrap(&out, Some(&seed_with_api_name()), &[]);
-    let port = free_port();
-    let p = |f: &str| out.join(f).display().to_string();
-    let _server = Server(
-        Command::new("openssl")
-            .args(["s_server", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-cert", &p("master-kubernetes.pem"), "-key", &p("master-kubernetes-key.pem"), "-CAfile", &p("ca.pem")])
-            .args(["-Verify", "1", "-verify_return_error", "-www"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, "openssl s_server");
+    let (_server, port) = s_server(&out.join("master-kubernetes.pem"), &out.join("master-kubernetes-key.pem"), &out.join("ca.pem"));
     let plan: kpki::k8s::plan::Plan = serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
     assert_eq!(plan.kubeconfigs.len(), 7);
     for k in &plan.kubeconfigs {

@@ -204,7 +204,6 @@ fn kubeadm_certificates_work_with_real_etcd_and_kubectl() {
     let o = bootstrap_kubeadm(&out, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let t = out.join(MASTERS[0]);
-    let f = |p: &str| s(&t.join(p));
     let pair = |n: &str| (t.join(format!("{n}.crt")), t.join(format!("{n}.key")));
     let (server, peer) = (pair("pki/etcd/server"), pair("pki/etcd/peer"));
     let (_etcd, client) = etcd_one_member(dir.path(), (&server.0, &server.1), (&peer.0, &peer.1), &t.join("pki/etcd/ca.crt"));
@@ -222,18 +221,7 @@ fn kubeadm_certificates_work_with_real_etcd_and_kubectl() {
 
     // kubectl with each kubeconfig against a TLS server on apiserver.crt
     // that demands a client certificate of the cluster CA.
-    let port = free_port();
-    let _server = Server(
-        Command::new("openssl")
-            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-cert", &f("pki/apiserver.crt"), "-key", &f("pki/apiserver.key")])
-            .args(["-CAfile", &f("pki/ca.crt"), "-Verify", "1", "-verify_return_error", "-www"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, "openssl s_server");
+    let (_server, port) = s_server(&t.join("pki/apiserver.crt"), &t.join("pki/apiserver.key"), &t.join("pki/ca.crt"));
     for conf in [t.join("admin.conf"), t.join("super-admin.conf"), t.join("scheduler.conf"), out.join(WORKERS[0]).join("kubelet.conf")] {
         let o = Command::new(require("kubectl"))
             .arg("--kubeconfig")

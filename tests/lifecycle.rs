@@ -362,30 +362,6 @@ fn verify_follows_intermediates_like_openssl() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("path length"), "{}", text(&o));
 }
 
-/// openssl s_server on a free port with `cert`/`key`, verifying client certificates against `ca`.
-fn s_server(cert: &Path, key: &Path, ca: &Path) -> (Server, u16) {
-    let port = free_port();
-    let server = Server(
-        Command::new("openssl")
-            .args(["s_server", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("-cert")
-            .arg(cert)
-            .arg("-key")
-            .arg(key)
-            .arg("-CAfile")
-            .arg(ca)
-            .args(["-Verify", "1", "-verify_return_error", "-www"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, "openssl s_server");
-    (server, port)
-}
-
 /// kubectl with `kubeconfig` against 127.0.0.1:port (the SAN checked as `kubernetes`).
 fn kubectl_healthz(kubeconfig: &Path, port: u16) -> Output {
     Command::new("kubectl")

@@ -390,6 +390,30 @@ pub fn etcdctl(port: u16, cacert: &Path, client: Option<(&Path, &Path)>, args: &
     last.unwrap()
 }
 
+/// openssl s_server on a free port with `cert`/`key`, verifying client certificates against `ca`.
+pub fn s_server(cert: &Path, key: &Path, ca: &Path) -> (Server, u16) {
+    let port = free_port();
+    let server = Server(
+        Command::new("openssl")
+            .args(["s_server", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .arg("-CAfile")
+            .arg(ca)
+            .args(["-Verify", "1", "-verify_return_error", "-www"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, "openssl s_server");
+    (server, port)
+}
+
 /// Runs `kpki bootstrap` into `out` with an optional config text.
 pub fn bootstrap(out: &Path, config: Option<&str>, extra: &[&str]) -> Output {
     let mut cmd = Command::new(kpki());
