@@ -3,7 +3,8 @@
 
 CARGO ?= cargo
 export CARGO_BUILD_JOBS ?= 2
-KPKI := target/release/kpki
+# The binary cargo builds (honours CARGO_TARGET_DIR).
+KPKI := $(or $(CARGO_TARGET_DIR),target)/release/kpki
 OUT ?= pki
 PREFIX ?= /usr/local
 

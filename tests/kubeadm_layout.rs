@@ -188,6 +188,22 @@ fn each_node_gets_kubeadms_tree_with_kubeadms_subjects_and_chains() {
             assert_openssl_verifies(&f("pki/ca.crt"), &cert);
         }
     }
+    // check-expiration reads a tree: its confs and pki/, pki/etcd/ certificates.
+    let o = kpki_in(&["check-expiration", "--dir", &s(&out.join(MASTERS[0]))]);
+    assert!(o.status.success(), "{}", text(&o));
+    for name in ["admin.conf", "pki/apiserver.crt", "pki/etcd/server.crt", "pki/front-proxy-ca.crt"] {
+        assert!(String::from_utf8_lossy(&o.stdout).contains(name), "check-expiration lacks {name}: {}", text(&o));
+    }
+    // An empty directory is not a passing gate.
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let o = kpki_in(&["check-expiration", "--dir", &s(&dir.path().join("empty"))]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A kpki-layout set in the same directory: refused.
+    let flat = dir.path().join("flat");
+    bootstrap(&flat, None, &[]);
+    let o = bootstrap_kubeadm(&flat, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("kpki layout"), "{}", text(&o));
     for w in WORKERS {
         let t = out.join(w);
         assert_eq!(tree_files(&t), worker_files, "{w}'s tree");

@@ -209,11 +209,11 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
     }
     if let Some(dir) = output::OutDir::open(&a.out)? {
         let present = dir.entries()?;
-        if present.contains_key("ca.pem") || present.contains_key(plan::PLAN_FILE) {
-            super::warn(&format!(
-                "{} holds a set of the kpki layout (ca.pem, plan.json); the kubeadm trees have CAs of their own, not that set's",
+        if (present.contains_key("ca.pem") || present.contains_key(plan::PLAN_FILE)) && !a.force {
+            return Err(Failure::input(format!(
+                "{} holds a set of the kpki layout (ca.pem, plan.json): the kubeadm trees would have CAs of their own beside it; use another --out (or --force to write them there anyway)",
                 display(&a.out)
-            ));
+            )));
         }
     }
     let now = OffsetDateTime::now_utc();
@@ -332,7 +332,7 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
     }
     let verb = if a.dry_run { "would write" } else { "wrote" };
     println!(
-        "{verb} {written} file(s) ({kept} unchanged) in {} kubeadm tree(s) under {}: copy {}/<node>/ to each node's /etc/kubernetes/ (without the .kpki-lock files), then `kubeadm init --config /etc/kubernetes/{}` on {}",
+        "{verb} {written} file(s) ({kept} unchanged; every node's own certificates and keys are issued again on each run) in {} kubeadm tree(s) under {}: copy {}/<node>/ to each node's /etc/kubernetes/ (without the .kpki-lock files), then `kubeadm init --config /etc/kubernetes/{}` on {}",
         trees.len(),
         display(&a.out),
         display(&a.out),

@@ -139,51 +139,65 @@ pub fn run(a: Args) -> Result<()> {
         }
     };
     let mut entries: Vec<Entry> = Vec::new();
-    // Every .pem that is not a key, and every kubeconfig; a FIFO or a
-    // directory under such a name is reported, never opened.
-    for (name, kind) in dir.entries()? {
-        let is_cert = name.ends_with(".pem") && !name.ends_with("-key.pem");
-        let is_kubeconfig = name.ends_with(".kubeconfig") || name.ends_with(".conf");
-        if name.starts_with('.') || !(is_cert || is_kubeconfig) {
-            continue;
+    // kubeadm's tree (`bootstrap --layout kubeadm`, or /etc/kubernetes):
+    // its certificates are under pki/ and pki/etcd/, named .crt.
+    let mut dirs = vec![(String::new(), dir)];
+    for sub in ["pki", "pki/etcd"] {
+        let path = a.dir.join(sub);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            if let Some(d) = crate::output::OutDir::open(&path)? {
+                dirs.push((format!("{sub}/"), d));
+            }
         }
-        if !matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::Symlink) {
-            entries.push(unreadable(name, "it is not a regular file".into()));
-            continue;
-        }
-        let bytes = match dir.read(&name) {
-            Ok(Some(b)) => b,
-            Ok(None) if kind == rustix::fs::FileType::Symlink => {
-                entries.push(unreadable(name, "it is a symlink to a missing file".into()));
+    }
+    // Every .pem that is not a key, every .crt, and every kubeconfig; a FIFO
+    // or a directory under such a name is reported, never opened.
+    for (prefix, dir) in &dirs {
+        for (name, kind) in dir.entries()? {
+            let is_cert = (name.ends_with(".pem") && !name.ends_with("-key.pem")) || name.ends_with(".crt");
+            let is_kubeconfig = name.ends_with(".kubeconfig") || name.ends_with(".conf");
+            if name.starts_with('.') || !(is_cert || is_kubeconfig) {
                 continue;
             }
-            Ok(None) => continue,
-            Err(e) => {
-                entries.push(unreadable(name, e.to_string()));
+            let shown_name = format!("{prefix}{name}");
+            if !matches!(kind, rustix::fs::FileType::RegularFile | rustix::fs::FileType::Symlink) {
+                entries.push(unreadable(shown_name.clone(), "it is not a regular file".into()));
                 continue;
             }
-        };
-        if is_cert {
-            match cert::cert_from_pem(&bytes) {
-                Ok(der) => entries.push(entry(name, &der)),
-                Err(e) => entries.push(unreadable(name, e.to_string())),
+            let bytes = match dir.read(&name) {
+                Ok(Some(b)) => b,
+                Ok(None) if kind == rustix::fs::FileType::Symlink => {
+                    entries.push(unreadable(shown_name.clone(), "it is a symlink to a missing file".into()));
+                    continue;
+                }
+                Ok(None) => continue,
+                Err(e) => {
+                    entries.push(unreadable(shown_name.clone(), e.to_string()));
+                    continue;
+                }
+            };
+            if is_cert {
+                match cert::cert_from_pem(&bytes) {
+                    Ok(der) => entries.push(entry(shown_name.clone(), &der)),
+                    Err(e) => entries.push(unreadable(shown_name.clone(), e.to_string())),
+                }
+                continue;
             }
-            continue;
-        }
-        let view = Kubeconfig::from_yaml(&bytes).map_err(|e| e.to_string()).and_then(|k| k.current().map_err(|e| e.to_string()));
-        // A `.conf` is a kubeconfig in kubeadm's tree, but may be anything
-        // else in another directory: only one that parses is looked at.
-        if view.is_err() && !name.ends_with(".kubeconfig") {
-            continue;
-        }
-        match view {
-            Ok(v) => match v.cert.as_deref().map(cert::cert_from_pem) {
-                Some(Ok(der)) => entries.push(entry(name, &der)),
-                Some(Err(e)) => entries.push(unreadable(name, format!("its client certificate: {e}"))),
-                // A kubeconfig without a client certificate (a token user) has nothing to expire.
-                None => {}
-            },
-            Err(e) => entries.push(unreadable(name, e)),
+            let view = Kubeconfig::from_yaml(&bytes).map_err(|e| e.to_string()).and_then(|k| k.current().map_err(|e| e.to_string()));
+            // A `.conf` is a kubeconfig in kubeadm's tree, but may be anything
+            // else in another directory: only one that parses is looked at.
+            if view.is_err() && !name.ends_with(".kubeconfig") {
+                continue;
+            }
+            match view {
+                Ok(v) => match v.cert.as_deref().map(cert::cert_from_pem) {
+                    Some(Ok(der)) => entries.push(entry(shown_name.clone(), &der)),
+                    Some(Err(e)) => entries.push(unreadable(shown_name.clone(), format!("its client certificate: {e}"))),
+                    // A kubeconfig without a client certificate (a token user) has nothing to expire.
+                    None => {}
+                },
+                Err(e) => entries.push(unreadable(shown_name.clone(), e)),
+            }
         }
     }
     // Names that are not UTF-8 cannot be read by name here; they are
@@ -197,6 +211,13 @@ pub fn run(a: Args) -> Result<()> {
                 entries.push(unreadable(raw.to_string_lossy().into_owned(), "its name is not UTF-8; rename it".into()));
             }
         }
+    }
+    // A gate that found nothing to check must not pass.
+    if entries.is_empty() {
+        return Err(Failure::input(format!(
+            "{}: no certificates (*.pem, *.crt, also under pki/ and pki/etcd/) or kubeconfigs found; nothing was checked",
+            display(&a.dir)
+        )));
     }
     let failing = entries.iter().filter(|e| matches!(e.status, Status::Fail | Status::Expired | Status::Unreadable)).count();
     if a.output == OutputFormat::Json {

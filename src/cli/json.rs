@@ -44,6 +44,10 @@ pub fn run(a: Args) -> Result<()> {
     }
     let source = a.file.clone().unwrap_or_else(|| PathBuf::from("-"));
     let text = read_input(&source, "cfssl JSON")?;
+    if text.iter().all(u8::is_ascii_whitespace) && source == std::path::Path::new("-") {
+        // The usual cause: the command before the pipe failed (and said why).
+        return Err(Failure::input("no cfssl JSON on stdin (did the command before the pipe fail?); nothing was written"));
+    }
     let pems = read_pems(&text, a.bare).map_err(|e| Failure::input(format!("cfssl JSON from {}: {e}", display(&source))))?;
     if a.stdout {
         let mut out = std::io::stdout().lock();
