@@ -243,20 +243,16 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
     // First every directory's changes, with every refusal, then the writes:
     // a refused run changes nothing.
     let mut pending: Vec<(PathBuf, Vec<crate::model::file::OutFile>)> = Vec::new();
-    for tree in &trees {
+    let tree_count = trees.len();
+    for tree in trees {
         // Per directory of the tree, deepest first: pki/etcd, pki, the tree.
+        // Each file moves into its directory's list under its plain name
+        // (mode and secrecy unchanged).
         let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<crate::model::file::OutFile>> = std::collections::BTreeMap::new();
-        for f in &tree.files {
+        for mut f in tree.files {
             let parent = f.path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let name = f.path.file_name().map(PathBuf::from).unwrap_or_default();
-            let copy = if f.is_secret() {
-                crate::model::file::OutFile::secret(name, f.contents())
-            } else if f.mode() == crate::model::file::PUBLIC_MODE {
-                crate::model::file::OutFile::public(name, f.contents())
-            } else {
-                crate::model::file::OutFile::private(name, f.contents())
-            };
-            by_dir.entry(parent).or_default().push(copy);
+            f.path = f.path.file_name().map(PathBuf::from).unwrap_or_default();
+            by_dir.entry(parent).or_default().push(f);
         }
         let mut dirs: Vec<(PathBuf, Vec<crate::model::file::OutFile>)> = by_dir.into_iter().collect();
         dirs.sort_by_key(|(d, _)| std::cmp::Reverse(d.components().count()));
@@ -333,7 +329,7 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
     let verb = if a.dry_run { "would write" } else { "wrote" };
     println!(
         "{verb} {written} file(s) ({kept} unchanged; every node's own certificates and keys are issued again on each run) in {} kubeadm tree(s) under {}: copy {}/<node>/ to each node's /etc/kubernetes/ (without the .kpki-lock files), then `kubeadm init --config /etc/kubernetes/{}` on {}",
-        trees.len(),
+        tree_count,
         display(&a.out),
         display(&a.out),
         crate::k8s::kubeadm::KUBEADM_CONFIG,

@@ -70,19 +70,13 @@ fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static>(op: &str, en
         SdkError::TimeoutError(_) => "no answer in time (after the SDK's retries)".to_string(),
         SdkError::DispatchFailure(f) if f.is_timeout() => "the connection timed out (after the SDK's retries)".to_string(),
         SdkError::DispatchFailure(f) if f.is_io() => "the connection failed (after the SDK's retries)".to_string(),
-        SdkError::DispatchFailure(_) => {
-            let text = aws_smithy_types::error::display::DisplayErrorContext(e).to_string();
-            if text.contains("redentials") {
-                return "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--aws-profile, or profile= in the URI), or run where an instance role is available".to_string();
-            }
-            "the request could not be sent".to_string()
-        }
+        // Not sent or not built: a missing credential is the usual cause.
         _ => {
-            let text = aws_smithy_types::error::display::DisplayErrorContext(e).to_string();
-            if text.contains("redentials") {
+            if aws_smithy_types::error::display::DisplayErrorContext(e).to_string().contains("redentials") {
                 return "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--aws-profile, or profile= in the URI), or run where an instance role is available".to_string();
             }
-            "the request could not be built".to_string()
+            let verb = if matches!(e, SdkError::DispatchFailure(_)) { "sent" } else { "built" };
+            format!("the request could not be {verb}")
         }
     };
     let mut line = format!("{op} to {endpoint} failed: {what}");

@@ -26,7 +26,15 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
-    /// AWS KMS refused or could not be reached (or the key it holds is not usable).
+    /// The store's key is of an algorithm kpki does not sign with.
+    #[error("{uri}: {message}")]
+    Unsupported {
+        /// The URI without secrets.
+        uri: String,
+        /// What the key is.
+        message: String,
+    },
+    /// AWS KMS refused or could not be reached.
     #[error("{uri}: {message}")]
     Kms {
         /// The URI.
@@ -68,6 +76,6 @@ pub fn open(text: &str, options: &StoreOptions, warn: &dyn Fn(&str)) -> Result<C
         }
         KeyUri::Pkcs11(p) => Arc::new(pkcs11::TokenKey::open(&shown, &p, warn)?),
     };
-    let signer = StoreSigner::new(key).map_err(|message| StoreError::Kms { uri: shown.clone(), message })?;
+    let signer = StoreSigner::new(key).map_err(|message| StoreError::Unsupported { uri: shown.clone(), message })?;
     Ok(CaKey::Store(signer))
 }
