@@ -156,6 +156,9 @@ fn real_cfssl_clients_work_against_kpki_serve() {
     assert!(!o.status.success() && o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
     let log = std::fs::read_to_string(&s.log).unwrap();
     assert!(log.contains("POST /api/v1/cfssl/authsign 200") && log.contains("POST /api/v1/cfssl/authsign 401"), "{log}");
+    // The access log names the profile and the CN asked for (never a body).
+    let authed = log.lines().find(|l| l.contains("POST /api/v1/cfssl/authsign 200")).unwrap();
+    assert!(authed.ends_with(r#" profile="authp" cn="admin""#), "{authed}");
 }
 
 #[test]
@@ -312,6 +315,9 @@ fn fifty_concurrent_newcerts_get_distinct_serials_and_the_ca_key_is_in_no_answer
         assert!(!log.contains(line.as_str()), "the log holds the CA key");
     }
     assert_eq!(log.lines().filter(|l| l.contains("POST /api/v1/cfssl/newcert 200")).count(), 50, "{log}");
+    for i in 0..50 {
+        assert!(log.lines().any(|l| l.contains("POST /api/v1/cfssl/newcert 200") && l.ends_with(&format!(r#" profile="default" cn="n{i}""#))), "n{i}: {log}");
+    }
     // SIGTERM: a graceful stop.
     let mut s = s;
     let _ = Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status();
@@ -452,4 +458,13 @@ fn the_access_log_as_json_lines_with_output_json() {
     let line = text.lines().find(|l| l.contains("/api/v1/cfssl/health")).unwrap_or_else(|| panic!("{text}"));
     let v = json(line);
     assert_eq!((v["method"].as_str(), v["status"].as_u64()), (Some("GET"), Some(200)), "{line}");
+    // A request's profile and CN, as JSON strings whatever they hold.
+    let (status, _) = http(port, "POST", "/api/v1/cfssl/newcert", br#"{"request":{"CN":"web \"one\"","hosts":["web.example.com"]},"profile":"kubernetes"}"#);
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(200));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text.lines().find(|l| l.contains("/api/v1/cfssl/newcert")).unwrap_or_else(|| panic!("{text}"));
+    let v = json(line);
+    assert_eq!((v["profile"].as_str(), v["cn"].as_str(), v["status"].as_u64()), (Some("kubernetes"), Some("web \"one\""), Some(200)), "{line}");
+    assert!(v.get("request").is_none() && !line.contains("PRIVATE KEY"), "{line}");
 }

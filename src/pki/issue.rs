@@ -92,10 +92,16 @@ impl Validity {
     }
 }
 
-/// A CA: its certificate and key, checked to belong together.
+/// A CA: its certificate and key, checked to belong together. What every
+/// signature needs from the certificate (validity, subject) is read once
+/// here, not per certificate (`kpki serve` signs thousands a second).
 pub struct Ca {
     cert_der: Vec<u8>,
     key: CaKey,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    /// The subject's DER: every issued certificate's issuer must repeat it.
+    subject_der: Vec<u8>,
 }
 
 impl std::fmt::Debug for Ca {
@@ -118,9 +124,13 @@ impl Ca {
         if parsed.public_key().subject_public_key.data.as_ref() != key.public_key_bits() || cert::spki_algo(parsed.public_key()) != Some(key.algo()) {
             return Err(IssueError::KeyMismatch);
         }
-        let ca = Ca { cert_der, key };
+        let (not_before, not_after) = cert::validity(&parsed);
+        let subject_der = parsed.subject().as_raw().to_vec();
         // Refused here, where the caller can name the CA file, rather than
         // at the first signature.
+        issuer_name_problem(&parsed)?;
+        drop(parsed);
+        let ca = Ca { cert_der, key, not_before, not_after, subject_der };
         ca.issuer()?;
         Ok(ca)
     }
@@ -141,27 +151,31 @@ impl Ca {
     }
 
     /// The CA certificate's NotAfter.
-    pub fn not_after(&self) -> Result<OffsetDateTime, IssueError> {
-        Ok(cert::validity(&cert::parse(&self.cert_der)?).1)
+    pub fn not_after(&self) -> OffsetDateTime {
+        self.not_after
     }
 
     fn issuer(&self) -> Result<Issuer<'static, &CaKey>, IssueError> {
-        let parsed = cert::parse(&self.cert_der)?;
-        if parsed.subject().iter_rdn().any(|rdn| rdn.iter().count() != 1) {
-            return Err(IssueError::IssuerName);
-        }
-        // The issuer name must be the CA's subject byte for byte (Go builds
-        // chains by comparing them), and yasna panics on '?' in a
-        // PrintableString, so such a CA (cfssl makes one from "L": "a?b")
-        // is refused rather than re-encoded.
-        let question_in_printable = parsed.subject().iter_attributes().any(|a| {
-            a.attr_value().header.tag() == x509_parser::der_parser::asn1_rs::Tag::PrintableString && a.attr_value().data.contains(&b'?')
-        });
-        if question_in_printable || parsed.subject().iter_attributes().any(|a| !writable_oid(a.attr_type())) {
-            return Err(IssueError::IssuerName);
-        }
         Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), &self.key).map_err(|_| IssueError::IssuerName)
     }
+}
+
+/// Why rcgen cannot write this CA's subject as an issuer name byte for byte
+/// (Go builds chains by comparing them): a multi-valued RDN, an attribute
+/// rcgen does not write, or '?' in a PrintableString (yasna panics on it;
+/// cfssl makes such a CA from "L": "a?b"). Such a CA is refused rather than
+/// re-encoded.
+fn issuer_name_problem(parsed: &x509_parser::certificate::X509Certificate<'_>) -> Result<(), IssueError> {
+    if parsed.subject().iter_rdn().any(|rdn| rdn.iter().count() != 1) {
+        return Err(IssueError::IssuerName);
+    }
+    let question_in_printable = parsed.subject().iter_attributes().any(|a| {
+        a.attr_value().header.tag() == x509_parser::der_parser::asn1_rs::Tag::PrintableString && a.attr_value().data.contains(&b'?')
+    });
+    if question_in_printable || parsed.subject().iter_attributes().any(|a| !writable_oid(a.attr_type())) {
+        return Err(IssueError::IssuerName);
+    }
+    Ok(())
 }
 
 /// The public key of the certificate being issued.
@@ -374,7 +388,7 @@ pub fn sign(plan: &CertPlan, subject_key: &SubjectKey, profile: &Profile, ca: &C
             return Err(IssueError::NotWhitelisted { name, pattern: w.as_str().to_string() });
         }
     }
-    let (ca_not_before, ca_not_after) = cert::validity(&cert::parse(&ca.cert_der)?);
+    let (ca_not_before, ca_not_after) = (ca.not_before, ca.not_after);
     // A CA signs only while it is valid: an expired one would otherwise
     // make a certificate whose NotAfter (clamped to the CA's) precedes its
     // NotBefore, or one no verifier accepts.
@@ -407,10 +421,23 @@ pub fn sign(plan: &CertPlan, subject_key: &SubjectKey, profile: &Profile, ca: &C
     // drop an attribute it reads differently (found by fuzzing a user CA
     // whose DER x509-parser accepts leniently): checked on every certificate.
     let issued = cert::parse(cert.der())?;
-    if issued.issuer().as_raw() != cert::parse(&ca.cert_der)?.subject().as_raw() {
+    if issued.issuer().as_raw() != ca.subject_der.as_slice() {
         return Err(IssueError::IssuerName);
     }
     Ok(Issued { der: cert.der().to_vec(), warnings })
+}
+
+/// The subject's CN as text, when it has one. A CN in a string type kpki
+/// does not write reads as U+FFFD: a name no whitelist pattern matches but
+/// one for any text.
+pub fn common_name(subject: &rcgen::DistinguishedName) -> Option<String> {
+    Some(match subject.get(&rcgen::DnType::CommonName)? {
+        rcgen::DnValue::Utf8String(s) => s.clone(),
+        rcgen::DnValue::PrintableString(s) => s.as_str().to_string(),
+        rcgen::DnValue::Ia5String(s) => s.as_str().to_string(),
+        rcgen::DnValue::TeletexString(s) => s.as_str().to_string(),
+        _ => String::from("\u{fffd}"),
+    })
 }
 
 /// The names a `name_whitelist` governs, as cfssl checks them: the CN (when
@@ -418,16 +445,7 @@ pub fn sign(plan: &CertPlan, subject_key: &SubjectKey, profile: &Profile, ca: &C
 /// (nor URIs, which cfssl 1.2 does not know).
 fn names_to_whitelist(plan: &CertPlan) -> Vec<String> {
     let mut names = Vec::new();
-    if let Some(cn) = plan.subject.get(&rcgen::DnType::CommonName) {
-        let text = match cn {
-            rcgen::DnValue::Utf8String(s) => s.clone(),
-            rcgen::DnValue::PrintableString(s) => s.as_str().to_string(),
-            rcgen::DnValue::Ia5String(s) => s.as_str().to_string(),
-            rcgen::DnValue::TeletexString(s) => s.as_str().to_string(),
-            // Not written by kpki; a CN it cannot read is still checked, as
-            // a name nothing matches but a pattern for any text.
-            _ => String::from("\u{fffd}"),
-        };
+    if let Some(text) = common_name(&plan.subject) {
         if !text.is_empty() {
             names.push(text);
         }
@@ -589,7 +607,7 @@ mod tests {
         let issued = sign(&leaf_plan, &SubjectKey::of(&leaf_key), &Profile::cfssl_default(), &ca).unwrap();
         assert_eq!(issued.warnings.len(), 1);
         let leaf = cert::parse(&issued.der).unwrap();
-        assert_eq!(cert::validity(&leaf).1, ca.not_after().unwrap());
+        assert_eq!(cert::validity(&leaf).1, ca.not_after());
     }
 
     #[test]

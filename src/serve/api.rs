@@ -94,11 +94,24 @@ pub struct Answer {
     pub status: u16,
     /// The envelope.
     pub body: Value,
+    /// What the access log says about the request.
+    pub log: LogFields,
+}
+
+/// What a request's access-log line says besides method, path, status and
+/// duration: the signing profile and the subject's CN, once known (never a
+/// body, a key or a token).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFields {
+    /// The profile the request named ("default" when it named none).
+    pub profile: Option<String>,
+    /// The CN of the certificate asked for.
+    pub cn: Option<String>,
 }
 
 impl Answer {
     fn ok(result: Value) -> Self {
-        Answer { status: 200, body: json!({"success": true, "result": result, "errors": [], "messages": []}) }
+        Answer { status: 200, body: json!({"success": true, "result": result, "errors": [], "messages": []}), log: LogFields::default() }
     }
     /// An error envelope with `status` as HTTP status and cfssl code; the
     /// message is cut at 300 characters (it may quote the request).
@@ -107,7 +120,7 @@ impl Answer {
         if message.chars().count() > 300 {
             message = message.chars().take(300).collect::<String>() + "…";
         }
-        Answer { status, body: json!({"success": false, "result": null, "errors": [{"code": status, "message": message}], "messages": []}) }
+        Answer { status, body: json!({"success": false, "result": null, "errors": [{"code": status, "message": message}], "messages": []}), log: LogFields::default() }
     }
 }
 
@@ -131,19 +144,22 @@ pub fn handle(s: &Signer, ep: Endpoint, body: &[u8], now: OffsetDateTime) -> Ans
         Err(e) => return bad(format!("the request body is not JSON: {e}")),
     };
     let Value::Object(req) = value else { return bad("the request body must be a JSON object") };
+    let mut log = LogFields::default();
     let result = match ep {
-        Endpoint::Sign => sign(s, &req, now, false),
-        Endpoint::AuthSign => authsign(s, &req, now),
-        Endpoint::NewCert => newcert(s, &req, now),
-        Endpoint::NewKey => newkey(&req),
-        Endpoint::Info => info(s, &req),
+        Endpoint::Sign => sign(s, &req, now, false, &mut log),
+        Endpoint::AuthSign => authsign(s, &req, now, &mut log),
+        Endpoint::NewCert => newcert(s, &req, now, &mut log),
+        Endpoint::NewKey => newkey(&req, &mut log),
+        Endpoint::Info => info(s, &req, &mut log),
         Endpoint::CertInfo => certinfo(&req),
-        Endpoint::InitCa => init_ca(s, &req, now),
+        Endpoint::InitCa => init_ca(s, &req, now, &mut log),
     };
-    match result {
+    let mut answer = match result {
         Ok(v) => Answer::ok(v),
         Err(a) => a,
-    }
+    };
+    answer.log = log;
+    answer
 }
 
 fn string<'a>(req: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, Answer> {
@@ -156,10 +172,12 @@ fn string<'a>(req: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str
 
 /// The profile a request names: unknown names are errors (cfssl silently
 /// signs with the default profile instead).
-fn profile<'a>(s: &'a Signer, req: &Map<String, Value>) -> Result<(String, &'a Profile), Answer> {
+fn profile<'a>(s: &'a Signer, req: &Map<String, Value>, log: &mut LogFields) -> Result<(String, &'a Profile), Answer> {
     let name = string(req, "profile")?.unwrap_or("");
     let p = s.config.profile(Some(name)).map_err(|e| bad(format!("profile: {e}")))?;
-    Ok((if name.is_empty() { "default".into() } else { name.to_string() }, p))
+    let name = if name.is_empty() { "default".to_string() } else { name.to_string() };
+    log.profile = Some(name.clone());
+    Ok((name, p))
 }
 
 /// The hosts replacing the CSR's: a `hostname` comma string wins over
@@ -179,26 +197,27 @@ fn hosts(req: &Map<String, Value>) -> Result<Option<Vec<String>>, Answer> {
     }
 }
 
-fn sign(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, authenticated: bool) -> Result<Value, Answer> {
-    let (name, p) = profile(s, req)?;
+fn sign(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, authenticated: bool, log: &mut LogFields) -> Result<Value, Answer> {
+    let (name, p) = profile(s, req, log)?;
     if p.auth_key.is_some() && !authenticated {
         return Err(Answer::error(401, format!("profile {name} requires authenticated requests: use authsign with its auth_key (kpki refuses what cfssl lets through, cfssl #250, #788)")));
     }
     let csr = string(req, "certificate_request")?.ok_or_else(|| bad("certificate_request: missing (a PEM CSR)"))?;
     let hosts = hosts(req)?;
     let wanted = generate::read_csr(csr.as_bytes(), hosts.as_deref()).map_err(|e| bad(format!("certificate_request: {e}")))?;
+    log.cn = crate::pki::issue::common_name(&wanted.subject);
     let made = generate::sign_csr(wanted, p, &s.ca, now).map_err(|e| issue_failure("", e.into()))?;
     Ok(json!({"certificate": made.cert.unwrap_or_default()}))
 }
 
-fn authsign(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime) -> Result<Value, Answer> {
+fn authsign(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut LogFields) -> Result<Value, Answer> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let token = string(req, "token")?.ok_or_else(|| bad("token: missing"))?;
     let inner = string(req, "request")?.ok_or_else(|| bad("request: missing"))?;
     let token = b64.decode(token).map_err(|_| bad("token: not base64"))?;
     let inner = b64.decode(inner).map_err(|_| bad("request: not base64"))?;
     let Ok(Value::Object(sign_req)) = serde_json::from_slice::<Value>(&inner) else { return Err(bad("request: not a JSON object")) };
-    let (name, p) = profile(s, &sign_req)?;
+    let (name, p) = profile(s, &sign_req, log)?;
     let key_name = p.auth_key.as_ref().ok_or_else(|| bad(format!("profile {name} has no auth_key; use sign")))?;
     let key = s.auth_keys.get(key_name).ok_or_else(|| Answer::error(500, "the profile's auth key is not loaded"))?;
     let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
@@ -206,7 +225,7 @@ fn authsign(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime) -> Result
     if aws_lc_rs::hmac::verify(&hmac_key, &inner, &token).is_err() {
         return Err(Answer::error(401, "invalid token"));
     }
-    sign(s, &sign_req, now, true)
+    sign(s, &sign_req, now, true, log)
 }
 
 fn request(req: &Map<String, Value>, field: &str) -> Result<CsrRequest, Answer> {
@@ -231,8 +250,8 @@ fn der_of(pem: &str, csr: bool) -> Vec<u8> {
     }
 }
 
-fn newcert(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime) -> Result<Value, Answer> {
-    let (name, p) = profile(s, req)?;
+fn newcert(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut LogFields) -> Result<Value, Answer> {
+    let (name, p) = profile(s, req, log)?;
     if p.auth_key.is_some() {
         return Err(Answer::error(401, format!("profile {name} requires authenticated requests; newcert has none (cfssl issues here without a token, cfssl #250, #788)")));
     }
@@ -240,6 +259,7 @@ fn newcert(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime) -> Result<
         return Err(bad(format!("profile {name} makes CA certificates; newcert makes leaves")));
     }
     let csr_req = request(req, "request")?;
+    log.cn = csr_req.subject.cn.clone();
     let made: Generated = generate::leaf(&csr_req, None, p, &s.ca, KeyFormat::Cfssl, now).map_err(|e| issue_failure("request: ", e))?;
     let cert_pem = made.cert.unwrap_or_default();
     let csr_pem = made.csr.unwrap_or_default();
@@ -252,9 +272,10 @@ fn newcert(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime) -> Result<
     }))
 }
 
-fn newkey(req: &Map<String, Value>) -> Result<Value, Answer> {
+fn newkey(req: &Map<String, Value>, log: &mut LogFields) -> Result<Value, Answer> {
     let text = serde_json::to_vec(req).map_err(|e| bad(e.to_string()))?;
     let csr_req = CsrRequest::from_json(&text).map_err(|e| bad(format!("request: {e}")))?;
+    log.cn = csr_req.subject.cn.clone();
     let made = generate::key_and_csr(&csr_req, KeyFormat::Cfssl).map_err(|e| bad(format!("request: {e}")))?;
     let csr_pem = made.csr.unwrap_or_default();
     Ok(json!({
@@ -265,8 +286,8 @@ fn newkey(req: &Map<String, Value>) -> Result<Value, Answer> {
 }
 
 
-fn info(s: &Signer, req: &Map<String, Value>) -> Result<Value, Answer> {
-    let (_, p) = profile(s, req)?;
+fn info(s: &Signer, req: &Map<String, Value>, log: &mut LogFields) -> Result<Value, Answer> {
+    let (_, p) = profile(s, req, log)?;
     Ok(json!({
         "certificate": crate::pki::key::pem_encode("CERTIFICATE", s.ca.cert_der()),
         "usages": p.usages.names(),
@@ -283,12 +304,13 @@ fn certinfo(req: &Map<String, Value>) -> Result<Value, Answer> {
     cert::certinfo(&der).map_err(|e| bad(format!("certificate: {e}")))
 }
 
-fn init_ca(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime) -> Result<Value, Answer> {
+fn init_ca(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut LogFields) -> Result<Value, Answer> {
     if !s.allow_init_ca {
         return Err(Answer::error(403, "init_ca is disabled on this server (start it with --allow-init-ca)"));
     }
     let text = serde_json::to_vec(req).map_err(|e| bad(e.to_string()))?;
     let csr_req = CsrRequest::from_json(&text).map_err(|e| bad(format!("request: {e}")))?;
+    log.cn = csr_req.subject.cn.clone();
     let made = generate::initca(&csr_req, None, KeyFormat::Cfssl, now).map_err(|e| bad(format!("request: {e}")))?;
     Ok(json!({"certificate": made.cert, "private_key": made.key.map(|k| k.to_string())}))
 }

@@ -25,7 +25,7 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How access-log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
-    /// `2026-12-02T13:55:01Z POST /api/v1/cfssl/sign 200 12ms`
+    /// `2026-12-02T13:55:01Z POST /api/v1/cfssl/sign 200 12ms profile="default" cn="etcd"`
     Text,
     /// One JSON object per line.
     Json,
@@ -38,7 +38,10 @@ struct App {
 
 fn reply(a: Answer) -> Response {
     let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, [("content-type", "application/json")], a.body.to_string()).into_response()
+    let mut res = (status, [("content-type", "application/json")], a.body.to_string()).into_response();
+    // For the access log (log_layer), not sent to the client.
+    res.extensions_mut().insert(a.log);
+    res
 }
 
 async fn health() -> Response {
@@ -79,13 +82,26 @@ async fn log_layer(State(app): State<Arc<App>>, req: Request<Body>, next: axum::
     let start = Instant::now();
     let method = req.method().clone();
     let path = crate::pki::json::shown(req.uri().path());
-    let res = next.run(req).await;
+    let mut res = next.run(req).await;
     let ms = start.elapsed().as_millis();
     let status = res.status().as_u16();
+    let fields = res.extensions_mut().remove::<api::LogFields>().unwrap_or_default();
+    // Names from the request, shown without control characters and cut short.
+    let profile = fields.profile.as_deref().map(crate::pki::json::shown);
+    let cn = fields.cn.as_deref().map(crate::pki::json::shown);
     let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let mut line = match app.log {
-        LogFormat::Text => format!("{at} {method} {path} {status} {ms}ms"),
-        LogFormat::Json => json!({"time": at, "method": method.as_str(), "path": path, "status": status, "ms": ms}).to_string(),
+        LogFormat::Text => {
+            let mut line = format!("{at} {method} {path} {status} {ms}ms");
+            if let Some(p) = &profile {
+                line.push_str(&format!(" profile={p:?}"));
+            }
+            if let Some(cn) = &cn {
+                line.push_str(&format!(" cn={cn:?}"));
+            }
+            line
+        }
+        LogFormat::Json => json!({"time": at, "method": method.as_str(), "path": path, "status": status, "ms": ms, "profile": profile, "cn": cn}).to_string(),
     };
     line.push('\n');
     // One write per line: stderr is unbuffered, and eprintln! writes piecemeal.
