@@ -79,6 +79,15 @@ pub enum OutputError {
         /// What kpki would have done (read, replace).
         verb: &'static str,
     },
+    /// A directory kpki writes into, below the output directory, is a
+    /// symbolic link or not a directory.
+    #[error("{}: it is {kind}; kpki makes the directories of a tree itself and does not follow links or replace files there", shown(.path))]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
     /// An input is larger than [`MAX_INPUT`].
     #[error("{}: it is larger than {} MiB; that is not a file kpki reads", shown(.0), MAX_INPUT >> 20)]
     TooLarge(PathBuf),
@@ -163,6 +172,19 @@ fn read_fd(fd: OwnedFd, path: &Path) -> Result<Vec<u8>, OutputError> {
         return Err(OutputError::TooLarge(path.to_path_buf()));
     }
     Ok(buf)
+}
+
+/// A directory under an output directory that cannot be opened as one
+/// without following a link.
+fn not_a_dir_below(parent: &OwnedFd, name: &std::ffi::OsStr, path: PathBuf, e: rustix::io::Errno) -> OutputError {
+    match e {
+        // O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR (or ELOOP).
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
+            let link = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
+            OutputError::NotADirectory { path, kind: if link { "a symbolic link" } else { "not a directory" } }
+        }
+        e => OutputError::Io { path, source: e.into() },
+    }
 }
 
 /// Creates `dir` and its missing parents with [`DIR_MODE`].
@@ -284,11 +306,57 @@ impl OutDir {
         }
     }
 
+    /// Opens `base/rel` for reading (no lock), walking `rel` one directory
+    /// at a time from `base`'s descriptor without following a symbolic
+    /// link: the directories under `base` are kpki's, and one replaced by a
+    /// link (even between a check and a write) is refused, never followed.
+    /// `None` when a directory of `rel` does not exist.
+    pub fn open_beneath(base: &Path, rel: &Path) -> Result<Option<OutDir>, OutputError> {
+        let Some(mut dir) = Self::open(base)? else { return Ok(None) };
+        for part in rel.components() {
+            let name = part.as_os_str();
+            let path = dir.path.join(name);
+            match rustix::fs::openat(&dir.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+                Ok(fd) => dir = OutDir { path, fd, _lock: None },
+                Err(rustix::io::Errno::NOENT) => return Ok(None),
+                Err(e) => return Err(not_a_dir_below(&dir.fd, name, path, e)),
+            }
+        }
+        Ok(Some(dir))
+    }
+
+    /// [`OutDir::lock`] for `base/rel`: `base` is created as given (a link
+    /// there is the user's choice); each directory of `rel` is made or
+    /// opened relative to its parent's descriptor and never followed when
+    /// it is a symbolic link.
+    pub fn lock_beneath(base: &Path, rel: &Path) -> Result<(OutDir, Recovery), OutputError> {
+        create_dirs(base)?;
+        let mut dir = Self::open(base)?.ok_or_else(|| OutputError::Io { path: base.to_path_buf(), source: std::io::ErrorKind::NotFound.into() })?;
+        for part in rel.components() {
+            let name = part.as_os_str();
+            let path = dir.path.join(name);
+            match rustix::fs::mkdirat(&dir.fd, name, Mode::from_raw_mode(DIR_MODE)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(OutputError::Io { path, source: e.into() }),
+            }
+            let fd = rustix::fs::openat(&dir.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| not_a_dir_below(&dir.fd, name, path.clone(), e))?;
+            dir = OutDir { path, fd, _lock: None };
+        }
+        dir.take_lock()
+    }
+
     /// Creates the directory if needed, takes its lock (or says another run
     /// holds it), and finishes or discards an interrupted run's transaction.
     pub fn lock(path: &Path) -> Result<(OutDir, Recovery), OutputError> {
         create_dirs(path)?;
-        let mut dir = Self::open(path)?.ok_or_else(|| OutputError::Io { path: path.to_path_buf(), source: std::io::ErrorKind::NotFound.into() })?;
+        Self::open(path)?.ok_or_else(|| OutputError::Io { path: path.to_path_buf(), source: std::io::ErrorKind::NotFound.into() })?.take_lock()
+    }
+
+    fn take_lock(mut self) -> Result<(OutDir, Recovery), OutputError> {
+        let dir = &mut self;
+        let path = dir.path.clone();
+        let path = path.as_path();
         let lock_path = dir.member_path(LOCK_FILE);
         let lock = rustix::fs::openat(
             &dir.fd,
@@ -311,7 +379,7 @@ impl OutDir {
         }
         dir._lock = Some(lock);
         let recovery = dir.recover()?;
-        Ok((dir, recovery))
+        Ok((self, recovery))
     }
 
     /// The directory's path as given.
@@ -720,6 +788,29 @@ mod tests {
         assert!(matches!(dir.commit(&[OutFile::public("backup", "x")], true), Err(OutputError::NotRegular { .. })));
         assert_eq!(fs::read(tmp.path().join("elsewhere")).unwrap(), b"target");
         assert!(!path.join(TXN_DIR).exists());
+    }
+
+    #[test]
+    fn directories_below_the_output_directory_are_never_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let elsewhere = tmp.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        // Made one at a time, then written and locked through descriptors.
+        let (dir, _) = OutDir::lock_beneath(&out, Path::new("n1/pki/etcd")).unwrap();
+        dir.commit(&[OutFile::public("ca.crt", b"x")], false).unwrap();
+        assert_eq!(fs::read(out.join("n1/pki/etcd/ca.crt")).unwrap(), b"x");
+        assert!(OutDir::open_beneath(&out, Path::new("n1/pki/etcd")).unwrap().is_some());
+        assert!(OutDir::open_beneath(&out, Path::new("n2/pki")).unwrap().is_none());
+        // A directory swapped for a link (to a directory the attacker chose) is refused.
+        std::os::unix::fs::symlink(&elsewhere, out.join("n2")).unwrap();
+        for r in [OutDir::lock_beneath(&out, Path::new("n2/pki")).map(|_| ()), OutDir::open_beneath(&out, Path::new("n2/pki")).map(|_| ())] {
+            let e = r.unwrap_err();
+            assert!(matches!(e, OutputError::NotADirectory { kind: "a symbolic link", .. }), "{e}");
+        }
+        fs::write(out.join("n1/file"), b"").unwrap();
+        assert!(matches!(OutDir::lock_beneath(&out, Path::new("n1/file/pki")), Err(OutputError::NotADirectory { kind: "not a directory", .. })));
+        assert!(names(&elsewhere).is_empty(), "nothing made through the link");
     }
 
     #[test]

@@ -242,7 +242,7 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
     let mut kept = 0usize;
     // First every directory's changes, with every refusal, then the writes:
     // a refused run changes nothing.
-    let mut pending: Vec<(PathBuf, Vec<crate::model::file::OutFile>)> = Vec::new();
+    let mut pending: Vec<(PathBuf, PathBuf, Vec<crate::model::file::OutFile>)> = Vec::new();
     let tree_count = trees.len();
     for tree in trees {
         // Per directory of the tree, deepest first: pki/etcd, pki, the tree.
@@ -258,20 +258,11 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
         dirs.sort_by_key(|(d, _)| std::cmp::Reverse(d.components().count()));
         for (rel, files) in dirs {
             let path = a.out.join(&tree.node).join(&rel);
+            let below = Path::new(&tree.node).join(&rel);
             // The directories under --out are kpki's to make: one that is a
-            // symbolic link (or not a directory) is not followed.
-            let mut walked = a.out.clone();
-            for part in Path::new(&tree.node).join(&rel).components() {
-                walked.push(part);
-                match std::fs::symlink_metadata(&walked) {
-                    Ok(m) if m.file_type().is_symlink() => {
-                        return Err(Failure::input(format!("{}: it is a symbolic link; kpki writes the tree's directories itself and does not follow links", display(&walked))))
-                    }
-                    Ok(m) if !m.is_dir() => return Err(Failure::input(format!("{}: it exists and is not a directory", display(&walked)))),
-                    _ => {}
-                }
-            }
-            let current = output::OutDir::open(&path)?;
+            // symbolic link (or not a directory) is refused, here and when
+            // writing (both walk from --out's descriptor, never following).
+            let current = output::OutDir::open_beneath(&a.out, &below)?;
             let mut changed = Vec::new();
             let mut kept_names = Vec::new();
             for f in files {
@@ -309,18 +300,18 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
             }
             if !changed.is_empty() {
                 written += changed.len();
-                pending.push((path, changed));
+                pending.push((path, below, changed));
             }
         }
     }
-    for (path, changed) in pending {
+    for (path, below, changed) in pending {
         if a.dry_run {
             for f in &changed {
                 println!("would write {}", display(&path.join(&f.path)));
             }
             continue;
         }
-        let (dir, recovery) = output::OutDir::lock(&path)?;
+        let (dir, recovery) = output::OutDir::lock_beneath(&a.out, &below)?;
         report_recovery(&dir, recovery);
         // Leaf keys are new on every run (as `kubeadm certs renew`); the
         // shared CA keys were compared above.
