@@ -94,8 +94,6 @@ pub struct Answer {
     pub status: u16,
     /// The envelope.
     pub body: Value,
-    /// What the access log says about the request.
-    pub log: LogFields,
 }
 
 /// What a request's access-log line says besides method, path, status and
@@ -111,7 +109,7 @@ pub struct LogFields {
 
 impl Answer {
     fn ok(result: Value) -> Self {
-        Answer { status: 200, body: json!({"success": true, "result": result, "errors": [], "messages": []}), log: LogFields::default() }
+        Answer { status: 200, body: json!({"success": true, "result": result, "errors": [], "messages": []}) }
     }
     /// An error envelope with `status` as HTTP status and cfssl code; the
     /// message is cut at 300 characters (it may quote the request).
@@ -120,7 +118,7 @@ impl Answer {
         if message.chars().count() > 300 {
             message = message.chars().take(300).collect::<String>() + "…";
         }
-        Answer { status, body: json!({"success": false, "result": null, "errors": [{"code": status, "message": message}], "messages": []}), log: LogFields::default() }
+        Answer { status, body: json!({"success": false, "result": null, "errors": [{"code": status, "message": message}], "messages": []}) }
     }
 }
 
@@ -137,13 +135,14 @@ fn issue_failure(prefix: &str, e: generate::GenerateError) -> Answer {
     }
 }
 
-/// Handles one request to `ep` with `body`.
-pub fn handle(s: &Signer, ep: Endpoint, body: &[u8], now: OffsetDateTime) -> Answer {
+/// Handles one request to `ep` with `body`: the answer, and what the
+/// access log says about the request.
+pub fn handle(s: &Signer, ep: Endpoint, body: &[u8], now: OffsetDateTime) -> (Answer, LogFields) {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return bad(format!("the request body is not JSON: {e}")),
+        Err(e) => return (bad(format!("the request body is not JSON: {e}")), LogFields::default()),
     };
-    let Value::Object(req) = value else { return bad("the request body must be a JSON object") };
+    let Value::Object(req) = value else { return (bad("the request body must be a JSON object"), LogFields::default()) };
     let mut log = LogFields::default();
     let result = match ep {
         Endpoint::Sign => sign(s, &req, now, false, &mut log),
@@ -154,12 +153,11 @@ pub fn handle(s: &Signer, ep: Endpoint, body: &[u8], now: OffsetDateTime) -> Ans
         Endpoint::CertInfo => certinfo(&req),
         Endpoint::InitCa => init_ca(s, &req, now, &mut log),
     };
-    let mut answer = match result {
+    let answer = match result {
         Ok(v) => Answer::ok(v),
         Err(a) => a,
     };
-    answer.log = log;
-    answer
+    (answer, log)
 }
 
 fn string<'a>(req: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, Answer> {

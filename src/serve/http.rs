@@ -38,9 +38,14 @@ struct App {
 
 fn reply(a: Answer) -> Response {
     let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut res = (status, [("content-type", "application/json")], a.body.to_string()).into_response();
-    // For the access log (log_layer), not sent to the client.
-    res.extensions_mut().insert(a.log);
+    (status, [("content-type", "application/json")], a.body.to_string()).into_response()
+}
+
+/// An answer with what the access log (log_layer) says about the request;
+/// the log fields are not sent to the client.
+fn reply_logged((a, log): (Answer, api::LogFields)) -> Response {
+    let mut res = reply(a);
+    res.extensions_mut().insert(log);
     res
 }
 
@@ -69,9 +74,9 @@ async fn endpoint(State(app): State<Arc<App>>, Path(name): Path<String>, req: Re
     if ep.is_heavy(&body) || (app.signer.ca.key().store_uri().is_some() && ep.signs()) {
         let worker = app.clone();
         let answer = tokio::task::spawn_blocking(move || api::handle(&worker.signer, ep, &body, time::OffsetDateTime::now_utc())).await;
-        return reply(answer.unwrap_or_else(|_| Answer::error(500, "the request failed inside the server")));
+        return reply_logged(answer.unwrap_or_else(|_| (Answer::error(500, "the request failed inside the server"), api::LogFields::default())));
     }
-    reply(api::handle(&app.signer, ep, &body, time::OffsetDateTime::now_utc()))
+    reply_logged(api::handle(&app.signer, ep, &body, time::OffsetDateTime::now_utc()))
 }
 
 async fn not_found(req: Request<Body>) -> Response {
