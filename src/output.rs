@@ -174,6 +174,23 @@ fn read_fd(fd: OwnedFd, path: &Path) -> Result<Vec<u8>, OutputError> {
     Ok(buf)
 }
 
+/// The names of `rel`, at least one, each a plain member name (never
+/// `..`, `.` or the root).
+fn below_names<'a>(base: &Path, rel: &'a Path) -> Result<Vec<&'a std::ffi::OsStr>, OutputError> {
+    let bad = || OutputError::Io { path: base.join(rel), source: std::io::Error::other("not a plain directory name below the output directory") };
+    let names = rel
+        .components()
+        .map(|c| match c {
+            std::path::Component::Normal(n) if n.to_str().is_some_and(is_member_name) => Ok(n),
+            _ => Err(bad()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if names.is_empty() {
+        return Err(bad());
+    }
+    Ok(names)
+}
+
 /// A directory under an output directory that cannot be opened as one
 /// without following a link.
 fn not_a_dir_below(parent: &OwnedFd, name: &std::ffi::OsStr, path: PathBuf, e: rustix::io::Errno) -> OutputError {
@@ -306,44 +323,50 @@ impl OutDir {
         }
     }
 
-    /// Opens `base/rel` for reading (no lock), walking `rel` one directory
-    /// at a time from `base`'s descriptor without following a symbolic
-    /// link: the directories under `base` are kpki's, and one replaced by a
-    /// link (even between a check and a write) is refused, never followed.
-    /// `None` when a directory of `rel` does not exist.
-    pub fn open_beneath(base: &Path, rel: &Path) -> Result<Option<OutDir>, OutputError> {
-        let Some(mut dir) = Self::open(base)? else { return Ok(None) };
-        for part in rel.components() {
-            let name = part.as_os_str();
-            let path = dir.path.join(name);
-            match rustix::fs::openat(&dir.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
-                Ok(fd) => dir = OutDir { path, fd, _lock: None },
+    /// Opens `rel` below this directory for reading (no lock), one
+    /// directory at a time from this directory's descriptor, never
+    /// following a symbolic link: the directories below an output directory
+    /// are kpki's, and one replaced by a link is refused. `rel` is plain
+    /// names (no `..`, no root). `None` when a directory of `rel` does not
+    /// exist.
+    pub fn open_below(&self, rel: &Path) -> Result<Option<OutDir>, OutputError> {
+        let mut dir: Option<OutDir> = None;
+        for name in below_names(&self.path, rel)? {
+            let parent = dir.as_ref().unwrap_or(self);
+            let path = parent.path.join(name);
+            match rustix::fs::openat(&parent.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+                Ok(fd) => dir = Some(OutDir { path, fd, _lock: None }),
                 Err(rustix::io::Errno::NOENT) => return Ok(None),
-                Err(e) => return Err(not_a_dir_below(&dir.fd, name, path, e)),
+                Err(e) => return Err(not_a_dir_below(&parent.fd, name, path, e)),
             }
         }
-        Ok(Some(dir))
+        Ok(dir)
     }
 
-    /// [`OutDir::lock`] for `base/rel`: `base` is created as given (a link
-    /// there is the user's choice); each directory of `rel` is made or
-    /// opened relative to its parent's descriptor and never followed when
-    /// it is a symbolic link.
-    pub fn lock_beneath(base: &Path, rel: &Path) -> Result<(OutDir, Recovery), OutputError> {
-        create_dirs(base)?;
-        let mut dir = Self::open(base)?.ok_or_else(|| OutputError::Io { path: base.to_path_buf(), source: std::io::ErrorKind::NotFound.into() })?;
-        for part in rel.components() {
-            let name = part.as_os_str();
-            let path = dir.path.join(name);
-            match rustix::fs::mkdirat(&dir.fd, name, Mode::from_raw_mode(DIR_MODE)) {
+    /// [`OutDir::lock`] for `rel` below this directory: each directory of
+    /// `rel` is made (or opened) relative to its parent's descriptor and
+    /// never followed when it is a symbolic link.
+    pub fn lock_below(&self, rel: &Path) -> Result<(OutDir, Recovery), OutputError> {
+        let mut dir: Option<OutDir> = None;
+        for name in below_names(&self.path, rel)? {
+            let parent = dir.as_ref().unwrap_or(self);
+            let path = parent.path.join(name);
+            match rustix::fs::mkdirat(&parent.fd, name, Mode::from_raw_mode(DIR_MODE)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(OutputError::Io { path, source: e.into() }),
             }
-            let fd = rustix::fs::openat(&dir.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| not_a_dir_below(&dir.fd, name, path.clone(), e))?;
-            dir = OutDir { path, fd, _lock: None };
+            let fd = rustix::fs::openat(&parent.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| not_a_dir_below(&parent.fd, name, path.clone(), e))?;
+            dir = Some(OutDir { path, fd, _lock: None });
         }
-        dir.take_lock()
+        dir.ok_or_else(|| OutputError::Io { path: self.path.clone(), source: std::io::ErrorKind::NotFound.into() })?.take_lock()
+    }
+
+    /// The directory's identity (device, inode): the same directory when
+    /// it was read and when it is written.
+    pub fn identity(&self) -> Result<(u64, u64), OutputError> {
+        let st = rustix::fs::fstat(&self.fd).map_err(rio(&self.path))?;
+        Ok((st.st_dev, st.st_ino))
     }
 
     /// Creates the directory if needed, takes its lock (or says another run
@@ -498,13 +521,6 @@ impl OutDir {
             Err(rustix::io::Errno::NOTDIR) | Err(rustix::io::Errno::LOOP) => Err(OutputError::StrangeTxn { path, reason: "it is not a directory".into() }),
             Err(e) => Err(OutputError::Io { path, source: e.into() }),
         }
-    }
-
-    /// The directory's identity (device, inode), recorded in a manifest so
-    /// that a staging directory copied from elsewhere is not applied here.
-    fn identity(&self) -> Result<(u64, u64), OutputError> {
-        let st = rustix::fs::fstat(&self.fd).map_err(rio(&self.path))?;
-        Ok((st.st_dev, st.st_ino))
     }
 
     /// Reads a small regular file of the staging directory, never following
@@ -796,20 +812,26 @@ mod tests {
         let out = tmp.path().join("out");
         let elsewhere = tmp.path().join("elsewhere");
         fs::create_dir(&elsewhere).unwrap();
+        let (top, _) = OutDir::lock(&out).unwrap();
         // Made one at a time, then written and locked through descriptors.
-        let (dir, _) = OutDir::lock_beneath(&out, Path::new("n1/pki/etcd")).unwrap();
+        let (dir, _) = top.lock_below(Path::new("n1/pki/etcd")).unwrap();
         dir.commit(&[OutFile::public("ca.crt", b"x")], false).unwrap();
         assert_eq!(fs::read(out.join("n1/pki/etcd/ca.crt")).unwrap(), b"x");
-        assert!(OutDir::open_beneath(&out, Path::new("n1/pki/etcd")).unwrap().is_some());
-        assert!(OutDir::open_beneath(&out, Path::new("n2/pki")).unwrap().is_none());
+        let opened = top.open_below(Path::new("n1/pki/etcd")).unwrap().unwrap();
+        assert_eq!(opened.identity().unwrap(), dir.identity().unwrap());
+        assert!(top.open_below(Path::new("n2/pki")).unwrap().is_none());
         // A directory swapped for a link (to a directory the attacker chose) is refused.
         std::os::unix::fs::symlink(&elsewhere, out.join("n2")).unwrap();
-        for r in [OutDir::lock_beneath(&out, Path::new("n2/pki")).map(|_| ()), OutDir::open_beneath(&out, Path::new("n2/pki")).map(|_| ())] {
+        for r in [top.lock_below(Path::new("n2/pki")).map(|_| ()), top.open_below(Path::new("n2/pki")).map(|_| ())] {
             let e = r.unwrap_err();
             assert!(matches!(e, OutputError::NotADirectory { kind: "a symbolic link", .. }), "{e}");
         }
         fs::write(out.join("n1/file"), b"").unwrap();
-        assert!(matches!(OutDir::lock_beneath(&out, Path::new("n1/file/pki")), Err(OutputError::NotADirectory { kind: "not a directory", .. })));
+        assert!(matches!(top.lock_below(Path::new("n1/file/pki")), Err(OutputError::NotADirectory { kind: "not a directory", .. })));
+        // Only plain names: never up, never from the root.
+        for rel in ["", "..", "n1/../..", "/etc", "./n1"] {
+            assert!(top.lock_below(Path::new(rel)).is_err() && top.open_below(Path::new(rel)).is_err(), "{rel}");
+        }
         assert!(names(&elsewhere).is_empty(), "nothing made through the link");
     }
 

@@ -334,6 +334,17 @@ fn a_rerun_keeps_the_cas_and_a_foreign_ca_key_is_refused() {
     assert!(text(&o).contains("symbolic link"), "{}", text(&o));
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "kpki wrote through a planted symlink");
     std::fs::remove_file(&planted).unwrap();
+    // The same for a control-plane tree, where the shared CAs are read: a
+    // pki directory that is a link is refused, not read (or adopted).
+    let master_pki = out.join(MASTERS[0]).join("pki");
+    let moved = dir.path().join("moved-pki");
+    std::fs::rename(&master_pki, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &master_pki).unwrap();
+    let o = bootstrap_kubeadm(&out, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("pki: it is a symbolic link"), "{}", text(&o));
+    std::fs::remove_file(&master_pki).unwrap();
+    std::fs::rename(&moved, &master_pki).unwrap();
     // --force: new CAs for every tree, all consistent again.
     let o = bootstrap_kubeadm(&out, &["--force"]);
     assert!(o.status.success(), "{}", text(&o));

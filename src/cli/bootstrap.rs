@@ -130,6 +130,10 @@ fn store_ca_key(a: &Args, existing: &Existing, plan: &mut Plan) -> Result<Option
     Ok(Some(key))
 }
 
+/// A tree directory to write: its path, its path below --out, its identity
+/// (device, inode) when it existed while it was read, and the files.
+type PendingTree = (PathBuf, PathBuf, Option<(u64, u64)>, Vec<crate::model::file::OutFile>);
+
 /// `--layout kubeadm`: a kubeadm tree per node under `--out`. The shared CAs
 /// and service-account key are kept from the first master's tree when
 /// there (made otherwise, or with --force); every node's own certificates
@@ -151,8 +155,10 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
             return Err(Failure::input(format!("node name {} cannot be a directory name", crate::pki::json::shown(&n.name))));
         }
     }
-    let _top = if a.dry_run {
-        None
+    // --out, opened (and locked unless this is a dry run) once: every tree
+    // below it is read and written from this descriptor, never by path.
+    let top = if a.dry_run {
+        output::OutDir::open(&a.out)?
     } else {
         let (dir, recovery) = output::OutDir::lock(&a.out)?;
         report_recovery(&dir, recovery);
@@ -165,10 +171,11 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
     // What a tree holds now, by path relative to the tree.
     let read_tree = |node: &str, paths: &[&str]| -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
         let mut found = std::collections::BTreeMap::new();
+        let Some(top) = &top else { return Ok(found) };
         for p in paths {
-            let path = a.out.join(node).join(p);
+            let path = Path::new(node).join(p);
             let (Some(parent), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { continue };
-            if let Some(dir) = output::OutDir::open(parent)? {
+            if let Some(dir) = top.open_below(parent)? {
                 if let Some(bytes) = dir.read(name)? {
                     found.insert(p.to_string(), bytes);
                 }
@@ -242,7 +249,7 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
     let mut kept = 0usize;
     // First every directory's changes, with every refusal, then the writes:
     // a refused run changes nothing.
-    let mut pending: Vec<(PathBuf, PathBuf, Vec<crate::model::file::OutFile>)> = Vec::new();
+    let mut pending: Vec<PendingTree> = Vec::new();
     let tree_count = trees.len();
     for tree in trees {
         // Per directory of the tree, deepest first: pki/etcd, pki, the tree.
@@ -262,7 +269,10 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
             // The directories under --out are kpki's to make: one that is a
             // symbolic link (or not a directory) is refused, here and when
             // writing (both walk from --out's descriptor, never following).
-            let current = output::OutDir::open_beneath(&a.out, &below)?;
+            let current = match &top {
+                Some(top) => top.open_below(&below)?,
+                None => None,
+            };
             let mut changed = Vec::new();
             let mut kept_names = Vec::new();
             for f in files {
@@ -300,18 +310,24 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
             }
             if !changed.is_empty() {
                 written += changed.len();
-                pending.push((path, below, changed));
+                let planned = current.as_ref().map(output::OutDir::identity).transpose()?;
+                pending.push((path, below, planned, changed));
             }
         }
     }
-    for (path, below, changed) in pending {
-        if a.dry_run {
+    for (path, below, planned, changed) in pending {
+        let Some(top) = top.as_ref().filter(|_| !a.dry_run) else {
             for f in &changed {
                 println!("would write {}", display(&path.join(&f.path)));
             }
             continue;
+        };
+        let (dir, recovery) = top.lock_below(&below)?;
+        // What was compared and kept above is what is written now: a
+        // directory swapped for another since is not written into.
+        if planned.is_some_and(|id| dir.identity().ok() != Some(id)) {
+            return Err(Failure::input(format!("{} was replaced by another directory while kpki was reading it; nothing was written there: run kpki again", display(&path))));
         }
-        let (dir, recovery) = output::OutDir::lock_beneath(&a.out, &below)?;
         report_recovery(&dir, recovery);
         // Leaf keys are new on every run (as `kubeadm certs renew`); the
         // shared CA keys were compared above.

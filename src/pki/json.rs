@@ -166,7 +166,9 @@ pub fn shown(text: &str) -> String {
 
 /// [`shown`] with another length limit (a certificate's name is longer).
 pub fn shown_max(text: &str, max: usize) -> String {
-    let clean = !text.chars().any(char::is_control);
+    // Control characters, and others that do not print as themselves
+    // (U+2028 line separator, U+202E right-to-left override, ...).
+    let clean = !text.chars().any(|c| c.is_control() || (!matches!(c, '"' | '\'' | '\\') && c.escape_debug().next() == Some('\\')));
     let count = text.chars().count();
     match (clean, count <= max) {
         (true, true) => text.to_string(),

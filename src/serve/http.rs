@@ -26,6 +26,7 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// `2026-12-02T13:55:01Z POST /api/v1/cfssl/sign 200 12ms profile="default" cn="etcd"`
+    /// (profile and CN quoted and escaped as Rust strings)
     Text,
     /// One JSON object per line.
     Json,
@@ -86,14 +87,15 @@ async fn not_found(req: Request<Body>) -> Response {
 async fn log_layer(State(app): State<Arc<App>>, req: Request<Body>, next: axum::middleware::Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let path = crate::pki::json::shown(req.uri().path());
+    // A '"' in the path (hyper lets it through) would read as a field's quote.
+    let path = crate::pki::json::shown(req.uri().path()).replace('"', "%22");
     let mut res = next.run(req).await;
     let ms = start.elapsed().as_millis();
     let status = res.status().as_u16();
     let fields = res.extensions_mut().remove::<api::LogFields>().unwrap_or_default();
-    // Names from the request, shown without control characters and cut short.
-    let profile = fields.profile.as_deref().map(crate::pki::json::shown);
-    let cn = fields.cn.as_deref().map(crate::pki::json::shown);
+    // Names from the request, cut short; escaped once, by the format below.
+    let profile = fields.profile.as_deref().map(cut);
+    let cn = fields.cn.as_deref().map(cut);
     let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let mut line = match app.log {
         LogFormat::Text => {
@@ -106,12 +108,42 @@ async fn log_layer(State(app): State<Arc<App>>, req: Request<Body>, next: axum::
             }
             line
         }
-        LogFormat::Json => json!({"time": at, "method": method.as_str(), "path": path, "status": status, "ms": ms, "profile": profile, "cn": cn}).to_string(),
+        LogFormat::Json => one_line_json(&json!({"time": at, "method": method.as_str(), "path": path, "status": status, "ms": ms, "profile": profile, "cn": cn})),
     };
     line.push('\n');
     // One write per line: stderr is unbuffered, and eprintln! writes piecemeal.
     let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     res
+}
+
+/// At most 80 characters of a name from a request, for the access log.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// A JSON log line that every reader sees as one line: serde_json leaves
+/// characters such as U+2028 (line separator) or U+202E (right-to-left
+/// override) unescaped, and some log tools split or reorder lines on them.
+/// Every character Rust would not print as itself is written as `\uXXXX`
+/// (outside strings a JSON line holds only ASCII, so this is still the same
+/// JSON value).
+fn one_line_json(v: &serde_json::Value) -> String {
+    let text = v.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() || c.escape_debug().next() != Some('\\') {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// The routes, for a listener or a test.
@@ -235,5 +267,22 @@ where
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_fields_stay_on_one_line_and_read_back_as_sent() {
+        let cn = "a\u{2028}b\u{202e}c\n\"d\"é";
+        let line = one_line_json(&json!({"cn": cn, "path": "/x"}));
+        assert!(!line.contains('\u{2028}') && !line.contains('\u{202e}') && !line.contains('\n') && line.contains('é'), "{line}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&line).unwrap()["cn"], cn);
+        let text = format!("cn={:?}", cut(cn));
+        assert!(!text.contains('\u{2028}') && !text.contains('\n') && text.ends_with(r#"\"d\"é""#), "{text}");
+        assert_eq!(cut(&"x".repeat(200)).chars().count(), 81);
+        assert_eq!(cut("short"), "short");
     }
 }
