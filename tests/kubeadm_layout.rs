@@ -194,6 +194,12 @@ fn each_node_gets_kubeadms_tree_with_kubeadms_subjects_and_chains() {
     for name in ["admin.conf", "pki/apiserver.crt", "pki/etcd/server.crt", "pki/front-proxy-ca.crt"] {
         assert!(String::from_utf8_lossy(&o.stdout).contains(name), "check-expiration lacks {name}: {}", text(&o));
     }
+    // verify checks kpki's layout and says where to go for a tree.
+    for d in [out.clone(), out.join(MASTERS[0])] {
+        let o = kpki_in(&["verify", "--dir", &s(&d)]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("kubeadm trees") && text(&o).contains("check-expiration --dir"), "{}", text(&o));
+    }
     // An empty directory is not a passing gate.
     std::fs::create_dir(dir.path().join("empty")).unwrap();
     let o = kpki_in(&["check-expiration", "--dir", &s(&dir.path().join("empty"))]);

@@ -467,4 +467,13 @@ fn the_access_log_as_json_lines_with_output_json() {
     let v = json(line);
     assert_eq!((v["profile"].as_str(), v["cn"].as_str(), v["status"].as_u64()), (Some("kubernetes"), Some("web \"one\""), Some(200)), "{line}");
     assert!(v.get("request").is_none() && !line.contains("PRIVATE KEY"), "{line}");
+    // A refused request is logged with what it asked for.
+    let (status, _) = http(port, "POST", "/api/v1/cfssl/newcert", br#"{"request":{"CN":"evil\u202eroot"},"profile":"nope"}"#);
+    assert_eq!(status, 400);
+    std::thread::sleep(Duration::from_millis(200));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = text.lines().rfind(|l| l.contains("/api/v1/cfssl/newcert")).unwrap();
+    let v = json(line);
+    assert_eq!((v["profile"].as_str(), v["cn"].as_str(), v["status"].as_u64()), (Some("nope"), Some("evil\u{202e}root"), Some(400)), "{line}");
+    assert!(line.contains("\\u202e") && !line.contains('\u{202e}'), "{line}");
 }

@@ -73,6 +73,17 @@ pub fn run(a: Args) -> Result<()> {
     let (ca_path, files, plan) = match &a.dir {
         Some(dir) => {
             let od = output::OutDir::open(dir)?.ok_or_else(|| Failure::input(format!("--dir {}: no such directory", display(dir))))?;
+            if a.ca.is_none() && !od.entries()?.contains_key("ca.pem") {
+                // A kubeadm tree (bootstrap --layout kubeadm), or a directory of them.
+                let tree = od.open_below(std::path::Path::new("pki"))?.is_some()
+                    || od.entries()?.into_keys().any(|n| crate::model::file::is_member_name(&n) && od.open_below(&std::path::Path::new(&n).join("pki")).ok().flatten().is_some());
+                if tree {
+                    return Err(Failure::input(format!(
+                        "--dir {}: it holds kubeadm trees (pki/ca.crt), not a kpki set (ca.pem); verify checks kpki's layout: use `kpki check-expiration --dir DIR/<node>` (its kubeconfigs, pki/ and pki/etcd/), or `kubeadm certs check-expiration` on the node",
+                        display(dir)
+                    )));
+                }
+            }
             let ca = a.ca.clone().unwrap_or_else(|| dir.join("ca.pem"));
             // A plan.json that is not a valid plan is a problem of the set
             // (exit 1); the rest is still checked, without it.

@@ -190,8 +190,8 @@ pub enum CsrError {
     /// The subject cannot be copied.
     #[error("its subject has multi-valued or non-string attributes kpki cannot copy")]
     Subject,
-    /// A subject attribute with a control character, or longer than 64 characters.
-    #[error("its subject's {attribute} {value} has a control character or more than 64 characters")]
+    /// A subject attribute with a control or invisible character, or longer than 64 characters.
+    #[error("its subject's {attribute} {value} has a control character, an invisible or direction-changing character (which makes a name read differently than it is), or more than 64 characters")]
     SubjectValue {
         /// The attribute.
         attribute: &'static str,
@@ -236,7 +236,7 @@ fn go_subject(name: &x509_parser::x509::X509Name<'_>) -> Result<DistinguishedNam
         let Some(slot) = ORDER.iter().position(|o| *o == oid) else { continue };
         let text = atv.as_str().map_err(|_| CsrError::Subject)?;
         // The same bounds as a CSR JSON's names (a CN becomes a Kubernetes user name).
-        if text.chars().any(char::is_control) || text.chars().count() > 64 {
+        if text.chars().any(|c| c.is_control() || super::request::is_invisible(c)) || text.chars().count() > 64 {
             return Err(CsrError::SubjectValue { attribute: ["C", "ST", "L", "street", "postalCode", "O", "OU", "CN", "serialNumber"][slot], value: super::json::shown(text) });
         }
         // Two values of one attribute: cfssl writes a multi-valued RDN, kpki does not.
@@ -288,4 +288,31 @@ fn csr_sans(csr: &X509CertificationRequest<'_>) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::key::{KeyAlgo, PrivateKey};
+
+    fn csr_with(dn: &[(rcgen::DnType, &str)]) -> Vec<u8> {
+        let key = PrivateKey::generate(KeyAlgo::EcdsaP256).unwrap();
+        let mut p = rcgen::CertificateParams::default();
+        p.distinguished_name = DistinguishedName::new();
+        for (ty, v) in dn {
+            p.distinguished_name.push(ty.clone(), rcgen::DnValue::Utf8String(v.to_string()));
+        }
+        p.serialize_request(key.pair()).unwrap().pem().unwrap().into_bytes()
+    }
+
+    #[test]
+    fn a_csr_whose_names_read_differently_than_they_are_is_refused() {
+        // Displays as system:masters / admin; `sign` refuses what `gencert` refuses.
+        for v in ["system:\u{200B}masters", "ad\u{00AD}min", "a\u{2028}b", "toor\u{202E}", "x\u{E0041}"] {
+            let e = read_csr(&csr_with(&[(rcgen::DnType::OrganizationName, v)]), None).err().unwrap_or_else(|| panic!("{v:?} was accepted"));
+            assert!(matches!(e, CsrError::SubjectValue { attribute: "O", .. }), "{v:?}: {e}");
+        }
+        let ok = read_csr(&csr_with(&[(rcgen::DnType::OrganizationName, "system:masters"), (rcgen::DnType::CommonName, "Zoë")]), None).unwrap();
+        assert_eq!(crate::pki::issue::common_name(&ok.subject).as_deref(), Some("Zoë"));
+    }
 }

@@ -340,6 +340,8 @@ impl SigningConfig {
     pub fn profile(&self, name: Option<&str>) -> Result<&Profile, UnknownProfile> {
         match name {
             None | Some("") => Ok(&self.default),
+            // The config's "default" section, named (unless a profile is called that).
+            Some("default") if !self.profiles.contains_key("default") => Ok(&self.default),
             Some(n) => self
                 .profiles
                 .get(n)
@@ -474,6 +476,10 @@ mod tests {
         assert_eq!(p.usages.ext, vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]);
         assert_eq!(p.expiry, Duration::hours(8760));
         assert!(c.profile(Some("kubernete")).unwrap_err().to_string().contains("kubernetes"));
+        // "default" names the default section, unless a profile has that name.
+        assert!(std::ptr::eq(c.profile(Some("default")).unwrap(), c.profile(None).unwrap()));
+        let named = SigningConfig::from_json(br#"{"signing":{"default":{"expiry":"1h"},"profiles":{"default":{"expiry":"2h"}}}}"#).unwrap();
+        assert_eq!(named.profile(Some("default")).unwrap().expiry, Duration::hours(2));
     }
 
     #[test]

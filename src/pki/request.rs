@@ -91,10 +91,34 @@ impl Subject {
     }
 }
 
-/// Characters that change how text is displayed without being visible:
-/// zero-width characters, bidirectional overrides and isolates, the BOM.
-fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+/// Characters that change how text is displayed without being visible
+/// (Unicode's format, line- and paragraph-separator characters and the
+/// default-ignorable fillers): the soft hyphen, zero-width characters,
+/// bidirectional marks, overrides and isolates, line and paragraph
+/// separators, invisible operators, variation selectors, fillers, the BOM,
+/// interlinear annotation and tag characters. `system:\u{200B}masters`
+/// displays as `system:masters`.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// Go's asn1 marshalling: a PrintableString when `s` fits one and can be written, else a
@@ -383,6 +407,17 @@ mod tests {
         assert_eq!(e.field, "ca.expiry");
         let e = CsrRequest::from_json(b"{\"CN\":").unwrap_err();
         assert!(e.field.starts_with("line 1"));
+    }
+
+    #[test]
+    fn names_that_read_differently_than_they_are_are_refused() {
+        // A soft hyphen, a line separator, a variation selector: invisible in a name.
+        for cn in ["ad\u{00AD}min", "a\u{2028}b", "x\u{FE0F}", "system:\u{200B}masters"] {
+            let json = serde_json::json!({"CN": cn}).to_string();
+            let e = CsrRequest::from_json(json.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("invisible"), "{cn:?}: {e}");
+        }
+        assert!(CsrRequest::from_json("{\"CN\":\"Zoë Ünal\"}".as_bytes()).is_ok());
     }
 
     #[test]

@@ -172,10 +172,11 @@ fn string<'a>(req: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str
 /// signs with the default profile instead).
 fn profile<'a>(s: &'a Signer, req: &Map<String, Value>, log: &mut LogFields) -> Result<(String, &'a Profile), Answer> {
     let name = string(req, "profile")?.unwrap_or("");
+    let name_or_default = if name.is_empty() { "default".to_string() } else { name.to_string() };
+    // Logged whether or not the config has it.
+    log.profile = Some(name_or_default.clone());
     let p = s.config.profile(Some(name)).map_err(|e| bad(format!("profile: {e}")))?;
-    let name = if name.is_empty() { "default".to_string() } else { name.to_string() };
-    log.profile = Some(name.clone());
-    Ok((name, p))
+    Ok((name_or_default, p))
 }
 
 /// The hosts replacing the CSR's: a `hostname` comma string wins over
@@ -226,6 +227,12 @@ fn authsign(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut
     sign(s, &sign_req, now, true, log)
 }
 
+/// The CN a CSR JSON object asks for, as sent (before it is checked): the
+/// access log names it even when the request is refused.
+fn requested_cn(v: Option<&Value>) -> Option<String> {
+    v?.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case("CN"))?.1.as_str().map(str::to_string)
+}
+
 fn request(req: &Map<String, Value>, field: &str) -> Result<CsrRequest, Answer> {
     let v = req.get(field).ok_or_else(|| bad(format!("{field}: missing (a CSR JSON object)")))?;
     let text = serde_json::to_vec(v).map_err(|e| bad(e.to_string()))?;
@@ -249,6 +256,7 @@ fn der_of(pem: &str, csr: bool) -> Vec<u8> {
 }
 
 fn newcert(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut LogFields) -> Result<Value, Answer> {
+    log.cn = requested_cn(req.get("request"));
     let (name, p) = profile(s, req, log)?;
     if p.auth_key.is_some() {
         return Err(Answer::error(401, format!("profile {name} requires authenticated requests; newcert has none (cfssl issues here without a token, cfssl #250, #788)")));
@@ -257,7 +265,6 @@ fn newcert(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut 
         return Err(bad(format!("profile {name} makes CA certificates; newcert makes leaves")));
     }
     let csr_req = request(req, "request")?;
-    log.cn = csr_req.subject.cn.clone();
     let made: Generated = generate::leaf(&csr_req, None, p, &s.ca, KeyFormat::Cfssl, now).map_err(|e| issue_failure("request: ", e))?;
     let cert_pem = made.cert.unwrap_or_default();
     let csr_pem = made.csr.unwrap_or_default();
@@ -271,9 +278,9 @@ fn newcert(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut 
 }
 
 fn newkey(req: &Map<String, Value>, log: &mut LogFields) -> Result<Value, Answer> {
+    log.cn = requested_cn(Some(&Value::Object(req.clone())));
     let text = serde_json::to_vec(req).map_err(|e| bad(e.to_string()))?;
     let csr_req = CsrRequest::from_json(&text).map_err(|e| bad(format!("request: {e}")))?;
-    log.cn = csr_req.subject.cn.clone();
     let made = generate::key_and_csr(&csr_req, KeyFormat::Cfssl).map_err(|e| bad(format!("request: {e}")))?;
     let csr_pem = made.csr.unwrap_or_default();
     Ok(json!({
@@ -303,12 +310,12 @@ fn certinfo(req: &Map<String, Value>) -> Result<Value, Answer> {
 }
 
 fn init_ca(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut LogFields) -> Result<Value, Answer> {
+    log.cn = requested_cn(Some(&Value::Object(req.clone())));
     if !s.allow_init_ca {
         return Err(Answer::error(403, "init_ca is disabled on this server (start it with --allow-init-ca)"));
     }
     let text = serde_json::to_vec(req).map_err(|e| bad(e.to_string()))?;
     let csr_req = CsrRequest::from_json(&text).map_err(|e| bad(format!("request: {e}")))?;
-    log.cn = csr_req.subject.cn.clone();
     let made = generate::initca(&csr_req, None, KeyFormat::Cfssl, now).map_err(|e| bad(format!("request: {e}")))?;
     Ok(json!({"certificate": made.cert, "private_key": made.key.map(|k| k.to_string())}))
 }

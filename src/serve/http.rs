@@ -87,8 +87,7 @@ async fn not_found(req: Request<Body>) -> Response {
 async fn log_layer(State(app): State<Arc<App>>, req: Request<Body>, next: axum::middleware::Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    // A '"' in the path (hyper lets it through) would read as a field's quote.
-    let path = crate::pki::json::shown(req.uri().path()).replace('"', "%22");
+    let path = req.uri().path().to_string();
     let mut res = next.run(req).await;
     let ms = start.elapsed().as_millis();
     let status = res.status().as_u16();
@@ -99,6 +98,8 @@ async fn log_layer(State(app): State<Arc<App>>, req: Request<Body>, next: axum::
     let at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let mut line = match app.log {
         LogFormat::Text => {
+            // Escaped, and a '"' (hyper lets it through) does not read as a field's quote.
+            let path = crate::pki::json::shown(&path).replace('"', "%22");
             let mut line = format!("{at} {method} {path} {status} {ms}ms");
             if let Some(p) = &profile {
                 line.push_str(&format!(" profile={p:?}"));
@@ -108,7 +109,7 @@ async fn log_layer(State(app): State<Arc<App>>, req: Request<Body>, next: axum::
             }
             line
         }
-        LogFormat::Json => one_line_json(&json!({"time": at, "method": method.as_str(), "path": path, "status": status, "ms": ms, "profile": profile, "cn": cn})),
+        LogFormat::Json => one_line_json(&json!({"time": at, "method": method.as_str(), "path": cut(&path), "status": status, "ms": ms, "profile": profile, "cn": cn})),
     };
     line.push('\n');
     // One write per line: stderr is unbuffered, and eprintln! writes piecemeal.
