@@ -76,9 +76,11 @@ fuzz: fuzz-deps
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 || exit 1; \
 	done
 
+# Build output only: the set in $(OUT) holds the CA's private key and is
+# never deleted by make.
 clean:
 	$(CARGO) clean
-	rm -rf $(OUT) fuzz/target fuzz/run fuzz/artifacts
+	rm -rf fuzz/target fuzz/run fuzz/artifacts
 
 # kpki serve vs cfssl serve under wrk (issue 16's performance targets); writes BENCHMARKS.md's serve section.
 bench-serve: bench-build test-deps

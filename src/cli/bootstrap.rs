@@ -335,10 +335,10 @@ fn run_kubeadm(a: &Args, cluster: &Cluster, inventory: &crate::model::inventory:
     }
     let verb = if a.dry_run { "would write" } else { "wrote" };
     println!(
-        "{verb} {written} file(s) ({kept} unchanged; every node's own certificates and keys are issued again on each run) in {} kubeadm tree(s) under {}: copy {}/<node>/ to each node's /etc/kubernetes/ (without the .kpki-lock files), then `kubeadm init --config /etc/kubernetes/{}` on {}",
+        "{verb} {written} file(s) ({kept} unchanged; every node's own certificates and keys are issued again on each run) in {} kubeadm tree(s) under {}: copy {}/ to each node's /etc/kubernetes/ (without the .kpki-lock files), then `kubeadm init --config /etc/kubernetes/{}` on {}",
         tree_count,
         display(&a.out),
-        display(&a.out),
+        display(&a.out.join("<node>")),
         crate::k8s::kubeadm::KUBEADM_CONFIG,
         first.name
     );

@@ -129,7 +129,7 @@ pub fn check_algo(algo: KeyAlgo) -> Result<(), KubeadmError> {
 fn read_key(file: &str, pem: &[u8], what: &str) -> Result<PrivateKey, KubeadmError> {
     let legacy = std::str::from_utf8(pem).is_ok_and(|t| t.contains("Proc-Type: 4,ENCRYPTED"));
     if legacy || PrivateKey::is_encrypted_pem(pem) {
-        return Err(file_error(file, format!("the {what} key is encrypted; kubeadm reads its keys unencrypted: decrypt it (openssl pkey -in {file} -out {file}.new) and move it into place")));
+        return Err(file_error(file, format!("the {what} key is encrypted; kubeadm reads its keys unencrypted: decrypt it (openssl pkey -in KEY -out KEY.new, KEY being the file named above) and move it into place")));
     }
     PrivateKey::from_pem(pem).map_err(|e| file_error(file, format!("{e} (the {what} key)")))
 }
