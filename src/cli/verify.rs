@@ -422,6 +422,6 @@ fn print(a: &Args, r: &Report) {
         println!("warning: {w}");
     }
     if r.problems.is_empty() {
-        println!("ok: {} files checked", r.checked.len());
+        println!("ok: {} file{} checked", r.checked.len(), if r.checked.len() == 1 { "" } else { "s" });
     }
 }
