@@ -198,7 +198,7 @@ fn each_node_gets_kubeadms_tree_with_kubeadms_subjects_and_chains() {
     for d in [out.clone(), out.join(MASTERS[0])] {
         let o = kpki_in(&["verify", "--dir", &s(&d)]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-        assert!(text(&o).contains("kubeadm trees") && text(&o).contains("check-expiration --dir"), "{}", text(&o));
+        assert!(text(&o).contains("kubeadm tree") && text(&o).contains("check-expiration --dir"), "{}", text(&o));
     }
     // An empty directory is not a passing gate.
     std::fs::create_dir(dir.path().join("empty")).unwrap();

@@ -63,6 +63,29 @@ pub fn parse_time(s: &str) -> Result<OffsetDateTime> {
         .map_err(|_| Failure::input(format!("--at: {s:?} is not an RFC 3339 time such as 2027-01-01T00:00:00Z")))
 }
 
+/// Where to go instead when `dir` (which has no ca.pem) is a kubeadm tree,
+/// a tree's pki directory, a directory of trees, or holds a kpki set in
+/// `pki/` (bootstrap's default --out). Nothing is followed or read beyond
+/// directory listings.
+fn kubeadm_hint(od: &output::OutDir, dir: &Path) -> Option<String> {
+    let has = |d: &output::OutDir, name: &str| d.entries().is_ok_and(|e| e.contains_key(name));
+    let below = |rel: &Path| od.open_below(rel).ok().flatten();
+    let shown_at = |rel: &str| display(&dir.join(rel));
+    if let Some(pki) = below(Path::new("pki")) {
+        if has(&pki, "ca.pem") {
+            return Some(format!("no ca.pem here, but {} holds a kpki set: use --dir {}", shown_at("pki"), shown_at("pki")));
+        }
+        if has(&pki, "ca.crt") {
+            return Some(format!("it is a kubeadm tree (pki/ca.crt), not a kpki set (ca.pem); verify checks kpki's layout: use `kpki check-expiration --dir {}` (its kubeconfigs, pki/ and pki/etcd/), or `kubeadm certs check-expiration` on the node", display(dir)));
+        }
+    }
+    if has(od, "ca.crt") && below(Path::new("etcd")).is_some() {
+        return Some(format!("it is a kubeadm pki directory (ca.crt, etcd/), not a kpki set (ca.pem): use `kpki check-expiration --dir {}`", display(dir)));
+    }
+    let trees = od.entries().ok()?.into_keys().filter(|n| crate::model::file::is_member_name(n)).any(|n| below(&Path::new(&n).join("pki")).is_some_and(|p| has(&p, "ca.crt")));
+    trees.then(|| format!("it holds kubeadm trees (<node>/pki/ca.crt), not a kpki set (ca.pem); verify checks kpki's layout: use `kpki check-expiration --dir {}`, or `kubeadm certs check-expiration` on the node", shown_at("<node>")))
+}
+
 pub fn run(a: Args) -> Result<()> {
     let now = match &a.at {
         Some(s) => parse_time(s)?,
@@ -74,14 +97,8 @@ pub fn run(a: Args) -> Result<()> {
         Some(dir) => {
             let od = output::OutDir::open(dir)?.ok_or_else(|| Failure::input(format!("--dir {}: no such directory", display(dir))))?;
             if a.ca.is_none() && !od.entries()?.contains_key("ca.pem") {
-                // A kubeadm tree (bootstrap --layout kubeadm), or a directory of them.
-                let tree = od.open_below(std::path::Path::new("pki"))?.is_some()
-                    || od.entries()?.into_keys().any(|n| crate::model::file::is_member_name(&n) && od.open_below(&std::path::Path::new(&n).join("pki")).ok().flatten().is_some());
-                if tree {
-                    return Err(Failure::input(format!(
-                        "--dir {}: it holds kubeadm trees (pki/ca.crt), not a kpki set (ca.pem); verify checks kpki's layout: use `kpki check-expiration --dir DIR/<node>` (its kubeconfigs, pki/ and pki/etcd/), or `kubeadm certs check-expiration` on the node",
-                        display(dir)
-                    )));
+                if let Some(hint) = kubeadm_hint(&od, dir) {
+                    return Err(Failure::input(format!("--dir {}: {hint}", display(dir))));
                 }
             }
             let ca = a.ca.clone().unwrap_or_else(|| dir.join("ca.pem"));

@@ -191,12 +191,14 @@ pub enum CsrError {
     #[error("its subject has multi-valued or non-string attributes kpki cannot copy")]
     Subject,
     /// A subject attribute with a control or invisible character, or longer than 64 characters.
-    #[error("its subject's {attribute} {value} has a control character, an invisible or direction-changing character (which makes a name read differently than it is), or more than 64 characters")]
+    #[error("its subject's {attribute} {value} {problem}")]
     SubjectValue {
         /// The attribute.
         attribute: &'static str,
         /// Its value, shown safely.
         value: String,
+        /// What is wrong with it.
+        problem: String,
     },
     /// Its SANs (or the replacement hosts) are not valid.
     #[error("SANs: {0}")]
@@ -236,8 +238,16 @@ fn go_subject(name: &x509_parser::x509::X509Name<'_>) -> Result<DistinguishedNam
         let Some(slot) = ORDER.iter().position(|o| *o == oid) else { continue };
         let text = atv.as_str().map_err(|_| CsrError::Subject)?;
         // The same bounds as a CSR JSON's names (a CN becomes a Kubernetes user name).
-        if text.chars().any(|c| c.is_control() || super::request::is_invisible(c)) || text.chars().count() > 64 {
-            return Err(CsrError::SubjectValue { attribute: ["C", "ST", "L", "street", "postalCode", "O", "OU", "CN", "serialNumber"][slot], value: super::json::shown(text) });
+        let problem = if let Some(c) = text.chars().find(|c| c.is_control() || super::request::is_invisible(*c)) {
+            let what = if c.is_control() { "the control character" } else { "the invisible or direction-changing character" };
+            Some(format!("contains {what} U+{:04X}, which makes a name read differently than it is", u32::from(c)))
+        } else if text.chars().count() > 64 {
+            Some("is longer than 64 characters (RFC 5280's upper bound for name attributes)".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(CsrError::SubjectValue { attribute: ["C", "ST", "L", "street", "postalCode", "O", "OU", "CN", "serialNumber"][slot], value: super::json::shown(text), problem });
         }
         // Two values of one attribute: cfssl writes a multi-valued RDN, kpki does not.
         if values[slot].replace(text.to_string()).is_some() {
@@ -310,7 +320,7 @@ mod tests {
         // Displays as system:masters / admin; `sign` refuses what `gencert` refuses.
         for v in ["system:\u{200B}masters", "ad\u{00AD}min", "a\u{2028}b", "toor\u{202E}", "x\u{E0041}"] {
             let e = read_csr(&csr_with(&[(rcgen::DnType::OrganizationName, v)]), None).err().unwrap_or_else(|| panic!("{v:?} was accepted"));
-            assert!(matches!(e, CsrError::SubjectValue { attribute: "O", .. }), "{v:?}: {e}");
+            assert!(matches!(e, CsrError::SubjectValue { attribute: "O", .. }) && e.to_string().contains(" U+"), "{v:?}: {e}");
         }
         let ok = read_csr(&csr_with(&[(rcgen::DnType::OrganizationName, "system:masters"), (rcgen::DnType::CommonName, "Zoë")]), None).unwrap();
         assert_eq!(crate::pki::issue::common_name(&ok.subject).as_deref(), Some("Zoë"));

@@ -92,8 +92,8 @@ impl Subject {
 }
 
 /// Characters that change how text is displayed without being visible
-/// (Unicode's format, line- and paragraph-separator characters and the
-/// default-ignorable fillers): the soft hyphen, zero-width characters,
+/// (Unicode's default-ignorable characters, and the line and paragraph
+/// separators; spaces are not here): the soft hyphen, zero-width characters,
 /// bidirectional marks, overrides and isolates, line and paragraph
 /// separators, invisible operators, variation selectors, fillers, the BOM,
 /// interlinear annotation and tag characters. `system:\u{200B}masters`

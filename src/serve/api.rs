@@ -230,7 +230,9 @@ fn authsign(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut
 /// The CN a CSR JSON object asks for, as sent (before it is checked): the
 /// access log names it even when the request is refused.
 fn requested_cn(v: Option<&Value>) -> Option<String> {
-    v?.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case("CN"))?.1.as_str().map(str::to_string)
+    // The key lookup CsrRequest::from_json uses ("CN" first, then any case).
+    let obj = crate::pki::json::Obj::new("", v?).ok()?;
+    obj.string("CN").ok().flatten().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 fn request(req: &Map<String, Value>, field: &str) -> Result<CsrRequest, Answer> {
@@ -265,6 +267,8 @@ fn newcert(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut 
         return Err(bad(format!("profile {name} makes CA certificates; newcert makes leaves")));
     }
     let csr_req = request(req, "request")?;
+    // What is issued, once the request is read.
+    log.cn = csr_req.subject.cn.clone();
     let made: Generated = generate::leaf(&csr_req, None, p, &s.ca, KeyFormat::Cfssl, now).map_err(|e| issue_failure("request: ", e))?;
     let cert_pem = made.cert.unwrap_or_default();
     let csr_pem = made.csr.unwrap_or_default();
@@ -278,9 +282,12 @@ fn newcert(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut 
 }
 
 fn newkey(req: &Map<String, Value>, log: &mut LogFields) -> Result<Value, Answer> {
-    log.cn = requested_cn(Some(&Value::Object(req.clone())));
     let text = serde_json::to_vec(req).map_err(|e| bad(e.to_string()))?;
-    let csr_req = CsrRequest::from_json(&text).map_err(|e| bad(format!("request: {e}")))?;
+    let csr_req = CsrRequest::from_json(&text).map_err(|e| {
+        log.cn = requested_cn(Some(&Value::Object(req.clone())));
+        bad(format!("request: {e}"))
+    })?;
+    log.cn = csr_req.subject.cn.clone();
     let made = generate::key_and_csr(&csr_req, KeyFormat::Cfssl).map_err(|e| bad(format!("request: {e}")))?;
     let csr_pem = made.csr.unwrap_or_default();
     Ok(json!({
@@ -310,12 +317,16 @@ fn certinfo(req: &Map<String, Value>) -> Result<Value, Answer> {
 }
 
 fn init_ca(s: &Signer, req: &Map<String, Value>, now: OffsetDateTime, log: &mut LogFields) -> Result<Value, Answer> {
-    log.cn = requested_cn(Some(&Value::Object(req.clone())));
+    let text = serde_json::to_vec(req).map_err(|e| bad(e.to_string()))?;
     if !s.allow_init_ca {
+        log.cn = requested_cn(Some(&Value::Object(req.clone())));
         return Err(Answer::error(403, "init_ca is disabled on this server (start it with --allow-init-ca)"));
     }
-    let text = serde_json::to_vec(req).map_err(|e| bad(e.to_string()))?;
-    let csr_req = CsrRequest::from_json(&text).map_err(|e| bad(format!("request: {e}")))?;
+    let csr_req = CsrRequest::from_json(&text).map_err(|e| {
+        log.cn = requested_cn(Some(&Value::Object(req.clone())));
+        bad(format!("request: {e}"))
+    })?;
+    log.cn = csr_req.subject.cn.clone();
     let made = generate::initca(&csr_req, None, KeyFormat::Cfssl, now).map_err(|e| bad(format!("request: {e}")))?;
     Ok(json!({"certificate": made.cert, "private_key": made.key.map(|k| k.to_string())}))
 }
