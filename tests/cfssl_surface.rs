@@ -125,7 +125,15 @@ fn print_defaults_list_and_the_cfssl_certinfo_name() {
     let d = dir.path();
     let theirs = String::from_utf8_lossy(&run(cfssl(d).args(["print-defaults", "list"])).stdout).to_string();
     let ours = String::from_utf8_lossy(&run(kpki_in(d).args(["print-defaults", "list"])).stdout).to_string();
-    assert!(ours.starts_with(&theirs), "cfssl's list must be a prefix of kpki's:\n{ours}\n{theirs}");
+    // cfssl prints its entries in Go's random map order: the same heading,
+    // and cfssl's entries (in any order) first in kpki's list.
+    let (their_lines, our_lines): (Vec<&str>, Vec<&str>) = (theirs.lines().collect(), ours.lines().collect());
+    assert!(their_lines.len() >= 2 && our_lines.len() >= their_lines.len() && our_lines[0] == their_lines[0], "{ours}\n{theirs}");
+    let mut first: Vec<&str> = our_lines[1..their_lines.len()].to_vec();
+    let mut wanted: Vec<&str> = their_lines[1..].to_vec();
+    first.sort_unstable();
+    wanted.sort_unstable();
+    assert_eq!(first, wanted, "cfssl's entries must open kpki's list:\n{ours}\n{theirs}");
     // Invoked as cfssl-certinfo, kpki is `certinfo`: the same JSON as cfssl's certinfo.
     std::fs::write(d.join("ca.json"), r#"{"CN":"CA","key":{"algo":"ecdsa","size":256}}"#).unwrap();
     let ca = run(kpki_in(d).args(["gencert", "-initca", "ca.json"]));
