@@ -330,36 +330,36 @@ impl OutDir {
     /// names (no `..`, no root). `None` when a directory of `rel` does not
     /// exist.
     pub fn open_below(&self, rel: &Path) -> Result<Option<OutDir>, OutputError> {
-        let mut dir: Option<OutDir> = None;
-        for name in below_names(&self.path, rel)? {
-            let parent = dir.as_ref().unwrap_or(self);
-            let path = parent.path.join(name);
-            match rustix::fs::openat(&parent.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
-                Ok(fd) => dir = Some(OutDir { path, fd, _lock: None }),
-                Err(rustix::io::Errno::NOENT) => return Ok(None),
-                Err(e) => return Err(not_a_dir_below(&parent.fd, name, path, e)),
-            }
-        }
-        Ok(dir)
+        self.walk_below(rel, false)
     }
 
     /// [`OutDir::lock`] for `rel` below this directory: each directory of
     /// `rel` is made (or opened) relative to its parent's descriptor and
     /// never followed when it is a symbolic link.
     pub fn lock_below(&self, rel: &Path) -> Result<(OutDir, Recovery), OutputError> {
+        self.walk_below(rel, true)?.ok_or_else(|| OutputError::Io { path: self.path.join(rel), source: std::io::ErrorKind::NotFound.into() })?.take_lock()
+    }
+
+    /// Opens each directory of `rel` from its parent's descriptor with
+    /// O_NOFOLLOW, making it first when `create`.
+    fn walk_below(&self, rel: &Path, create: bool) -> Result<Option<OutDir>, OutputError> {
         let mut dir: Option<OutDir> = None;
         for name in below_names(&self.path, rel)? {
             let parent = dir.as_ref().unwrap_or(self);
             let path = parent.path.join(name);
-            match rustix::fs::mkdirat(&parent.fd, name, Mode::from_raw_mode(DIR_MODE)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(OutputError::Io { path, source: e.into() }),
+            if create {
+                match rustix::fs::mkdirat(&parent.fd, name, Mode::from_raw_mode(DIR_MODE)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(OutputError::Io { path, source: e.into() }),
+                }
             }
-            let fd = rustix::fs::openat(&parent.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| not_a_dir_below(&parent.fd, name, path.clone(), e))?;
-            dir = Some(OutDir { path, fd, _lock: None });
+            match rustix::fs::openat(&parent.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+                Ok(fd) => dir = Some(OutDir { path, fd, _lock: None }),
+                Err(rustix::io::Errno::NOENT) if !create => return Ok(None),
+                Err(e) => return Err(not_a_dir_below(&parent.fd, name, path, e)),
+            }
         }
-        dir.ok_or_else(|| OutputError::Io { path: self.path.clone(), source: std::io::ErrorKind::NotFound.into() })?.take_lock()
+        Ok(dir)
     }
 
     /// The directory's identity (device, inode): the same directory when
@@ -377,12 +377,9 @@ impl OutDir {
     }
 
     fn take_lock(mut self) -> Result<(OutDir, Recovery), OutputError> {
-        let dir = &mut self;
-        let path = dir.path.clone();
-        let path = path.as_path();
-        let lock_path = dir.member_path(LOCK_FILE);
+        let lock_path = self.member_path(LOCK_FILE);
         let lock = rustix::fs::openat(
-            &dir.fd,
+            &self.fd,
             LOCK_FILE,
             OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
             Mode::from_raw_mode(0o600),
@@ -397,11 +394,11 @@ impl OutDir {
         }
         match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => return Err(OutputError::Locked(path.to_path_buf())),
+            Err(rustix::io::Errno::WOULDBLOCK) => return Err(OutputError::Locked(self.path.clone())),
             Err(e) => return Err(OutputError::Io { path: lock_path, source: e.into() }),
         }
-        dir._lock = Some(lock);
-        let recovery = dir.recover()?;
+        self._lock = Some(lock);
+        let recovery = self.recover()?;
         Ok((self, recovery))
     }
 

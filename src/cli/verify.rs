@@ -67,7 +67,7 @@ pub fn parse_time(s: &str) -> Result<OffsetDateTime> {
 /// a tree's pki directory, a directory of trees, or holds a kpki set in
 /// `pki/` (bootstrap's default --out). Nothing is followed or read beyond
 /// directory listings.
-fn kubeadm_hint(od: &output::OutDir, dir: &Path) -> Option<String> {
+fn kubeadm_hint(od: &output::OutDir, entries: &std::collections::BTreeMap<String, rustix::fs::FileType>, dir: &Path) -> Option<String> {
     let has = |d: &output::OutDir, name: &str| d.entries().is_ok_and(|e| e.contains_key(name));
     let below = |rel: &Path| od.open_below(rel).ok().flatten();
     let shown_at = |rel: &str| display(&dir.join(rel));
@@ -79,10 +79,10 @@ fn kubeadm_hint(od: &output::OutDir, dir: &Path) -> Option<String> {
             return Some(format!("it is a kubeadm tree (pki/ca.crt), not a kpki set (ca.pem); verify checks kpki's layout: use `kpki check-expiration --dir {}` (its kubeconfigs, pki/ and pki/etcd/), or `kubeadm certs check-expiration` on the node", display(dir)));
         }
     }
-    if has(od, "ca.crt") && below(Path::new("etcd")).is_some() {
+    if entries.contains_key("ca.crt") && below(Path::new("etcd")).is_some() {
         return Some(format!("it is a kubeadm pki directory (ca.crt, etcd/), not a kpki set (ca.pem): use `kpki check-expiration --dir {}`", display(dir)));
     }
-    let trees = od.entries().ok()?.into_keys().filter(|n| crate::model::file::is_member_name(n)).any(|n| below(&Path::new(&n).join("pki")).is_some_and(|p| has(&p, "ca.crt")));
+    let trees = entries.keys().filter(|n| crate::model::file::is_member_name(n)).any(|n| below(&Path::new(n).join("pki")).is_some_and(|p| has(&p, "ca.crt")));
     trees.then(|| format!("it holds kubeadm trees (<node>/pki/ca.crt), not a kpki set (ca.pem); verify checks kpki's layout: use `kpki check-expiration --dir {}`, or `kubeadm certs check-expiration` on the node", shown_at("<node>")))
 }
 
@@ -96,8 +96,9 @@ pub fn run(a: Args) -> Result<()> {
     let (ca_path, files, plan) = match &a.dir {
         Some(dir) => {
             let od = output::OutDir::open(dir)?.ok_or_else(|| Failure::input(format!("--dir {}: no such directory", display(dir))))?;
-            if a.ca.is_none() && !od.entries()?.contains_key("ca.pem") {
-                if let Some(hint) = kubeadm_hint(&od, dir) {
+            let entries = od.entries()?;
+            if a.ca.is_none() && !entries.contains_key("ca.pem") {
+                if let Some(hint) = kubeadm_hint(&od, &entries, dir) {
                     return Err(Failure::input(format!("--dir {}: {hint}", display(dir))));
                 }
             }
@@ -121,7 +122,7 @@ pub fn run(a: Args) -> Result<()> {
             if od.pending_transaction() {
                 r.problems.push(format!("{}: a kpki run was interrupted while writing the set; run the same bootstrap or renew again to finish it", output::TXN_DIR));
             }
-            for name in od.entries()?.into_keys().filter(|n| !n.starts_with('.') && (n.ends_with("-key.pem") || n.ends_with(".kubeconfig") || n == ENCRYPTION_FILE)) {
+            for name in entries.into_keys().filter(|n| !n.starts_with('.') && (n.ends_with("-key.pem") || n.ends_with(".kubeconfig") || n == ENCRYPTION_FILE)) {
                 if let Some(mode) = od.followed_mode(&name).filter(|m| m & 0o077 != 0) {
                     r.problems.push(format!("{}: mode {mode:04o} lets other users read a secret; chmod 600 it (bootstrap does for files it owns)", shown(&name)));
                 }

@@ -198,7 +198,7 @@ pub enum CsrError {
         /// Its value, shown safely.
         value: String,
         /// What is wrong with it.
-        problem: String,
+        problem: super::request::NameProblem,
     },
     /// Its SANs (or the replacement hosts) are not valid.
     #[error("SANs: {0}")]
@@ -238,15 +238,7 @@ fn go_subject(name: &x509_parser::x509::X509Name<'_>) -> Result<DistinguishedNam
         let Some(slot) = ORDER.iter().position(|o| *o == oid) else { continue };
         let text = atv.as_str().map_err(|_| CsrError::Subject)?;
         // The same bounds as a CSR JSON's names (a CN becomes a Kubernetes user name).
-        let problem = if let Some(c) = text.chars().find(|c| c.is_control() || super::request::is_invisible(*c)) {
-            let what = if c.is_control() { "the control character" } else { "the invisible or direction-changing character" };
-            Some(format!("contains {what} U+{:04X}, which makes a name read differently than it is", u32::from(c)))
-        } else if text.chars().count() > 64 {
-            Some("is longer than 64 characters (RFC 5280's upper bound for name attributes)".to_string())
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
+        if let Some(problem) = super::request::NameProblem::of(text) {
             return Err(CsrError::SubjectValue { attribute: ["C", "ST", "L", "street", "postalCode", "O", "OU", "CN", "serialNumber"][slot], value: super::json::shown(text), problem });
         }
         // Two values of one attribute: cfssl writes a multi-valued RDN, kpki does not.

@@ -47,15 +47,14 @@ impl Subject {
             if v.trim().is_empty() {
                 return Err(FieldError::new(field(name), "is empty; leave it out instead (X.520 names have at least one character)"));
             }
-            if v.chars().any(char::is_control) {
-                return Err(FieldError::new(field(name), format!("{} contains a control character", super::json::shown(v))));
-            }
-            if let Some(c) = v.chars().find(|c| is_invisible(*c)) {
-                return Err(FieldError::new(field(name), format!("contains the invisible or direction-changing character U+{:04X}, which makes a name read differently than it is", u32::from(c))));
-            }
-            if v.chars().count() > 64 {
-                let head: String = v.chars().take(20).collect();
-                return Err(FieldError::new(field(name), format!("{}... is longer than 64 characters (RFC 5280's upper bound for name attributes)", super::json::shown(&head))));
+            match NameProblem::of(v) {
+                Some(NameProblem::Control(_)) => return Err(FieldError::new(field(name), format!("{} contains a control character", super::json::shown(v)))),
+                Some(p @ NameProblem::Invisible(_)) => return Err(FieldError::new(field(name), p.to_string())),
+                Some(p @ NameProblem::TooLong) => {
+                    let head: String = v.chars().take(20).collect();
+                    return Err(FieldError::new(field(name), format!("{}... {p}", super::json::shown(&head))));
+                }
+                None => {}
             }
             if name == "C" && !(v.len() == 2 && v.chars().all(|c| c.is_ascii_uppercase())) {
                 return Err(FieldError::new(field(name), format!("{} is not a two-letter country code such as US (RFC 5280: ISO 3166, upper case)", super::json::shown(v))));
@@ -91,6 +90,35 @@ impl Subject {
     }
 }
 
+/// What makes a name attribute unusable, wherever it comes from (CSR JSON,
+/// the cluster config, a CSR given to `sign`): a CN or O becomes a
+/// Kubernetes user or group name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameProblem {
+    /// A control character (a newline would split a log line or a name).
+    #[error("contains the control character U+{:04X}", u32::from(*.0))]
+    Control(char),
+    /// An invisible or direction-changing character (see [`is_invisible`]).
+    #[error("contains the invisible or direction-changing character U+{:04X}, which makes a name read differently than it is", u32::from(*.0))]
+    Invisible(char),
+    /// More than 64 characters.
+    #[error("is longer than 64 characters (RFC 5280's upper bound for name attributes)")]
+    TooLong,
+}
+
+impl NameProblem {
+    /// The first problem of `value`, if any.
+    pub fn of(value: &str) -> Option<Self> {
+        if let Some(c) = value.chars().find(|c| c.is_control()) {
+            return Some(NameProblem::Control(c));
+        }
+        if let Some(c) = value.chars().find(|c| is_invisible(*c)) {
+            return Some(NameProblem::Invisible(c));
+        }
+        (value.chars().count() > 64).then_some(NameProblem::TooLong)
+    }
+}
+
 /// Characters that change how text is displayed without being visible
 /// (Unicode's default-ignorable characters, and the line and paragraph
 /// separators; spaces are not here): the soft hyphen, zero-width characters,
@@ -98,7 +126,7 @@ impl Subject {
 /// separators, invisible operators, variation selectors, fillers, the BOM,
 /// interlinear annotation and tag characters. `system:\u{200B}masters`
 /// displays as `system:masters`.
-pub fn is_invisible(c: char) -> bool {
+fn is_invisible(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'
